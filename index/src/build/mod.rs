@@ -1,0 +1,284 @@
+//! The offline builder: input file -> index directory.
+//!
+//! Stages: (1) sample; (2) hierarchical balanced clustering of the sample
+//! into leaves (postings) and the centroid index; (3) stream every vector:
+//! closure assignment to up to R postings, encode, spill entries and full
+//! vectors by posting range; (4) write full vectors grouped by their nearest
+//! posting, so a query's rerank candidates share pages; (5) read the spill
+//! back bucket by bucket and write page-packed postings; (6) centroids,
+//! directory, manifest; publish the temporary directory atomically.
+
+pub mod params;
+pub mod progress;
+mod spill;
+mod stream;
+pub mod writer;
+
+pub use params::BuildParams;
+pub use progress::{NoProgress, ProgressSink};
+
+use crate::cluster::hierarchy::{self, SplitParams};
+use crate::distance::kernels;
+use crate::error::{BuildError, Result};
+use crate::format::header::{FileHeader, FileKind, FORMAT_VERSION, HEADER_FIXED_BYTES};
+use crate::format::layout::{self, place_posting, PostingRef, VectorLayout};
+use crate::format::manifest::{BuildStats, CodeKind, FileEntry};
+use crate::format::{self as fmt, Manifest, PAGE_BYTES};
+use crate::input::VectorFile;
+use crate::quant::Sq8;
+use crate::search::centroids::CentroidIndex;
+use crate::types::{ElementType, Metric};
+use spill::Spill;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+use writer::{BodyWriter, TempBuildDir};
+
+/// Builds an index of `input` at `out` (which must not exist).
+pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn ProgressSink) -> Result<Manifest> {
+    params.validate()?;
+    if out.exists() {
+        return Err(BuildError::OutputExists(out.to_path_buf()).into());
+    }
+    let src = VectorFile::open(input)?;
+    if src.count == 0 {
+        return Err(BuildError::EmptyInput(0).into());
+    }
+    if src.count > u32::MAX as u64 {
+        return Err(BuildError::BadParam {
+            name: "input",
+            what: format!("{} vectors exceed the 2^32 id space", src.count),
+        }
+        .into());
+    }
+    let started = Instant::now();
+    let mut stage_seconds = BTreeMap::new();
+    let mut tmp = TempBuildDir::create(out)?;
+    let kern = kernels();
+    let dim = src.dim;
+    let n = src.count;
+    let metric = params.metric;
+
+    // 1. Sample.
+    let t = Instant::now();
+    let sample_count = params.sample_count(n, dim);
+    progress.stage("sample", sample_count);
+    let sample = stream::read_sample(&src, sample_count, params.seed, metric, progress)?;
+    progress.finish_stage();
+    stage_seconds.insert("sample".into(), t.elapsed().as_secs_f64());
+
+    // 2. Cluster.
+    let t = Instant::now();
+    progress.stage("cluster", 0);
+    let leaf_in_sample = ((params.leaf_size as f64) * sample_count as f64 / n as f64).round().max(1.0) as usize;
+    let split = SplitParams {
+        leaf_size: leaf_in_sample,
+        branching: params.branching,
+        iters: params.kmeans_iters,
+        train_per_cluster: 128,
+    };
+    let leaves = hierarchy::leaves(kern, &sample, dim, split, params.seed);
+    let means = hierarchy::leaf_means(&sample, dim, &leaves);
+    drop(leaves);
+    let (cindex, _) = CentroidIndex::build(kern, &means, dim, params.seed ^ 0xC3);
+    drop(means);
+    let postings = cindex.posting_count() as u32;
+    let sq8 = (params.code == CodeKind::Sq8).then(|| Sq8::fit(&sample, dim));
+    drop(sample);
+    progress.finish_stage();
+    stage_seconds.insert("cluster".into(), t.elapsed().as_secs_f64());
+    tracing::info!(postings, groups = cindex.group_count(), "clustered sample of {sample_count}");
+
+    // 3. Assign and spill; write full vectors.
+    let t = Instant::now();
+    let element = if metric == Metric::Cosine { ElementType::F32 } else { src.element };
+    let vlayout = VectorLayout::new(dim * element.size_bytes());
+    let code_bytes = params.code.bytes_per_vector(dim);
+    let record_bytes = 16 + code_bytes as u64;
+    let spill_bytes = n * params.replicas.min(4) as u64 * record_bytes;
+    let buckets = spill_bytes.div_ceil((params.memory_budget_bytes / 4).max(1 << 20)).clamp(1, 4096) as u32;
+    let mut spill = Spill::create(&tmp.path.join("spill"), postings, buckets, code_bytes)?;
+    let vbuckets =
+        (n * vlayout.row_bytes as u64).div_ceil((params.memory_budget_bytes / 4).max(1 << 20)).clamp(1, 4096);
+    let mut vspill = Spill::create(&tmp.path.join("spill-vectors"), postings, vbuckets as u32, vlayout.row_bytes)?;
+    progress.stage("assign", n);
+    let assigned = stream::assign_all(
+        &src,
+        &stream::AssignContext { params, cindex: &cindex, sq8: sq8.as_ref(), element, layout: vlayout },
+        &mut spill,
+        &mut vspill,
+        progress,
+    )?;
+    progress.finish_stage();
+    stage_seconds.insert("assign".into(), t.elapsed().as_secs_f64());
+
+    // 4. Vectors, in home-posting order; rows of posting p start at home_start[p].
+    let t = Instant::now();
+    progress.stage("vectors", 0);
+    let (vectors_file, page_crcs) = stream::write_vectors(&vspill, vlayout, &tmp.path.join(fmt::VECTORS_FILE))?;
+    let _ = std::fs::remove_dir_all(tmp.path.join("spill-vectors"));
+    let mut home_start = Vec::with_capacity(postings as usize);
+    let mut acc = 0u64;
+    for &c in &assigned.primaries {
+        home_start.push(acc as u32);
+        acc += c as u64;
+    }
+    progress.finish_stage();
+    stage_seconds.insert("vectors".into(), t.elapsed().as_secs_f64());
+
+    // 5. Postings.
+    let t = Instant::now();
+    progress.stage("postings", postings as u64);
+    let postings_path = tmp.path.join(fmt::POSTINGS_FILE);
+    let (refs, posting_stats) =
+        write_postings(&spill, postings, code_bytes, params.max_posting_len(), &home_start, &postings_path, progress)?;
+    let _ = std::fs::remove_dir_all(tmp.path.join("spill"));
+    progress.finish_stage();
+    stage_seconds.insert("postings".into(), t.elapsed().as_secs_f64());
+
+    // 6. Centroids, directory, manifest.
+    let mut files = BTreeMap::new();
+    files.insert(fmt::POSTINGS_FILE.to_string(), posting_stats.file);
+    files.insert(fmt::VECTORS_FILE.to_string(), vectors_file);
+    let small = |name: &str, kind: FileKind, body: Vec<u8>| -> Result<(String, FileEntry)> {
+        let path = tmp.path.join(name);
+        let crc = crc32fast::hash(&body);
+        let header = FileHeader {
+            kind,
+            version: FORMAT_VERSION,
+            header_bytes: HEADER_FIXED_BYTES as u32,
+            body_bytes: body.len() as u64,
+            body_crc: crc,
+        };
+        let mut bytes = header.encode();
+        bytes.extend_from_slice(&body);
+        writer::write_synced(&path, &bytes)?;
+        Ok((name.to_string(), FileEntry { bytes: bytes.len() as u64, crc32: crc }))
+    };
+    let (k, v) = small(fmt::CENTROIDS_FILE, FileKind::Centroids, layout::encode_centroids(&cindex))?;
+    files.insert(k, v);
+    let (k, v) = small(fmt::DIRECTORY_FILE, FileKind::Directory, layout::encode_directory(&refs, &page_crcs))?;
+    files.insert(k, v);
+
+    let mut replica_histogram = assigned.replica_histogram;
+    while replica_histogram.last() == Some(&0) {
+        replica_histogram.pop();
+    }
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        metric,
+        dim,
+        element,
+        vector_count: n,
+        posting_count: postings,
+        centroid_group_count: cindex.group_count() as u32,
+        code: params.code,
+        sq8,
+        vector_row_bytes: vlayout.row_bytes as u32,
+        vectors_per_page: vlayout.rows_per_page as u32,
+        vector_pages: page_crcs.len() as u64,
+        build: params.clone(),
+        stats: BuildStats {
+            posting_entries: posting_stats.entries,
+            mean_posting_len: posting_stats.entries as f64 / postings as f64,
+            max_posting_len: posting_stats.max_len,
+            replica_histogram,
+            dropped_replicas: posting_stats.dropped,
+            stage_seconds,
+            total_seconds: started.elapsed().as_secs_f64(),
+        },
+        files,
+        created_by: format!("fathom {}", env!("CARGO_PKG_VERSION")),
+    };
+    manifest.write(&tmp.path)?;
+    writer::publish(&tmp.path, out)?;
+    tmp.keep();
+    Ok(manifest)
+}
+
+struct PostingStats {
+    file: FileEntry,
+    entries: u64,
+    max_len: u32,
+    dropped: u64,
+}
+
+/// Reads the spill bucket by bucket and writes page-packed postings.
+fn write_postings(
+    spill: &Spill,
+    postings: u32,
+    code_bytes: usize,
+    max_len: usize,
+    home_start: &[u32],
+    path: &Path,
+    progress: &dyn ProgressSink,
+) -> Result<(Vec<PostingRef>, PostingStats)> {
+    let mut w = BodyWriter::create(path, PAGE_BYTES)?;
+    let mut refs = Vec::with_capacity(postings as usize);
+    let (mut entries, mut max_seen, mut dropped) = (0u64, 0u32, 0u64);
+    let mut bytes_buf = Vec::new();
+    for b in 0..spill.bucket_count() {
+        let (bytes, mut recs) = spill.read_bucket(b)?;
+        // Primaries first, then replicas nearest first; ties by id: a total
+        // order, so the output does not depend on spill order.
+        recs.sort_unstable_by(|a, b| {
+            a.posting
+                .cmp(&b.posting)
+                .then((a.rank > 0).cmp(&(b.rank > 0)))
+                .then(a.dist.total_cmp(&b.dist))
+                .then(a.vector.cmp(&b.vector))
+        });
+        let mut i = 0;
+        for p in spill.bucket_range(b, postings) {
+            let start = i;
+            while i < recs.len() && recs[i].posting == p {
+                i += 1;
+            }
+            let group = &recs[start..i];
+            let primaries = group.iter().take_while(|r| r.rank == 0).count();
+            let keep = group.len().min(max_len.max(primaries));
+            dropped += (group.len() - keep) as u64;
+            let kept = &group[..keep];
+            bytes_buf.clear();
+            for r in kept {
+                bytes_buf.extend_from_slice(&r.vector.to_le_bytes());
+            }
+            for r in kept {
+                let row = home_start[r.home as usize] + r.slot;
+                bytes_buf.extend_from_slice(&row.to_le_bytes());
+            }
+            for r in kept {
+                bytes_buf.extend_from_slice(&bytes[r.code_at..r.code_at + code_bytes]);
+            }
+            let at = place_posting(w.body_bytes, bytes_buf.len() as u64);
+            w.pad_to(at)?;
+            w.write(&bytes_buf)?;
+            refs.push(PostingRef {
+                offset: PAGE_BYTES as u64 + at,
+                count: kept.len() as u32,
+                crc: crc32fast::hash(&bytes_buf),
+            });
+            entries += kept.len() as u64;
+            max_seen = max_seen.max(kept.len() as u32);
+            progress.advance(1);
+        }
+        spill.remove_bucket(b);
+    }
+    // Pad the body to whole pages so O_DIRECT reads of the last page are full.
+    let end = w.body_bytes.next_multiple_of(PAGE_BYTES as u64);
+    w.pad_to(end)?;
+    let (bytes, crc32) = w.finish(|body_bytes, body_crc| {
+        FileHeader {
+            kind: FileKind::Postings,
+            version: FORMAT_VERSION,
+            header_bytes: PAGE_BYTES as u32,
+            body_bytes,
+            body_crc,
+        }
+        .encode()
+    })?;
+    Ok((refs, PostingStats { file: FileEntry { bytes, crc32 }, entries, max_len: max_seen, dropped }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! Build parameters: defaults, validation, and what they derive.
+
+use crate::error::BuildError;
+use crate::format::manifest::CodeKind;
+use crate::types::Metric;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BuildParams {
+    pub metric: Metric,
+    pub seed: u64,
+    /// Worker threads the build was run with (recorded; 0 = all cores).
+    pub threads: usize,
+    /// Bound on the builder's working memory (sample, chunks, spill buckets).
+    pub memory_budget_bytes: u64,
+    /// Target number of nearest-assigned vectors per posting (leaf size).
+    pub leaf_size: usize,
+    /// Hard bound on entries per posting, replicas included (0 = 4 x leaf).
+    pub max_posting_len: usize,
+    /// Postings a vector may be stored in (R), the nearest included.
+    pub replicas: usize,
+    /// Closure bound: replicate into centroids within (1 + eps1) of the
+    /// nearest centroid's Euclidean distance.
+    pub eps1: f32,
+    /// Apply the RNG rule to replicas.
+    pub rng_rule: bool,
+    /// Children per split of the hierarchical clustering.
+    pub branching: usize,
+    pub kmeans_iters: usize,
+    /// Vectors sampled for clustering (0 = as many as the budget allows).
+    pub sample_size: u64,
+    pub code: CodeKind,
+    /// Centroid groups probed when assigning (accuracy of the assignment).
+    pub assign_probe_groups: usize,
+}
+
+impl Default for BuildParams {
+    fn default() -> Self {
+        BuildParams {
+            metric: Metric::L2,
+            seed: 42,
+            threads: 0,
+            memory_budget_bytes: 2 << 30,
+            leaf_size: 32,
+            max_posting_len: 0,
+            replicas: 8,
+            eps1: 0.1,
+            rng_rule: true,
+            branching: 16,
+            kmeans_iters: 8,
+            sample_size: 0,
+            code: CodeKind::Sq8,
+            assign_probe_groups: 32,
+        }
+    }
+}
+
+impl BuildParams {
+    pub fn validate(&self) -> Result<(), BuildError> {
+        let bad = |name: &'static str, what: &str| Err(BuildError::BadParam { name, what: what.into() });
+        if self.leaf_size == 0 {
+            return bad("leaf_size", "must be at least 1");
+        }
+        if self.replicas == 0 || self.replicas > 64 {
+            return bad("replicas", "must be in 1..=64");
+        }
+        if !(self.eps1.is_finite() && self.eps1 >= 0.0) {
+            return bad("eps1", "must be a finite number >= 0");
+        }
+        if self.branching < 2 {
+            return bad("branching", "must be at least 2");
+        }
+        if self.kmeans_iters == 0 {
+            return bad("kmeans_iters", "must be at least 1");
+        }
+        if self.memory_budget_bytes < 64 << 20 {
+            return bad("memory_budget", "must be at least 64 MiB");
+        }
+        if self.assign_probe_groups == 0 {
+            return bad("assign_probe_groups", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn max_posting_len(&self) -> usize {
+        if self.max_posting_len == 0 {
+            4 * self.leaf_size
+        } else {
+            self.max_posting_len
+        }
+    }
+
+    /// Vectors to sample: all if they fit a third of the budget.
+    pub fn sample_count(&self, n: u64, dim: usize) -> u64 {
+        let fit = self.memory_budget_bytes / 3 / (dim as u64 * 4).max(1);
+        let want = if self.sample_size == 0 { fit } else { self.sample_size.min(fit) };
+        want.clamp(1, n)
+    }
+
+    /// Vectors read per streaming chunk.
+    pub fn chunk_rows(&self, dim: usize) -> usize {
+        let fit = (self.memory_budget_bytes / 16 / (dim as u64 * 8).max(1)) as usize;
+        fit.clamp(1024, 65_536)
+    }
+}

@@ -1,0 +1,206 @@
+//! The streaming passes over the input: reading the sample, and assigning
+//! every vector (closure assignment, encoding, spilling, full-vector write).
+
+use super::progress::ProgressSink;
+use super::spill::Spill;
+use super::writer::BodyWriter;
+use super::BuildParams;
+use crate::cluster::assign::{self, ClosureParams};
+use crate::distance::kernels;
+use crate::error::{BuildError, Result};
+use crate::format::header::{FileHeader, FileKind, FORMAT_VERSION};
+use crate::format::layout::VectorLayout;
+use crate::format::manifest::{CodeKind, FileEntry};
+use crate::format::PAGE_BYTES;
+use crate::input::VectorFile;
+use crate::quant::Sq8;
+use crate::rng::Rng;
+use crate::search::centroids::{CentroidIndex, CentroidScore};
+use crate::types::{ElementType, Metric};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Checks a vector and, for cosine, normalises it in place.
+fn prepare(x: &mut [f32], metric: Metric, index: u64) -> Result<(), BuildError> {
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(BuildError::NonFinite { index });
+    }
+    if metric == Metric::Cosine {
+        let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            return Err(BuildError::ZeroVector { index });
+        }
+        x.iter_mut().for_each(|v| *v /= norm);
+    }
+    Ok(())
+}
+
+/// Reads `count` rows chosen uniformly (seeded), prepared for the metric.
+pub(super) fn read_sample(
+    src: &VectorFile,
+    count: u64,
+    seed: u64,
+    metric: Metric,
+    progress: &dyn ProgressSink,
+) -> Result<Vec<f32>> {
+    let dim = src.dim;
+    let mut out = Vec::with_capacity(count as usize * dim);
+    let mut row = Vec::new();
+    let ids = Rng::derive(seed, 0x5A).sample_indices(src.count, count);
+    // Contiguous runs are read in one call (the whole file when sampling all).
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i + 1;
+        while j < ids.len() && ids[j] == ids[j - 1] + 1 && j - i < 65_536 {
+            j += 1;
+        }
+        src.read_f32(ids[i], j - i, &mut row)?;
+        for (r, x) in row.chunks_exact_mut(dim).enumerate() {
+            prepare(x, metric, ids[i] + r as u64)?;
+        }
+        out.extend_from_slice(&row);
+        progress.advance((j - i) as u64);
+        i = j;
+    }
+    Ok(out)
+}
+
+pub(super) struct AssignContext<'a> {
+    pub params: &'a BuildParams,
+    pub cindex: &'a CentroidIndex,
+    pub sq8: Option<&'a Sq8>,
+    pub element: ElementType,
+    pub layout: VectorLayout,
+}
+
+pub(super) struct Assigned {
+    pub replica_histogram: Vec<u64>,
+    /// Vectors whose nearest posting is p (they are stored together).
+    pub primaries: Vec<u32>,
+}
+
+/// One vector's output from the parallel step.
+struct Placed {
+    postings: Vec<(u32, f32)>,
+    code: Vec<u8>,
+}
+
+/// Assigns every vector; spills posting entries to `spill` and full vectors
+/// to `vectors`, both keyed by the vector's home (nearest) posting and its
+/// slot among that posting's primaries (in id order).
+pub(super) fn assign_all(
+    src: &VectorFile,
+    cx: &AssignContext,
+    spill: &mut Spill,
+    vectors: &mut Spill,
+    progress: &dyn ProgressSink,
+) -> Result<Assigned> {
+    let kern = kernels();
+    let dim = src.dim;
+    let p = cx.params;
+    let closure = ClosureParams { replicas: p.replicas, eps1: p.eps1, rng_rule: p.rng_rule };
+    let chunk = p.chunk_rows(dim);
+    let mut histogram = vec![0u64; p.replicas];
+    let mut primaries = vec![0u32; cx.cindex.posting_count()];
+    let (mut raw, mut f, mut row) = (Vec::new(), Vec::new(), Vec::new());
+    let want = (p.replicas * 2).max(8);
+    let mut start = 0u64;
+    while start < src.count {
+        let rows = chunk.min((src.count - start) as usize);
+        src.read_raw(start, rows, &mut raw)?;
+        crate::input::raw_to_f32(src.element, &raw, &mut f);
+        let placed: Vec<Placed> = f
+            .par_chunks_mut(dim)
+            .enumerate()
+            .with_min_len(64)
+            .map_init(
+                || (Vec::new(), Vec::new(), Vec::new()),
+                |(scratch, cands, chosen), (r, x)| -> Result<Placed, BuildError> {
+                    prepare(x, p.metric, start + r as u64)?;
+                    cx.cindex.nearest(kern, CentroidScore::L2, x, p.assign_probe_groups, want, scratch, cands);
+                    assign::choose(kern, &closure, &cx.cindex.centroids, dim, cands, chosen);
+                    let code = match (p.code, cx.sq8) {
+                        (CodeKind::Sq8, Some(q)) => {
+                            let mut c = vec![0u8; dim];
+                            q.encode(x, &mut c);
+                            c
+                        }
+                        _ => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    };
+                    Ok(Placed { postings: chosen.clone(), code })
+                },
+            )
+            .collect::<Result<_, _>>()?;
+        let row_bytes = cx.layout.row_bytes;
+        for (r, pl) in placed.iter().enumerate() {
+            let id = (start + r as u64) as u32;
+            let home = pl.postings[0].0;
+            let slot = primaries[home as usize];
+            primaries[home as usize] += 1;
+            for (rank, &(posting, dist)) in pl.postings.iter().enumerate() {
+                spill.push(posting, id, dist, rank as u32, (home, slot), &pl.code)?;
+            }
+            histogram[pl.postings.len().saturating_sub(1)] += 1;
+            // The full vector: cosine (and non-f32 input stored as f32)
+            // keeps the prepared f32 row, otherwise the input bytes.
+            row.clear();
+            if cx.element == ElementType::F32 && (src.element != ElementType::F32 || p.metric == Metric::Cosine) {
+                row.extend(f[r * dim..(r + 1) * dim].iter().flat_map(|v| v.to_le_bytes()));
+            } else {
+                row.extend_from_slice(&raw[r * row_bytes..(r + 1) * row_bytes]);
+            }
+            vectors.push(home, id, 0.0, 0, (home, slot), &row)?;
+        }
+        progress.advance(rows as u64);
+        start += rows as u64;
+    }
+    spill.finish_writing()?;
+    vectors.finish_writing()?;
+    Ok(Assigned { replica_histogram: histogram, primaries })
+}
+
+/// Writes `vectors.bin` from the vector spill: rows in (home posting, slot)
+/// order, so the vectors of one posting sit on the same pages.
+pub(super) fn write_vectors(vectors: &Spill, layout: VectorLayout, path: &Path) -> Result<(FileEntry, Vec<u32>)> {
+    let mut w = BodyWriter::create(path, PAGE_BYTES)?;
+    let mut page = vec![0u8; layout.pages_per_row * PAGE_BYTES];
+    let mut page_rows = 0usize;
+    let mut page_crcs = Vec::new();
+    for b in 0..vectors.bucket_count() {
+        let (bytes, mut recs) = vectors.read_bucket(b)?;
+        recs.sort_unstable_by_key(|r| (r.home, r.slot));
+        for r in &recs {
+            let at = page_rows * layout.row_bytes;
+            page[at..at + layout.row_bytes].copy_from_slice(&bytes[r.code_at..r.code_at + layout.row_bytes]);
+            page_rows += 1;
+            if page_rows == layout.rows_per_page {
+                flush_page(&mut w, &mut page, &mut page_crcs)?;
+                page_rows = 0;
+            }
+        }
+        vectors.remove_bucket(b);
+    }
+    if page_rows > 0 {
+        flush_page(&mut w, &mut page, &mut page_crcs)?;
+    }
+    let (bytes, crc32) = w.finish(|body_bytes, body_crc| {
+        FileHeader {
+            kind: FileKind::Vectors,
+            version: FORMAT_VERSION,
+            header_bytes: PAGE_BYTES as u32,
+            body_bytes,
+            body_crc,
+        }
+        .encode()
+    })?;
+    Ok((FileEntry { bytes, crc32 }, page_crcs))
+}
+
+fn flush_page(w: &mut BodyWriter, page: &mut [u8], crcs: &mut Vec<u32>) -> Result<()> {
+    for p in page.chunks(PAGE_BYTES) {
+        crcs.push(crc32fast::hash(p));
+    }
+    w.write(page)?;
+    page.fill(0);
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Durable writing: files that checksum what they write, synced files, and
+//! the atomic publish of a finished index directory.
+
+use crate::error::{FormatError, IoContext};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A buffered file writer that tracks the CRC-32 and length of the body
+/// written after its header.
+pub struct BodyWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    crc: crc32fast::Hasher,
+    pub body_bytes: u64,
+}
+
+impl BodyWriter {
+    /// Creates `path` and reserves `header_bytes` for the header.
+    pub fn create(path: &Path, header_bytes: usize) -> Result<Self, FormatError> {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(path).at(path)?);
+        out.write_all(&vec![0u8; header_bytes]).at(path)?;
+        Ok(BodyWriter { path: path.to_path_buf(), out, crc: crc32fast::Hasher::new(), body_bytes: 0 })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), FormatError> {
+        self.crc.update(bytes);
+        self.body_bytes += bytes.len() as u64;
+        self.out.write_all(bytes).at(&self.path)
+    }
+
+    pub fn pad_to(&mut self, body_offset: u64) -> Result<(), FormatError> {
+        let zeros = [0u8; 4096];
+        while self.body_bytes < body_offset {
+            let n = ((body_offset - self.body_bytes) as usize).min(zeros.len());
+            self.write(&zeros[..n])?;
+        }
+        Ok(())
+    }
+
+    /// Writes the header built from the final CRC and length, syncs, and
+    /// returns the whole file's length and the header.
+    pub fn finish(self, make_header: impl FnOnce(u64, u32) -> Vec<u8>) -> Result<(u64, u32), FormatError> {
+        let BodyWriter { path, out, crc, body_bytes } = self;
+        let file = out.into_inner().map_err(|e| FormatError::Io { path: path.clone(), source: e.into_error() })?;
+        let crc = crc.finalize();
+        let header = make_header(body_bytes, crc);
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&header, 0).at(&path)?;
+        file.sync_all().at(&path)?;
+        Ok((header.len() as u64 + body_bytes, crc))
+    }
+}
+
+/// Writes a whole small file and syncs it.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
+    let mut f = File::create(path).at(path)?;
+    f.write_all(bytes).at(path)?;
+    f.sync_all().at(path)
+}
+
+/// Moves a finished build directory into place: rename within the same
+/// parent, then sync the parent so the rename is durable.
+pub fn publish(tmp: &Path, out: &Path) -> Result<(), FormatError> {
+    if out.exists() {
+        return Err(FormatError::BadInput { path: out.to_path_buf(), what: "appeared during the build".into() });
+    }
+    std::fs::rename(tmp, out).at(out)?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(parent).and_then(|d| d.sync_all()).at(parent)
+}
+
+/// The temporary build directory beside `out`; removed on drop unless kept.
+pub struct TempBuildDir {
+    pub path: PathBuf,
+    keep: bool,
+}
+
+impl TempBuildDir {
+    pub fn create(out: &Path) -> Result<Self, FormatError> {
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        remove_stale(parent, &name);
+        let path = parent.join(format!(".{name}.building-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).at(&path)?;
+        Ok(TempBuildDir { path, keep: false })
+    }
+
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for TempBuildDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Removes temporary directories left by builds that were killed: their
+/// process no longer exists.
+fn remove_stale(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.building-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = file_name.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                tracing::info!("removing {} left by an interrupted build", e.path().display());
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}

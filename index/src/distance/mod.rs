@@ -1,0 +1,110 @@
+//! Distance kernels with runtime CPU dispatch.
+//!
+//! Four kernels cover the engine: f32 squared L2 and dot product (centroids,
+//! exact rerank), and the SQ8 code kernels (weighted squared L2 and dot
+//! product of an f32 query against u8 codes). Each has a scalar twin in
+//! [`scalar`] that tests compare against; [`kernels`] picks AVX-512, AVX2+FMA
+//! or scalar once per process.
+
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::sync::OnceLock;
+
+/// A set of kernel implementations for one instruction set.
+#[derive(Debug, Clone, Copy)]
+pub struct Kernels {
+    pub name: &'static str,
+    /// Squared Euclidean distance; slices must have equal length.
+    pub l2_sq: fn(&[f32], &[f32]) -> f32,
+    /// Dot product; slices must have equal length.
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// `sum_j w[j] * (q[j] - c[j])^2`; all three of equal length.
+    pub l2_sq_u8_weighted: fn(&[f32], &[f32], &[u8]) -> f32,
+    /// `sum_j q[j] * c[j]`; equal length.
+    pub dot_u8: fn(&[f32], &[u8]) -> f32,
+}
+
+pub const SCALAR: Kernels = Kernels {
+    name: "scalar",
+    l2_sq: scalar::l2_sq,
+    dot: scalar::dot,
+    l2_sq_u8_weighted: scalar::l2_sq_u8_weighted,
+    dot_u8: scalar::dot_u8,
+};
+
+/// The fastest kernels this CPU supports (detected once).
+pub fn kernels() -> &'static Kernels {
+    static K: OnceLock<Kernels> = OnceLock::new();
+    K.get_or_init(detect)
+}
+
+/// Every kernel set this CPU can run, scalar first (for tests and benches).
+pub fn available() -> Vec<Kernels> {
+    let mut v = vec![SCALAR];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(k) = x86::avx2() {
+            v.push(k);
+        }
+        if let Some(k) = x86::avx512() {
+            v.push(k);
+        }
+    }
+    v
+}
+
+fn detect() -> Kernels {
+    if std::env::var_os("FATHOM_SCALAR_KERNELS").is_some() {
+        return SCALAR;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(k) = x86::avx512() {
+            return k;
+        }
+        if let Some(k) = x86::avx2() {
+            return k;
+        }
+    }
+    SCALAR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() <= 1e-3 * (1.0 + a.abs().max(b.abs()))
+    }
+
+    #[test]
+    fn simd_equals_scalar_on_random_inputs_of_odd_dimensions() {
+        let mut rng = Rng::new(3);
+        for dim in [1usize, 3, 7, 8, 15, 16, 17, 31, 33, 50, 64, 96, 100, 129, 384, 1023] {
+            let a: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+            let w: Vec<f32> = (0..dim).map(|_| rng.unit_f32()).collect();
+            let c: Vec<u8> = (0..dim).map(|_| rng.below(256) as u8).collect();
+            let q: Vec<f32> = (0..dim).map(|_| rng.unit_f32() * 255.0).collect();
+            for k in available() {
+                assert!(close((k.l2_sq)(&a, &b), scalar::l2_sq(&a, &b)), "{} l2 d={dim}", k.name);
+                assert!(close((k.dot)(&a, &b), scalar::dot(&a, &b)), "{} dot d={dim}", k.name);
+                assert!(
+                    close((k.l2_sq_u8_weighted)(&q, &w, &c), scalar::l2_sq_u8_weighted(&q, &w, &c)),
+                    "{} l2u8 d={dim}",
+                    k.name
+                );
+                assert!(close((k.dot_u8)(&a, &c), scalar::dot_u8(&a, &c)), "{} dotu8 d={dim}", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn detected_set_is_one_of_the_available() {
+        let names: Vec<_> = available().iter().map(|k| k.name).collect();
+        assert!(names.contains(&kernels().name));
+    }
+}

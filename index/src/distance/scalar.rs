@@ -1,0 +1,28 @@
+//! Portable reference kernels; the SIMD kernels must agree with these.
+
+pub fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub fn l2_sq_u8_weighted(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
+    debug_assert!(q.len() == w.len() && q.len() == c.len());
+    q.iter()
+        .zip(w)
+        .zip(c)
+        .map(|((q, w), c)| {
+            let d = q - *c as f32;
+            w * d * d
+        })
+        .sum()
+}
+
+pub fn dot_u8(q: &[f32], c: &[u8]) -> f32 {
+    debug_assert_eq!(q.len(), c.len());
+    q.iter().zip(c).map(|(q, c)| q * *c as f32).sum()
+}

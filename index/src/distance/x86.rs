@@ -1,0 +1,279 @@
+//! AVX2+FMA and AVX-512 kernels.
+//!
+//! Each `unsafe fn` requires its target features; the safe wrappers are only
+//! handed out by [`avx2`] / [`avx512`] after runtime detection succeeded.
+//! Tails shorter than a vector fall back to scalar code.
+
+use super::{scalar, Kernels};
+use std::arch::x86_64::*;
+
+pub(super) fn avx2() -> Option<Kernels> {
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Some(Kernels {
+            name: "avx2",
+            l2_sq: l2_sq_avx2_safe,
+            dot: dot_avx2_safe,
+            l2_sq_u8_weighted: l2_u8w_avx2_safe,
+            dot_u8: dot_u8_avx2_safe,
+        })
+    } else {
+        None
+    }
+}
+
+pub(super) fn avx512() -> Option<Kernels> {
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
+        Some(Kernels {
+            name: "avx512",
+            l2_sq: l2_sq_avx512_safe,
+            dot: dot_avx512_safe,
+            l2_sq_u8_weighted: l2_u8w_avx512_safe,
+            dot_u8: dot_u8_avx512_safe,
+        })
+    } else {
+        None
+    }
+}
+
+// The safe wrappers: only reachable through a `Kernels` built after detection.
+macro_rules! safe_wrapper {
+    ($safe:ident, $inner:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn $safe($($arg: $ty),*) -> f32 {
+            // SAFETY: this function pointer is only handed out by `avx2()` /
+            // `avx512()`, which checked the CPU supports `$inner`'s features.
+            unsafe { $inner($($arg),*) }
+        }
+    };
+}
+safe_wrapper!(l2_sq_avx2_safe, l2_sq_avx2, (a: &[f32], b: &[f32]));
+safe_wrapper!(dot_avx2_safe, dot_avx2, (a: &[f32], b: &[f32]));
+safe_wrapper!(l2_u8w_avx2_safe, l2_u8w_avx2, (q: &[f32], w: &[f32], c: &[u8]));
+safe_wrapper!(dot_u8_avx2_safe, dot_u8_avx2, (q: &[f32], c: &[u8]));
+safe_wrapper!(l2_sq_avx512_safe, l2_sq_avx512, (a: &[f32], b: &[f32]));
+safe_wrapper!(dot_avx512_safe, dot_avx512, (a: &[f32], b: &[f32]));
+safe_wrapper!(l2_u8w_avx512_safe, l2_u8w_avx512, (q: &[f32], w: &[f32], c: &[u8]));
+safe_wrapper!(dot_u8_avx512_safe, dot_u8_avx512, (q: &[f32], c: &[u8]));
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum256(v: __m256) -> f32 {
+    let hi = _mm256_extractf128_ps(v, 1);
+    let lo = _mm256_castps256_ps128(v);
+    let s = _mm_add_ps(hi, lo);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2_sq_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, and n is at most either slice's length.
+        unsafe {
+            let d0 = _mm256_sub_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)));
+            let d1 = _mm256_sub_ps(_mm256_loadu_ps(a.as_ptr().add(i + 8)), _mm256_loadu_ps(b.as_ptr().add(i + 8)));
+            acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+            acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe {
+            let d0 = _mm256_sub_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)));
+            acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+        }
+        i += 8;
+    }
+    hsum256(_mm256_add_ps(acc0, acc1)) + scalar::l2_sq(&a[i..n], &b[i..n])
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        unsafe {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)), acc0);
+            acc1 =
+                _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i + 8)), _mm256_loadu_ps(b.as_ptr().add(i + 8)), acc1);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)), acc0);
+        }
+        i += 8;
+    }
+    hsum256(_mm256_add_ps(acc0, acc1)) + scalar::dot(&a[i..n], &b[i..n])
+}
+
+/// Loads 8 bytes and widens them to 8 f32 lanes.
+///
+/// # Safety
+/// AVX2 required; `p` must be valid for reading 8 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load_u8x8(p: *const u8) -> __m256 {
+    // SAFETY: the caller guarantees 8 readable bytes at p.
+    let bytes = unsafe { _mm_loadl_epi64(p as *const __m128i) };
+    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes))
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2_u8w_avx2(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(w.len()).min(c.len());
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, so 8 elements of each slice are readable.
+        unsafe {
+            let d = _mm256_sub_ps(_mm256_loadu_ps(q.as_ptr().add(i)), load_u8x8(c.as_ptr().add(i)));
+            let wd = _mm256_mul_ps(_mm256_loadu_ps(w.as_ptr().add(i)), d);
+            acc = _mm256_fmadd_ps(wd, d, acc);
+        }
+        i += 8;
+    }
+    hsum256(acc) + scalar::l2_sq_u8_weighted(&q[i..n], &w[i..n], &c[i..n])
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_u8_avx2(q: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(c.len());
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe {
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), load_u8x8(c.as_ptr().add(i)), acc);
+        }
+        i += 8;
+    }
+    hsum256(acc) + scalar::dot_u8(&q[i..n], &c[i..n])
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn l2_sq_avx512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        unsafe {
+            let d = _mm512_sub_ps(_mm512_loadu_ps(a.as_ptr().add(i)), _mm512_loadu_ps(b.as_ptr().add(i)));
+            acc = _mm512_fmadd_ps(d, d, acc);
+        }
+        i += 16;
+    }
+    if i < n {
+        let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+        // SAFETY: masked loads touch only the n - i < 16 remaining elements.
+        unsafe {
+            let d = _mm512_sub_ps(
+                _mm512_maskz_loadu_ps(mask, a.as_ptr().add(i)),
+                _mm512_maskz_loadu_ps(mask, b.as_ptr().add(i)),
+            );
+            acc = _mm512_fmadd_ps(d, d, acc);
+        }
+    }
+    _mm512_reduce_add_ps(acc)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        unsafe {
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(a.as_ptr().add(i)), _mm512_loadu_ps(b.as_ptr().add(i)), acc);
+        }
+        i += 16;
+    }
+    if i < n {
+        let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+        // SAFETY: masked loads touch only the remaining elements.
+        unsafe {
+            acc = _mm512_fmadd_ps(
+                _mm512_maskz_loadu_ps(mask, a.as_ptr().add(i)),
+                _mm512_maskz_loadu_ps(mask, b.as_ptr().add(i)),
+                acc,
+            );
+        }
+    }
+    _mm512_reduce_add_ps(acc)
+}
+
+/// Widens 16 bytes (masked) to 16 f32 lanes.
+///
+/// # Safety
+/// AVX-512F+BW required; the bytes selected by `mask` must be readable at p.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn load_u8x16(mask: __mmask16, p: *const u8) -> __m512 {
+    // SAFETY: the caller guarantees the masked bytes are readable.
+    let bytes = unsafe { _mm_maskz_loadu_epi8(mask, p as *const i8) };
+    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes))
+}
+
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn l2_u8w_avx512(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(w.len()).min(c.len());
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i < n {
+        let mask: __mmask16 = if n - i >= 16 { 0xFFFF } else { (1u32 << (n - i)) as u16 - 1 };
+        // SAFETY: the mask selects only elements below n.
+        unsafe {
+            let d = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, q.as_ptr().add(i)), load_u8x16(mask, c.as_ptr().add(i)));
+            let wd = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, w.as_ptr().add(i)), d);
+            acc = _mm512_fmadd_ps(wd, d, acc);
+        }
+        i += 16;
+    }
+    _mm512_reduce_add_ps(acc)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn dot_u8_avx512(q: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(c.len());
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i < n {
+        let mask: __mmask16 = if n - i >= 16 { 0xFFFF } else { (1u32 << (n - i)) as u16 - 1 };
+        // SAFETY: the mask selects only elements below n.
+        unsafe {
+            acc = _mm512_fmadd_ps(
+                _mm512_maskz_loadu_ps(mask, q.as_ptr().add(i)),
+                load_u8x16(mask, c.as_ptr().add(i)),
+                acc,
+            );
+        }
+        i += 16;
+    }
+    _mm512_reduce_add_ps(acc)
+}

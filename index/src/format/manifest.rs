@@ -1,0 +1,139 @@
+//! `manifest.json`: what an index is (metric, dimension, element type,
+//! counts), how it was built, its quantizer and the size and CRC-32 of every
+//! data file. Serde JSON; unknown fields are tolerated so a minor format
+//! addition stays readable by older builds.
+
+use crate::build::BuildParams;
+use crate::error::{FormatError, IoContext};
+use crate::quant::Sq8;
+use crate::types::{ElementType, Metric};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    pub bytes: u64,
+    pub crc32: u32,
+}
+
+/// How posting entries are coded.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CodeKind {
+    /// Per-dimension scalar quantization to one byte; reranked exactly.
+    Sq8,
+    /// Full f32 vectors in the postings: exact scores, no rerank reads.
+    F32,
+}
+
+impl CodeKind {
+    pub fn bytes_per_vector(self, dim: usize) -> usize {
+        match self {
+            CodeKind::Sq8 => dim,
+            CodeKind::F32 => 4 * dim,
+        }
+    }
+}
+
+impl std::str::FromStr for CodeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sq8" => Ok(CodeKind::Sq8),
+            "f32" => Ok(CodeKind::F32),
+            o => Err(format!("unknown code {o:?} (expected sq8 or f32)")),
+        }
+    }
+}
+
+/// Summary figures of a build, kept for `fathom info`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BuildStats {
+    pub posting_entries: u64,
+    pub mean_posting_len: f64,
+    pub max_posting_len: u32,
+    /// `replica_histogram[r]` = number of vectors stored in r+1 postings.
+    pub replica_histogram: Vec<u64>,
+    /// Replica entries dropped because a posting hit its length bound.
+    pub dropped_replicas: u64,
+    pub stage_seconds: BTreeMap<String, f64>,
+    pub total_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub metric: Metric,
+    pub dim: usize,
+    /// Element type of the stored full-precision vectors.
+    pub element: ElementType,
+    pub vector_count: u64,
+    pub posting_count: u32,
+    pub centroid_group_count: u32,
+    pub code: CodeKind,
+    pub sq8: Option<Sq8>,
+    pub vector_row_bytes: u32,
+    pub vectors_per_page: u32,
+    pub vector_pages: u64,
+    pub build: BuildParams,
+    pub stats: BuildStats,
+    pub files: BTreeMap<String, FileEntry>,
+    pub created_by: String,
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Self, FormatError> {
+        let path = dir.join(super::MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).at(&path)?;
+        let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| FormatError::Corrupt {
+            path: path.clone(),
+            offset: 0,
+            what: format!("not valid JSON: {e}"),
+        })?;
+        let found = version.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        if !(super::MIN_FORMAT_VERSION..=super::MAX_FORMAT_VERSION).contains(&found) {
+            return Err(FormatError::UnsupportedVersion {
+                path,
+                found,
+                min: super::MIN_FORMAT_VERSION,
+                max: super::MAX_FORMAT_VERSION,
+            });
+        }
+        let m: Manifest = serde_json::from_value(version).map_err(|e| FormatError::Corrupt {
+            path: path.clone(),
+            offset: 0,
+            what: format!("manifest fields: {e}"),
+        })?;
+        m.validate(&path)?;
+        Ok(m)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), FormatError> {
+        let bad = |what: String| FormatError::Corrupt { path: path.to_path_buf(), offset: 0, what };
+        if self.dim == 0 || self.dim > 65_536 {
+            return Err(bad(format!("dimension {} out of range", self.dim)));
+        }
+        if self.posting_count == 0 || self.centroid_group_count == 0 {
+            return Err(bad("no postings".into()));
+        }
+        if self.code == CodeKind::Sq8 {
+            match &self.sq8 {
+                Some(q) if q.min.len() == self.dim && q.scale.len() == self.dim => {}
+                _ => return Err(bad("sq8 parameters missing or of the wrong dimension".into())),
+            }
+        }
+        let row = self.dim as u64 * self.element.size_bytes() as u64;
+        if self.vector_row_bytes as u64 != row || self.vectors_per_page == 0 {
+            return Err(bad("vector layout fields disagree with the dimension".into()));
+        }
+        Ok(())
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), FormatError> {
+        let path = dir.join(super::MANIFEST_FILE);
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| FormatError::BadInput { path: path.clone(), what: e.to_string() })?;
+        crate::build::writer::write_synced(&path, text.as_bytes())
+    }
+}

@@ -1,0 +1,75 @@
+//! Exact k-NN ground truth, blocked over the base file so it streams: the
+//! base is read one block at a time and every query keeps its own top-k.
+
+use crate::distance::kernels;
+use crate::error::Result;
+use crate::input::VectorFile;
+use crate::search::topk::{Neighbor, TopK};
+use crate::types::Metric;
+use rayon::prelude::*;
+
+/// Rows of base read per block.
+const BLOCK_ROWS: usize = 32_768;
+
+fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// The `k` nearest base rows of each query (row-major `queries`), nearest
+/// first. `progress` is called with the rows of base done so far.
+pub fn ground_truth(
+    base: &VectorFile,
+    queries: &[f32],
+    k: usize,
+    metric: Metric,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<Vec<Neighbor>>> {
+    let dim = base.dim;
+    let kern = kernels();
+    let mut qs = queries.to_vec();
+    if metric == Metric::Cosine {
+        qs.chunks_exact_mut(dim).for_each(normalize);
+    }
+    let nq = qs.len() / dim;
+    let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+    let mut block = Vec::new();
+    let mut start = 0u64;
+    while start < base.count {
+        let rows = BLOCK_ROWS.min((base.count - start) as usize);
+        base.read_f32(start, rows, &mut block)?;
+        if metric == Metric::Cosine {
+            block.par_chunks_mut(dim).for_each(normalize);
+        }
+        tops.par_iter_mut().zip(qs.par_chunks(dim)).for_each(|(top, q)| {
+            for (r, x) in block.chunks_exact(dim).enumerate() {
+                let d = match metric {
+                    Metric::Ip => -(kern.dot)(q, x),
+                    _ => (kern.l2_sq)(q, x),
+                };
+                if d < top.threshold() {
+                    top.push((start + r as u64) as u32, 0, d);
+                }
+            }
+        });
+        start += rows as u64;
+        progress(start);
+    }
+    Ok(tops
+        .iter_mut()
+        .map(|t| {
+            let mut v = Vec::new();
+            t.into_sorted(&mut v);
+            v.into_iter().map(|c| Neighbor { id: c.id, distance: c.distance }).collect()
+        })
+        .collect())
+}
+
+/// recall@k: the fraction of the true top-k found in `found`'s first k.
+pub fn recall_at(found: &[u32], truth: &[i32], k: usize) -> f64 {
+    let truth: std::collections::HashSet<i32> = truth.iter().take(k).copied().collect();
+    let hits = found.iter().take(k).filter(|&&id| truth.contains(&(id as i32))).count();
+    hits as f64 / k.min(truth.len()).max(1) as f64
+}

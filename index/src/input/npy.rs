@@ -1,0 +1,76 @@
+//! The .npy header: magic, version, a Python-dict header naming dtype,
+//! order and shape. We accept 2-D C-order float32, uint8 and int8.
+
+use crate::error::{FormatError, IoContext};
+use crate::types::ElementType;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+pub(super) struct NpyHeader {
+    pub element: ElementType,
+    pub rows: u64,
+    pub cols: usize,
+    pub data_offset: u64,
+}
+
+const MAX_HEADER_BYTES: usize = 1 << 16;
+
+pub(super) fn parse_header(file: &File, path: &Path) -> Result<NpyHeader, FormatError> {
+    let bad = |what: String| FormatError::BadInput { path: path.to_path_buf(), what };
+    let mut pre = [0u8; 12];
+    let len = file.metadata().at(path)?.len();
+    if len < 10 {
+        return Err(bad(format!("file of {len} bytes is too short for a .npy header")));
+    }
+    let got = file.read_at(&mut pre, 0).at(path)?;
+    if &pre[..6] != b"\x93NUMPY" {
+        return Err(bad("missing .npy magic \\x93NUMPY".into()));
+    }
+    let (header_len, start) = match pre[6] {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10u64),
+        2 | 3 if got >= 12 => (u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize, 12u64),
+        v => return Err(bad(format!("unsupported .npy version {v}"))),
+    };
+    if header_len > MAX_HEADER_BYTES || start + header_len as u64 > len {
+        return Err(bad(format!("implausible .npy header length {header_len}")));
+    }
+    let mut h = vec![0u8; header_len];
+    file.read_exact_at(&mut h, start).at(path)?;
+    let h = String::from_utf8_lossy(&h);
+    let value_of = |key: &str| -> Option<String> {
+        let at = h.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = h[at..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest.to_string())
+    };
+    let descr = value_of("descr").ok_or_else(|| bad("header has no 'descr'".into()))?;
+    let descr = descr.trim_start_matches('\'');
+    let element = if descr.starts_with("<f4") {
+        ElementType::F32
+    } else if descr.starts_with("|u1") || descr.starts_with("<u1") {
+        ElementType::U8
+    } else if descr.starts_with("|i1") || descr.starts_with("<i1") {
+        ElementType::I8
+    } else {
+        let dtype: String = descr.chars().take_while(|c| *c != '\'').collect();
+        return Err(bad(format!("dtype {dtype} is not supported (float32, uint8 or int8)")));
+    };
+    let fortran = value_of("fortran_order").ok_or_else(|| bad("header has no 'fortran_order'".into()))?;
+    if fortran.starts_with("True") {
+        return Err(bad("Fortran-order arrays are not supported; save with C order".into()));
+    }
+    let shape = value_of("shape").ok_or_else(|| bad("header has no 'shape'".into()))?;
+    let inner: String = shape.trim_start_matches('(').chars().take_while(|c| *c != ')').collect();
+    let dims: Vec<u64> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad(format!("cannot parse shape ({inner})")))?;
+    let (rows, cols) = match dims.as_slice() {
+        [r, c] if *c > 0 => (*r, *c as usize),
+        _ => return Err(bad(format!("shape ({inner}) is not 2-D (n, d) with d > 0"))),
+    };
+    Ok(NpyHeader { element, rows, cols, data_offset: start + header_len as u64 })
+}

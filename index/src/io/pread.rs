@@ -1,0 +1,40 @@
+//! The portable backend: one positioned read after another.
+
+use super::{short_read, AlignedBuf, IoFiles, PageReader, ReadReq};
+use crate::error::{FormatError, IndexError};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+pub struct PreadReader {
+    files: Arc<IoFiles>,
+}
+
+impl PreadReader {
+    pub fn new(files: Arc<IoFiles>) -> Self {
+        PreadReader { files }
+    }
+}
+
+impl PageReader for PreadReader {
+    fn name(&self) -> &'static str {
+        "pread"
+    }
+
+    fn read_all(&mut self, reqs: &[ReadReq], buf: &mut AlignedBuf) -> Result<(), IndexError> {
+        let slice = buf.as_mut_slice();
+        for r in reqs {
+            let (path, file) = &self.files.files[r.file];
+            let dst = &mut slice[r.buf_offset..r.buf_offset + r.len];
+            let mut got = 0;
+            while got < r.len {
+                match file.read_at(&mut dst[got..], r.offset + got as u64) {
+                    Ok(0) => return Err(short_read(&self.files, r, got)),
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(FormatError::Io { path: path.clone(), source: e }.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! Opening an index directory and searching it.
+
+pub mod centroids;
+mod open;
+mod searcher;
+pub mod settings;
+pub mod topk;
+
+pub use open::{Index, OpenOptions};
+pub use searcher::{SearchStats, Searcher};
+pub use settings::SearchSettings;
+pub use topk::Neighbor;
+
+/// File slots of the shared [`crate::io::IoFiles`].
+pub(crate) const POSTINGS_SLOT: usize = 0;
+pub(crate) const VECTORS_SLOT: usize = 1;

@@ -1,0 +1,209 @@
+//! `Index::open`: loads the manifest, centroids (+ their index) and the
+//! posting directory, checks every file's header, length and (for the small
+//! files) checksum, and opens the large files for direct reads.
+
+use super::centroids::CentroidIndex;
+use super::searcher::Searcher;
+use crate::error::{FormatError, IndexError, QueryError, Result};
+use crate::format::header::{read_checked, FileHeader, FileKind};
+use crate::format::layout::{self, PostingRef, VectorLayout};
+use crate::format::{self as fmt, Manifest};
+use crate::io::{self, BackendChoice, IoFiles};
+use crate::types::Metric;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    pub backend: BackendChoice,
+    /// Open data files with O_DIRECT (falls back when unsupported).
+    pub direct_io: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { backend: BackendChoice::Auto, direct_io: true }
+    }
+}
+
+/// An open index: what stays in memory, shared by all searchers.
+pub struct Index {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub centroids: CentroidIndex,
+    pub postings: Vec<PostingRef>,
+    pub vector_page_crcs: Vec<u32>,
+    pub vector_layout: VectorLayout,
+    pub(crate) files: Arc<IoFiles>,
+    pub backend: BackendChoice,
+}
+
+impl Index {
+    pub fn open(dir: &Path, opts: OpenOptions) -> Result<Arc<Index>> {
+        let manifest = Manifest::read(dir)?;
+        for (name, entry) in &manifest.files {
+            let path = dir.join(name);
+            let len = std::fs::metadata(&path).map_err(|source| FormatError::Io { path: path.clone(), source })?.len();
+            if len != entry.bytes {
+                return Err(FormatError::Corrupt {
+                    path,
+                    offset: len.min(entry.bytes),
+                    what: format!("the manifest says {} bytes but the file has {len}; truncated?", entry.bytes),
+                }
+                .into());
+            }
+        }
+        let cpath = dir.join(fmt::CENTROIDS_FILE);
+        let centroids = layout::decode_centroids(
+            &read_checked(&cpath, FileKind::Centroids)?,
+            &cpath,
+            manifest.dim,
+            manifest.posting_count,
+        )?;
+        let dpath = dir.join(fmt::DIRECTORY_FILE);
+        let (postings, vector_page_crcs) = layout::decode_directory(
+            &read_checked(&dpath, FileKind::Directory)?,
+            &dpath,
+            manifest.posting_count,
+            manifest.vector_pages,
+        )?;
+        let ppath = dir.join(fmt::POSTINGS_FILE);
+        let vpath = dir.join(fmt::VECTORS_FILE);
+        let files = Arc::new(IoFiles::open(&[ppath.clone(), vpath.clone()], opts.direct_io)?);
+        // Headers are read through buffered handles: O_DIRECT forbids a 64-byte read.
+        let pf = std::fs::File::open(&ppath).map_err(|source| FormatError::Io { path: ppath.clone(), source })?;
+        let ph = FileHeader::read(&pf, FileKind::Postings, &ppath)?;
+        let vf = std::fs::File::open(&vpath).map_err(|source| FormatError::Io { path: vpath.clone(), source })?;
+        let vh = FileHeader::read(&vf, FileKind::Vectors, &vpath)?;
+        let code_bytes = manifest.code.bytes_per_vector(manifest.dim);
+        let postings_end = ph.header_bytes as u64 + ph.body_bytes;
+        for (i, p) in postings.iter().enumerate() {
+            if p.offset < ph.header_bytes as u64 || p.offset + p.len_bytes(code_bytes) > postings_end {
+                return Err(FormatError::Corrupt {
+                    path: dpath,
+                    offset: 64 + (i * layout::POSTING_REF_BYTES) as u64,
+                    what: format!("posting {i} points outside {}", ppath.display()),
+                }
+                .into());
+            }
+        }
+        let vector_layout = VectorLayout::new(manifest.vector_row_bytes as usize);
+        if vector_layout.pages_for(manifest.vector_count) != manifest.vector_pages
+            || vh.body_bytes != manifest.vector_pages * fmt::PAGE_BYTES as u64
+        {
+            return Err(FormatError::Corrupt {
+                path: vpath,
+                offset: 0,
+                what: "vector page count disagrees with the manifest".into(),
+            }
+            .into());
+        }
+        let (backend, why) = io::probe_backend(opts.backend);
+        tracing::info!(
+            dir = %dir.display(),
+            vectors = manifest.vector_count,
+            postings = manifest.posting_count,
+            backend = ?backend,
+            direct_io = files.direct,
+            "index opened ({why})"
+        );
+        Ok(Arc::new(Index {
+            dir: dir.to_path_buf(),
+            manifest,
+            centroids,
+            postings,
+            vector_page_crcs,
+            vector_layout,
+            files,
+            backend,
+        }))
+    }
+
+    pub fn dim(&self) -> usize {
+        self.manifest.dim
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.manifest.metric
+    }
+
+    pub fn len(&self) -> u64 {
+        self.manifest.vector_count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.manifest.vector_count == 0
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            BackendChoice::Pread => "pread",
+            _ => "io_uring",
+        }
+    }
+
+    /// Whether data files bypass the page cache.
+    pub fn direct_io(&self) -> bool {
+        self.files.direct
+    }
+
+    /// Bytes this index keeps in memory: centroids, their groups, the posting
+    /// directory, vector page checksums, quantizer parameters.
+    pub fn resident_bytes(&self) -> u64 {
+        let c = &self.centroids;
+        ((c.centroids.len() + c.group_centers.len()) * 4
+            + c.group_starts.len() * 4
+            + self.postings.len() * std::mem::size_of::<PostingRef>()
+            + self.vector_page_crcs.len() * 4
+            + self.manifest.sq8.as_ref().map_or(0, |q| q.min.len() * 8)) as u64
+    }
+
+    /// A searcher with its own I/O backend (a ring for io_uring).
+    pub fn searcher(self: &Arc<Self>) -> Result<Searcher> {
+        Searcher::new(self.clone(), io::make_reader(self.backend, self.files.clone())?)
+    }
+
+    /// Checks a query and returns it prepared for search (normalised for cosine).
+    pub fn prepare_query(&self, q: &[f32], k: usize) -> Result<Vec<f32>, QueryError> {
+        if q.len() != self.dim() {
+            return Err(QueryError::WrongDimension { expected_dim: self.dim(), received_dim: q.len() });
+        }
+        if let Some((index, &value)) = q.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(QueryError::NotFinite { index, value });
+        }
+        if k == 0 {
+            return Err(QueryError::ZeroK);
+        }
+        if k as u64 > self.len() {
+            return Err(QueryError::KTooLarge { k, count: self.len() });
+        }
+        let mut q = q.to_vec();
+        if self.metric() == Metric::Cosine {
+            let norm = q.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if norm == 0.0 {
+                return Err(QueryError::ZeroVector);
+            }
+            q.iter_mut().for_each(|v| *v /= norm);
+        }
+        Ok(q)
+    }
+
+    /// Verifies the full-body checksums of the large files (reads them whole).
+    pub fn verify(&self) -> Result<()> {
+        for name in [fmt::POSTINGS_FILE, fmt::VECTORS_FILE] {
+            let path = self.dir.join(name);
+            let entry = &self.manifest.files[name];
+            let bytes = std::fs::read(&path).map_err(|source| FormatError::Io { path: path.clone(), source })?;
+            let found = crc32fast::hash(&bytes[fmt::PAGE_BYTES.min(bytes.len())..]);
+            if found != entry.crc32 {
+                return Err(IndexError::Format(FormatError::Checksum {
+                    path,
+                    section: "body".into(),
+                    expected: entry.crc32,
+                    found,
+                }));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! One query, start to end: nearest centroids -> query-aware pruning ->
+//! one batch of posting reads -> code scoring with replica dedupe -> one
+//! batch of full-vector reads -> exact rerank -> top-k.
+
+use super::centroids::CentroidScore;
+use super::open::Index;
+use super::settings::SearchSettings;
+use super::topk::{Candidate, Neighbor, TopK};
+use super::{POSTINGS_SLOT, VECTORS_SLOT};
+use crate::distance::{kernels, Kernels};
+use crate::error::{FormatError, IndexError, Result};
+use crate::format::manifest::CodeKind;
+use crate::format::PAGE_BYTES;
+use crate::input::raw_to_f32;
+use crate::io::{AlignedBuf, PageReader, ReadReq};
+use crate::types::{ElementType, Metric};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one search did, for benchmarks and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SearchStats {
+    pub postings_read: u32,
+    /// I/O requests issued (adjacent pages are merged into one request).
+    pub reads: u32,
+    pub bytes_read: u64,
+    pub candidates_scored: u32,
+    pub reranked: u32,
+    pub centroid_time: Duration,
+    pub io_time: Duration,
+    pub score_time: Duration,
+    pub rerank_time: Duration,
+}
+
+impl SearchStats {
+    pub fn add(&mut self, o: &SearchStats) {
+        self.postings_read += o.postings_read;
+        self.reads += o.reads;
+        self.bytes_read += o.bytes_read;
+        self.candidates_scored += o.candidates_scored;
+        self.reranked += o.reranked;
+        self.centroid_time += o.centroid_time;
+        self.io_time += o.io_time;
+        self.score_time += o.score_time;
+        self.rerank_time += o.rerank_time;
+    }
+}
+
+/// Largest single read after merging adjacent pages.
+const MAX_MERGED_READ_BYTES: u64 = 128 * 1024;
+
+/// Per-thread search state: an I/O backend and reusable buffers.
+pub struct Searcher {
+    index: Arc<Index>,
+    reader: Box<dyn PageReader>,
+    kern: &'static Kernels,
+    buf: AlignedBuf,
+    reqs: Vec<ReadReq>,
+    scratch: Vec<(f32, u32)>,
+    nearest: Vec<(u32, f32)>,
+    pages: Vec<(u64, u64, u32)>,
+    chosen: std::collections::BTreeSet<u32>,
+    top: TopK,
+    row: Vec<f32>,
+}
+
+impl Searcher {
+    pub(super) fn new(index: Arc<Index>, reader: Box<dyn PageReader>) -> Result<Self> {
+        Ok(Searcher {
+            index,
+            reader,
+            kern: kernels(),
+            buf: AlignedBuf::new(),
+            reqs: Vec::new(),
+            scratch: Vec::new(),
+            nearest: Vec::new(),
+            pages: Vec::new(),
+            chosen: Default::default(),
+            top: TopK::new(0),
+            row: Vec::new(),
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.reader.name()
+    }
+
+    pub fn index(&self) -> &Arc<Index> {
+        &self.index
+    }
+
+    /// The `k` nearest neighbours of `query`, nearest first.
+    pub fn search(&mut self, query: &[f32], k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
+        s.validate()?;
+        let q = self.index.prepare_query(query, k)?;
+        let mut stats = SearchStats::default();
+        let ix = self.index.clone();
+        let m = &ix.manifest;
+        let exact_codes = m.code == CodeKind::F32;
+        let rerank = if exact_codes { 0 } else { s.rerank };
+
+        // Nearest centroids and pruning.
+        let t = Instant::now();
+        let how = if m.metric == Metric::Ip { CentroidScore::NegIp } else { CentroidScore::L2 };
+        ix.centroids.nearest(self.kern, how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
+        let keep = prune(&self.nearest, how, s.eps2);
+        stats.centroid_time = t.elapsed();
+
+        // Posting reads: pages of all kept postings, merged when adjacent.
+        let t = Instant::now();
+        let code_bytes = m.code.bytes_per_vector(m.dim);
+        self.pages.clear();
+        for &(p, _) in &self.nearest[..keep] {
+            let r = &ix.postings[p as usize];
+            if r.count > 0 {
+                let (first, n) = r.pages(code_bytes);
+                self.pages.push((first, n, p));
+                stats.postings_read += 1;
+            }
+        }
+        self.pages.sort_unstable();
+        self.chosen.clear();
+        self.chosen.extend(self.pages.iter().map(|x| x.2));
+        let total = plan_reads(&self.pages, POSTINGS_SLOT, &mut self.reqs);
+        self.buf.ensure(total);
+        self.reader.read_all(&self.reqs, &mut self.buf)?;
+        stats.reads += self.reqs.len() as u32;
+        stats.bytes_read += total as u64;
+        stats.io_time = t.elapsed();
+
+        // Score codes: every posting that lies wholly inside the pages read,
+        // not only the chosen ones. Neighbouring postings on disk are
+        // neighbouring clusters, so page-mates are useful candidates that
+        // cost no extra I/O.
+        let t = Instant::now();
+        self.top.reset(if rerank > 0 { rerank.max(k) } else { k });
+        let sq8q = m.sq8.as_ref().map(|sq| if m.metric == Metric::Ip { sq.query_ip(&q) } else { sq.query_l2(&q) });
+        let postings = &ix.postings;
+        for rq in &self.reqs {
+            let (lo, hi) = (rq.offset, rq.offset + rq.len as u64);
+            let mut p = postings.partition_point(|r| r.offset < lo);
+            while p < postings.len() && postings[p].offset < hi {
+                let r = &postings[p];
+                let len = r.len_bytes(code_bytes);
+                if r.count == 0 || r.offset + len > hi {
+                    p += 1;
+                    continue;
+                }
+                if !s.page_mates && !self.chosen.contains(&(p as u32)) {
+                    p += 1;
+                    continue;
+                }
+                let start = rq.buf_offset + (r.offset - lo) as usize;
+                let bytes = &self.buf.as_slice()[start..start + len as usize];
+                let found = crc32fast::hash(bytes);
+                if found != r.crc {
+                    return Err(IndexError::Format(FormatError::Checksum {
+                        path: ix.files.path(POSTINGS_SLOT).to_path_buf(),
+                        section: format!("posting {p} at byte {}", r.offset),
+                        expected: r.crc,
+                        found,
+                    }));
+                }
+                let (ids, rest) = bytes.split_at(r.count as usize * 4);
+                let (rows, codes) = rest.split_at(r.count as usize * 4);
+                let at = |b: &[u8], i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+                for (i, code) in codes.chunks_exact(code_bytes).enumerate() {
+                    let d = match &sq8q {
+                        Some(sq) => sq.distance(self.kern, code),
+                        None => {
+                            raw_to_f32(ElementType::F32, code, &mut self.row);
+                            exact_distance(self.kern, m.metric, &q, &self.row)
+                        }
+                    };
+                    if d < self.top.threshold() {
+                        self.top.push(at(ids, i), at(rows, i), d);
+                    }
+                }
+                stats.candidates_scored += r.count;
+                p += 1;
+            }
+        }
+        let mut cands = Vec::new();
+        self.top.into_sorted(&mut cands);
+        stats.score_time = t.elapsed();
+
+        let out = if rerank > 0 {
+            let t = Instant::now();
+            let out = self.rerank(&q, &cands, k, &mut stats)?;
+            stats.rerank_time = t.elapsed();
+            out
+        } else {
+            cands.truncate(k);
+            cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(m.metric, c.distance) }).collect()
+        };
+        Ok((out, stats))
+    }
+
+    /// Exact distances for `cands` from the full vectors; the best `k`.
+    fn rerank(&mut self, q: &[f32], cands: &[Candidate], k: usize, stats: &mut SearchStats) -> Result<Vec<Neighbor>> {
+        let ix = self.index.clone();
+        let lay = ix.vector_layout;
+        self.pages.clear();
+        for (i, c) in cands.iter().enumerate() {
+            let (page, n, _) = lay.locate(c.row as u64);
+            self.pages.push((page + 1, n as u64, i as u32)); // + 1: the header page
+        }
+        self.pages.sort_unstable();
+        let total = plan_reads(&self.pages, VECTORS_SLOT, &mut self.reqs);
+        self.buf.ensure(total);
+        self.reader.read_all(&self.reqs, &mut self.buf)?;
+        stats.reads += self.reqs.len() as u32;
+        stats.bytes_read += total as u64;
+        stats.reranked += cands.len() as u32;
+        let mut top = TopK::new(k);
+        let mut req_i = 0;
+        let buf = self.buf.as_slice();
+        for &(page, n, i) in &self.pages {
+            while self.reqs[req_i].offset + self.reqs[req_i].len as u64 <= page * PAGE_BYTES as u64 {
+                req_i += 1;
+            }
+            let rq = &self.reqs[req_i];
+            let page_at = rq.buf_offset + (page * PAGE_BYTES as u64 - rq.offset) as usize;
+            for pg in 0..n as usize {
+                let idx = (page - 1) as usize + pg;
+                let bytes = &buf[page_at + pg * PAGE_BYTES..page_at + (pg + 1) * PAGE_BYTES];
+                let found = crc32fast::hash(bytes);
+                if found != ix.vector_page_crcs[idx] {
+                    return Err(IndexError::Format(FormatError::Checksum {
+                        path: ix.files.path(VECTORS_SLOT).to_path_buf(),
+                        section: format!("vector page {idx}"),
+                        expected: ix.vector_page_crcs[idx],
+                        found,
+                    }));
+                }
+            }
+            let c = cands[i as usize];
+            let (_, _, within) = lay.locate(c.row as u64);
+            let row = &buf[page_at + within..page_at + within + lay.row_bytes];
+            raw_to_f32(ix.manifest.element, row, &mut self.row);
+            top.push(c.id, c.row, exact_distance(self.kern, ix.manifest.metric, q, &self.row));
+        }
+        let mut out = Vec::new();
+        top.into_sorted(&mut out);
+        Ok(out
+            .iter()
+            .map(|c| Neighbor { id: c.id, distance: report_distance(ix.manifest.metric, c.distance) })
+            .collect())
+    }
+}
+
+/// How many of the sorted `nearest` centroids survive the eps2 bound.
+fn prune(nearest: &[(u32, f32)], how: CentroidScore, eps2: f32) -> usize {
+    let Some(&(_, d0)) = nearest.first() else {
+        return 0;
+    };
+    match how {
+        CentroidScore::L2 => {
+            let bound = (1.0 + eps2) * (1.0 + eps2) * d0;
+            nearest.iter().take_while(|&&(_, d)| d <= bound).count()
+        }
+        CentroidScore::NegIp => {
+            let bound = d0 + eps2 * d0.abs();
+            nearest.iter().take_while(|&&(_, d)| d <= bound).count()
+        }
+    }
+}
+
+/// Turns sorted (first page, pages, tag) runs into merged page-aligned
+/// reads; returns the buffer bytes needed.
+fn plan_reads(pages: &[(u64, u64, u32)], file: usize, reqs: &mut Vec<ReadReq>) -> usize {
+    reqs.clear();
+    let page = PAGE_BYTES as u64;
+    let mut at = 0usize;
+    let mut cur: Option<(u64, u64)> = None; // [start, end) in pages
+    let flush = |s: u64, e: u64, reqs: &mut Vec<ReadReq>, at: &mut usize| {
+        let len = ((e - s) * page) as usize;
+        reqs.push(ReadReq { file, offset: s * page, len, buf_offset: *at });
+        *at += len;
+    };
+    for &(first, n, _) in pages {
+        let end = first + n;
+        cur = match cur {
+            Some((s, e)) if first <= e && (end.max(e) - s) * page <= MAX_MERGED_READ_BYTES => Some((s, e.max(end))),
+            Some((s, e)) => {
+                flush(s, e, reqs, &mut at);
+                Some((first, end))
+            }
+            None => Some((first, end)),
+        };
+    }
+    if let Some((s, e)) = cur {
+        flush(s, e, reqs, &mut at);
+    }
+    at
+}
+
+/// Exact internal distance (smaller is nearer): squared L2, or -ip.
+#[inline]
+pub(crate) fn exact_distance(k: &Kernels, metric: Metric, q: &[f32], x: &[f32]) -> f32 {
+    match metric {
+        Metric::L2 | Metric::Cosine => (k.l2_sq)(q, x),
+        Metric::Ip => -(k.dot)(q, x),
+    }
+}
+
+/// The distance reported to callers: squared L2, -ip, or 1 - cos.
+#[inline]
+pub(crate) fn report_distance(metric: Metric, internal: f32) -> f32 {
+    match metric {
+        Metric::Cosine => internal / 2.0,
+        _ => internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_merge_adjacent_and_shared_pages() {
+        let mut reqs = Vec::new();
+        let pages = [(1, 1, 0), (1, 1, 1), (2, 2, 2), (10, 1, 3)];
+        let total = plan_reads(&pages, 0, &mut reqs);
+        assert_eq!(reqs.len(), 2);
+        assert_eq!((reqs[0].offset, reqs[0].len), (4096, 3 * 4096));
+        assert_eq!((reqs[1].offset, reqs[1].buf_offset), (40960, 3 * 4096));
+        assert_eq!(total, 4 * 4096);
+    }
+
+    #[test]
+    fn pruning_keeps_centroids_within_the_bound() {
+        let n = [(0u32, 1.0f32), (1, 2.0), (2, 2.3), (3, 9.0)];
+        assert_eq!(prune(&n, CentroidScore::L2, 0.5), 2, "bound 2.25 on squared distances");
+        assert_eq!(prune(&n, CentroidScore::L2, 0.0), 1);
+        let ip = [(0u32, -10.0f32), (1, -9.0), (2, -5.0)];
+        assert_eq!(prune(&ip, CentroidScore::NegIp, 0.2), 2);
+    }
+}

@@ -1,0 +1,50 @@
+//! Per-call search settings.
+
+use crate::error::QueryError;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SearchSettings {
+    /// Most postings read for one query.
+    pub max_postings: usize,
+    /// Query-aware pruning: a posting is read only if its centroid's
+    /// distance to the query is within (1 + eps2) of the nearest centroid's.
+    /// Distance is Euclidean (not squared) for l2 and cosine; for ip it is
+    /// the negated inner product d, and the bound is d0 + eps2 * |d0|.
+    pub eps2: f32,
+    /// Candidates reranked with full-precision vectors (0 = return code
+    /// distances; ignored when postings hold exact f32 vectors).
+    pub rerank: usize,
+    /// Centroid groups scanned to find the nearest centroids.
+    pub probe_groups: usize,
+    /// Also score the postings that share the pages read (free candidates).
+    pub page_mates: bool,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        SearchSettings { max_postings: 64, eps2: 0.5, rerank: 40, probe_groups: 16, page_mates: true }
+    }
+}
+
+pub const MAX_POSTINGS_LIMIT: usize = 100_000;
+pub const MAX_RERANK: usize = 100_000;
+
+impl SearchSettings {
+    pub fn validate(&self) -> Result<(), QueryError> {
+        let bad = |name: &'static str, what: String| Err(QueryError::BadSetting { name, what });
+        if self.max_postings == 0 || self.max_postings > MAX_POSTINGS_LIMIT {
+            return bad("max_postings", format!("{} is outside 1..={MAX_POSTINGS_LIMIT}", self.max_postings));
+        }
+        if !(self.eps2.is_finite() && self.eps2 >= 0.0) {
+            return bad("eps2", format!("{} is not a finite number >= 0", self.eps2));
+        }
+        if self.rerank > MAX_RERANK {
+            return bad("rerank", format!("{} is above {MAX_RERANK}", self.rerank));
+        }
+        if self.probe_groups == 0 {
+            return bad("probe_groups", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}

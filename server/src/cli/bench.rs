@@ -1,0 +1,230 @@
+//! `fathom bench`: in-process search over a grid of settings. One line (or
+//! one JSON object) per setting: recall@k, QPS, mean/p99 latency, postings,
+//! reads and bytes per query.
+
+use crate::sysinfo::{human_bytes, rss_bytes};
+use anyhow::Context;
+use fathom_index::input::read_ids;
+use fathom_index::io::BackendChoice;
+use fathom_index::{Index, OpenOptions, SearchSettings, SearchStats};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(long)]
+    index: PathBuf,
+    #[arg(long)]
+    queries: PathBuf,
+    /// Ground truth (.ibin or .ivecs).
+    #[arg(long)]
+    gt: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Search threads, each with its own searcher and I/O ring.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Run the default grid of settings.
+    #[arg(long)]
+    sweep: bool,
+    /// Postings read at most (comma list to sweep).
+    #[arg(long, value_delimiter = ',')]
+    max_postings: Vec<usize>,
+    /// Pruning ratio (comma list).
+    #[arg(long, value_delimiter = ',')]
+    eps2: Vec<f32>,
+    /// Rerank depth (comma list).
+    #[arg(long, value_delimiter = ',')]
+    rerank: Vec<usize>,
+    /// Centroid groups probed (comma list).
+    #[arg(long, value_delimiter = ',')]
+    probe_groups: Vec<usize>,
+    /// Score only the chosen postings, not their page-mates.
+    #[arg(long)]
+    no_page_mates: bool,
+    /// Use only the first N queries.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// auto, uring or pread.
+    #[arg(long, default_value = "auto")]
+    backend: BackendChoice,
+    /// Read through the page cache instead of O_DIRECT.
+    #[arg(long)]
+    buffered: bool,
+    /// One JSON object per line on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    recall: f64,
+    qps: f64,
+    mean_ms: f64,
+    p99_ms: f64,
+    postings: f64,
+    reads: f64,
+    bytes: f64,
+    candidates: f64,
+    reranked: f64,
+    centroid_ms: f64,
+    io_ms: f64,
+    score_ms: f64,
+    rerank_ms: f64,
+    k: usize,
+    threads: usize,
+    queries: usize,
+    settings: SearchSettings,
+    backend: String,
+    direct_io: bool,
+    index_resident_bytes: u64,
+    process_rss_bytes: u64,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let ix = Index::open(&a.index, OpenOptions { backend: a.backend, direct_io: !a.buffered })
+        .with_context(|| format!("opening {}", a.index.display()))?;
+    let (qs, dim) = super::read_all_f32(&a.queries)?;
+    anyhow::ensure!(dim == ix.dim(), "queries have dimension {dim}, the index {}", ix.dim());
+    let gt = read_ids(&a.gt)?;
+    let mut nq = qs.len() / dim;
+    anyhow::ensure!(gt.len() >= nq, "ground truth has {} rows for {nq} queries", gt.len());
+    anyhow::ensure!(gt.first().is_some_and(|r| r.len() >= a.k), "ground truth has fewer than k = {} ids per row", a.k);
+    if let Some(l) = a.limit {
+        nq = nq.min(l);
+    }
+    anyhow::ensure!(a.threads >= 1, "--threads must be at least 1");
+    let d = SearchSettings::default();
+    let or = |v: &Vec<usize>, sweep: &[usize], def: usize| {
+        if !v.is_empty() {
+            v.clone()
+        } else if a.sweep {
+            sweep.to_vec()
+        } else {
+            vec![def]
+        }
+    };
+    let mps = or(&a.max_postings, &[4, 8, 16, 32, 48, 64, 96, 128], d.max_postings);
+    let rrs = or(&a.rerank, &[d.rerank], d.rerank);
+    let pgs = or(&a.probe_groups, &[d.probe_groups], d.probe_groups);
+    let eps = if a.eps2.is_empty() { vec![if a.sweep { 10.0 } else { d.eps2 }] } else { a.eps2.clone() };
+    for &probe_groups in &pgs {
+        for &eps2 in &eps {
+            for &rerank in &rrs {
+                for &max_postings in &mps {
+                    let s = SearchSettings { max_postings, eps2, rerank, probe_groups, page_mates: !a.no_page_mates };
+                    let row = measure(&ix, &qs[..nq * dim], &gt, a.k, a.threads, s)?;
+                    if a.json {
+                        println!("{}", serde_json::to_string(&row)?);
+                    } else {
+                        println!(
+                            "mp={:<4} eps2={:<5} rr={:<4} pg={:<3} recall@{}={:.4} qps={:>8.1} mean={:.3}ms p99={:.3}ms postings={:.1} reads={:.1} bytes={} cands={:.0} [cent {:.3} io {:.3} score {:.3} rerank {:.3} ms]",
+                            max_postings, eps2, rerank, probe_groups, a.k, row.recall, row.qps, row.mean_ms, row.p99_ms,
+                            row.postings, row.reads, human_bytes(row.bytes as u64), row.candidates,
+                            row.centroid_ms, row.io_ms, row.score_ms, row.rerank_ms
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if !a.json {
+        eprintln!(
+            "backend {} direct_io {}; index resident {}; process RSS {}",
+            ix.backend_name(),
+            ix.direct_io(),
+            human_bytes(ix.resident_bytes()),
+            human_bytes(rss_bytes())
+        );
+    }
+    Ok(())
+}
+
+fn measure(
+    ix: &Arc<Index>,
+    qs: &[f32],
+    gt: &[Vec<i32>],
+    k: usize,
+    threads: usize,
+    s: SearchSettings,
+) -> anyhow::Result<Row> {
+    let dim = ix.dim();
+    let nq = qs.len() / dim;
+    // Warm-up (CPU caches, allocations); not timed.
+    let mut warm = ix.searcher()?;
+    for q in qs.chunks_exact(dim).take(100) {
+        warm.search(q, k, &s)?;
+    }
+    let backend = warm.backend_name().to_string();
+    drop(warm);
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    type Out = (Vec<(usize, Vec<u32>, Duration)>, SearchStats);
+    let results: Vec<anyhow::Result<Out>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<Out> {
+                    let mut se = ix.searcher()?;
+                    let mut out = Vec::new();
+                    let mut st = SearchStats::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= nq {
+                            break;
+                        }
+                        let t = Instant::now();
+                        let (res, stats) = se.search(&qs[i * dim..(i + 1) * dim], k, &s)?;
+                        out.push((i, res.iter().map(|n| n.id).collect(), t.elapsed()));
+                        st.add(&stats);
+                    }
+                    Ok((out, st))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("search thread panicked"))))
+            .collect()
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let mut lat = Vec::with_capacity(nq);
+    let mut total = SearchStats::default();
+    let mut recall = 0.0;
+    for r in results {
+        let (out, st) = r?;
+        total.add(&st);
+        for (i, ids, t) in out {
+            recall += fathom_index::gt::recall_at(&ids, &gt[i], k);
+            lat.push(t.as_secs_f64() * 1e3);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let n = nq as f64;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3 / n;
+    Ok(Row {
+        recall: recall / n,
+        qps: n / wall,
+        mean_ms: lat.iter().sum::<f64>() / n,
+        p99_ms: lat[((n * 0.99) as usize).min(nq - 1)],
+        postings: total.postings_read as f64 / n,
+        reads: total.reads as f64 / n,
+        bytes: total.bytes_read as f64 / n,
+        candidates: total.candidates_scored as f64 / n,
+        reranked: total.reranked as f64 / n,
+        centroid_ms: ms(total.centroid_time),
+        io_ms: ms(total.io_time),
+        score_ms: ms(total.score_time),
+        rerank_ms: ms(total.rerank_time),
+        k,
+        threads,
+        queries: nq,
+        settings: s,
+        backend,
+        direct_io: ix.direct_io(),
+        index_resident_bytes: ix.resident_bytes(),
+        process_rss_bytes: rss_bytes(),
+    })
+}

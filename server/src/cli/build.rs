@@ -1,0 +1,114 @@
+//! `fathom build`: vector file -> index directory, with progress and a summary.
+
+use crate::progress::StderrProgress;
+use crate::sysinfo::{human_bytes, parse_size, peak_rss_bytes};
+use anyhow::Context;
+use fathom_index::{BuildParams, CodeKind, Metric};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Vectors: .fbin, .u8bin, .i8bin, .fvecs, .bvecs or .npy.
+    #[arg(long)]
+    input: PathBuf,
+    /// l2, ip or cosine.
+    #[arg(long)]
+    metric: Metric,
+    /// Output index directory (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Worker threads (0 = all cores). Output is identical for any count.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Working-memory bound, e.g. 2GiB.
+    #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+    memory_budget: u64,
+    /// Target vectors per posting (nearest assignment).
+    #[arg(long, default_value_t = BuildParams::default().leaf_size)]
+    leaf_size: usize,
+    /// Entries per posting at most, replicas included (0 = 4 x leaf size).
+    #[arg(long, default_value_t = 0)]
+    max_posting_len: usize,
+    /// Postings a vector may be stored in (R).
+    #[arg(long, default_value_t = BuildParams::default().replicas)]
+    replicas: usize,
+    /// Replicate within (1 + eps1) of the nearest centroid distance.
+    #[arg(long, default_value_t = BuildParams::default().eps1)]
+    eps1: f32,
+    /// Disable the RNG rule for replicas.
+    #[arg(long)]
+    no_rng_rule: bool,
+    /// Children per hierarchical split.
+    #[arg(long, default_value_t = BuildParams::default().branching)]
+    branching: usize,
+    #[arg(long, default_value_t = BuildParams::default().kmeans_iters)]
+    kmeans_iters: usize,
+    /// Vectors sampled for clustering (0 = as many as the budget allows).
+    #[arg(long, default_value_t = 0)]
+    sample_size: u64,
+    /// Posting code: sq8 (compact, reranked) or f32 (exact).
+    #[arg(long, default_value = "sq8")]
+    code: CodeKind,
+    /// No progress output.
+    #[arg(long)]
+    quiet: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let params = BuildParams {
+        metric: a.metric,
+        seed: a.seed,
+        threads: a.threads,
+        memory_budget_bytes: a.memory_budget,
+        leaf_size: a.leaf_size,
+        max_posting_len: a.max_posting_len,
+        replicas: a.replicas,
+        eps1: a.eps1,
+        rng_rule: !a.no_rng_rule,
+        branching: a.branching,
+        kmeans_iters: a.kmeans_iters,
+        sample_size: a.sample_size,
+        code: a.code,
+        ..BuildParams::default()
+    };
+    let progress = StderrProgress::new(a.quiet);
+    let m = super::pool(a.threads)?
+        .install(|| fathom_index::build(&a.input, &a.out, &params, &progress))
+        .with_context(|| format!("building {} from {}", a.out.display(), a.input.display()))?;
+    let disk: u64 = m.files.values().map(|f| f.bytes).sum();
+    let peak = peak_rss_bytes();
+    if a.json {
+        let v = serde_json::json!({
+            "vectors": m.vector_count, "dim": m.dim, "postings": m.posting_count,
+            "posting_entries": m.stats.posting_entries, "mean_posting_len": m.stats.mean_posting_len,
+            "max_posting_len": m.stats.max_posting_len, "replica_histogram": m.stats.replica_histogram,
+            "dropped_replicas": m.stats.dropped_replicas, "disk_bytes": disk,
+            "stage_seconds": m.stats.stage_seconds, "total_seconds": m.stats.total_seconds,
+            "peak_rss_bytes": peak,
+        });
+        println!("{v}");
+    } else if !a.quiet {
+        let s = &m.stats;
+        eprintln!("built {} ({} vectors x {}, {})", a.out.display(), m.vector_count, m.dim, m.metric);
+        eprintln!(
+            "  postings {}  mean length {:.1}  max {}  entries {} ({:.2} per vector)  dropped replicas {}",
+            m.posting_count,
+            s.mean_posting_len,
+            s.max_posting_len,
+            s.posting_entries,
+            s.posting_entries as f64 / m.vector_count as f64,
+            s.dropped_replicas
+        );
+        let hist: Vec<String> = s.replica_histogram.iter().enumerate().map(|(i, c)| format!("{}:{c}", i + 1)).collect();
+        eprintln!("  replicas per vector  {}", hist.join(" "));
+        eprintln!("  on disk {}  peak RSS {}", human_bytes(disk), human_bytes(peak));
+        let stages: Vec<String> = s.stage_seconds.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
+        eprintln!("  time {:.1}s ({})", s.total_seconds, stages.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! `fathom info DIR`: the manifest in words, sizes, resident memory.
+
+use crate::sysinfo::human_bytes;
+use fathom_index::{Index, OpenOptions};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Index directory.
+    dir: PathBuf,
+    /// Also verify the checksums of the large files (reads them whole).
+    #[arg(long)]
+    verify: bool,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let ix = Index::open(&a.dir, OpenOptions::default())?;
+    let m = &ix.manifest;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(m)?);
+    } else {
+        let raw = m.vector_count * m.dim as u64 * 4;
+        println!("index       {}", a.dir.display());
+        println!("format      v{} ({})", m.format_version, m.created_by);
+        println!("vectors     {} x {} {} ({})", m.vector_count, m.dim, m.element, m.metric);
+        println!("postings    {} in {} centroid groups; code {:?}", m.posting_count, m.centroid_group_count, m.code);
+        println!(
+            "entries     {} ({:.2} per vector), mean posting {:.1}, max {}",
+            m.stats.posting_entries,
+            m.stats.posting_entries as f64 / m.vector_count as f64,
+            m.stats.mean_posting_len,
+            m.stats.max_posting_len
+        );
+        for (name, f) in &m.files {
+            println!("file        {name:<14} {:>12}  crc32 {:08x}", human_bytes(f.bytes), f.crc32);
+        }
+        let res = ix.resident_bytes();
+        println!(
+            "resident    {} for the index ({:.1}% of {} raw f32 vectors)",
+            human_bytes(res),
+            100.0 * res as f64 / raw as f64,
+            human_bytes(raw)
+        );
+        println!(
+            "build       {:.1}s, seed {}, leaf {}, replicas {}, eps1 {}",
+            m.stats.total_seconds, m.build.seed, m.build.leaf_size, m.build.replicas, m.build.eps1
+        );
+    }
+    if a.verify {
+        ix.verify()?;
+        eprintln!("checksums OK");
+    }
+    Ok(())
+}

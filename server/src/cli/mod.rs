@@ -1,0 +1,56 @@
+//! Subcommands of the `fathom` binary.
+
+mod bench;
+mod build;
+mod gt;
+mod info;
+mod synth;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "fathom", version, about = "Disk-resident vector search: build, query and serve SPANN-style indexes")]
+pub struct Cli {
+    /// Logs as JSON lines (on stderr).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build an index directory from a vector file.
+    Build(build::Args),
+    /// Exact k-NN ground truth (.ibin) of queries against a base file.
+    Gt(gt::Args),
+    /// In-process search benchmark: recall@k, QPS, latency, I/O per query.
+    Bench(bench::Args),
+    /// What an index directory holds.
+    Info(info::Args),
+    /// Generate a deterministic clustered synthetic data set (.fbin).
+    Synth(synth::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Build(a) => build::run(a),
+        Command::Gt(a) => gt::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Synth(a) => synth::run(a),
+    }
+}
+
+/// A rayon pool of `threads` workers (0 = all cores).
+pub fn pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
+    Ok(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?)
+}
+
+/// Reads every row of a vector file as f32.
+pub fn read_all_f32(path: &std::path::Path) -> anyhow::Result<(Vec<f32>, usize)> {
+    let f = fathom_index::input::VectorFile::open(path)?;
+    let mut v = Vec::new();
+    f.read_f32(0, f.count as usize, &mut v)?;
+    Ok((v, f.dim))
+}

@@ -1,0 +1,89 @@
+//! Build progress for people and for machines: a redrawn bar with ETA on a
+//! terminal; otherwise one `key=value` line per finished stage.
+
+use fathom_index::build::ProgressSink;
+use parking_lot::Mutex;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+pub struct StderrProgress {
+    tty: bool,
+    quiet: bool,
+    state: Mutex<Stage>,
+    done: AtomicU64,
+}
+
+struct Stage {
+    name: String,
+    total: u64,
+    started: Instant,
+    last_draw: Instant,
+}
+
+impl StderrProgress {
+    pub fn new(quiet: bool) -> Self {
+        StderrProgress {
+            tty: std::io::stderr().is_terminal(),
+            quiet,
+            state: Mutex::new(Stage {
+                name: String::new(),
+                total: 0,
+                started: Instant::now(),
+                last_draw: Instant::now(),
+            }),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    fn draw(&self, st: &Stage, done: u64) {
+        let secs = st.started.elapsed().as_secs_f64();
+        let line = if st.total > 0 {
+            let frac = (done as f64 / st.total as f64).min(1.0);
+            let eta = if frac > 0.0 { secs / frac - secs } else { 0.0 };
+            let bar: String = (0..30).map(|i| if (i as f64) < frac * 30.0 { '#' } else { '-' }).collect();
+            format!("{:<9} [{bar}] {:>5.1}% {done}/{} {secs:.0}s eta {eta:.0}s", st.name, frac * 100.0, st.total)
+        } else {
+            format!("{:<9} ... {secs:.0}s", st.name)
+        };
+        eprint!("\r\x1b[2K{line}");
+        let _ = std::io::stderr().flush();
+    }
+}
+
+impl ProgressSink for StderrProgress {
+    fn stage(&self, name: &str, total: u64) {
+        let mut st = self.state.lock();
+        *st = Stage { name: name.to_string(), total, started: Instant::now(), last_draw: Instant::now() };
+        self.done.store(0, Ordering::Relaxed);
+        if self.tty && !self.quiet {
+            self.draw(&st, 0);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        if !self.tty || self.quiet {
+            return;
+        }
+        let mut st = self.state.lock();
+        if st.last_draw.elapsed().as_millis() >= 200 {
+            st.last_draw = Instant::now();
+            self.draw(&st, done);
+        }
+    }
+
+    fn finish_stage(&self) {
+        let st = self.state.lock();
+        let done = self.done.load(Ordering::Relaxed);
+        if self.quiet {
+            return;
+        }
+        if self.tty {
+            self.draw(&st, done.max(st.total));
+            eprintln!();
+        } else {
+            eprintln!("stage={} done={} seconds={:.2}", st.name, done, st.started.elapsed().as_secs_f64());
+        }
+    }
+}
