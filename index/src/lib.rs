@@ -30,7 +30,7 @@ pub mod search;
 pub mod synth;
 pub mod types;
 
-pub use build::{build, BuildParams};
+pub use build::{build, BuildParams, BuildReport};
 pub use error::{BuildError, FormatError, IndexError, QueryError, Result};
 pub use format::manifest::CodeKind;
 pub use format::Manifest;

@@ -34,8 +34,17 @@ use std::path::Path;
 use std::time::Instant;
 use writer::{BodyWriter, TempBuildDir};
 
+/// What a build produced and how long its stages took (timings are kept out
+/// of the manifest so that the index bytes are deterministic).
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub manifest: Manifest,
+    pub stage_seconds: BTreeMap<String, f64>,
+    pub total_seconds: f64,
+}
+
 /// Builds an index of `input` at `out` (which must not exist).
-pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn ProgressSink) -> Result<Manifest> {
+pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn ProgressSink) -> Result<BuildReport> {
     params.validate()?;
     if out.exists() {
         return Err(BuildError::OutputExists(out.to_path_buf()).into());
@@ -184,8 +193,6 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
             max_posting_len: posting_stats.max_len,
             replica_histogram,
             dropped_replicas: posting_stats.dropped,
-            stage_seconds,
-            total_seconds: started.elapsed().as_secs_f64(),
         },
         files,
         created_by: format!("fathom {}", env!("CARGO_PKG_VERSION")),
@@ -193,7 +200,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     manifest.write(&tmp.path)?;
     writer::publish(&tmp.path, out)?;
     tmp.keep();
-    Ok(manifest)
+    Ok(BuildReport { manifest, stage_seconds, total_seconds: started.elapsed().as_secs_f64() })
 }
 
 struct PostingStats {

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct BuildParams {
     pub metric: Metric,
     pub seed: u64,
-    /// Worker threads the build was run with (recorded; 0 = all cores).
+    /// Worker threads (0 = all cores). Not recorded: the output is the same
+    /// for any count.
+    #[serde(skip)]
     pub threads: usize,
     /// Bound on the builder's working memory (sample, chunks, spill buckets).
     pub memory_budget_bytes: u64,

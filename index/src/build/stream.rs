@@ -117,7 +117,7 @@ pub(super) fn assign_all(
                 || (Vec::new(), Vec::new(), Vec::new()),
                 |(scratch, cands, chosen), (r, x)| -> Result<Placed, BuildError> {
                     prepare(x, p.metric, start + r as u64)?;
-                    cx.cindex.nearest(kern, CentroidScore::L2, x, p.assign_probe_groups, want, scratch, cands);
+                    cx.cindex.nearest(CentroidScore::L2, x, p.assign_probe_groups, want, scratch, cands);
                     assign::choose(kern, &closure, &cx.cindex.centroids, dim, cands, chosen);
                     let code = match (p.code, cx.sq8) {
                         (CodeKind::Sq8, Some(q)) => {

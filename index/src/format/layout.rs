@@ -137,12 +137,7 @@ pub fn decode_centroids(body: &[u8], path: &Path, dim: usize, postings: u32) -> 
     if starts[0] != 0 || starts[g] as usize != p || starts.windows(2).any(|w| w[0] > w[1]) {
         return Err(corrupt(path, hdr + groups_end as u64, "group starts are not a partition of the postings".into()));
     }
-    Ok(CentroidIndex {
-        dim: d,
-        centroids: f32s(&body[16..cents_end]),
-        group_centers: f32s(&body[cents_end..groups_end]),
-        group_starts: starts,
-    })
+    Ok(CentroidIndex::new(d, f32s(&body[16..cents_end]), f32s(&body[cents_end..groups_end]), starts))
 }
 
 /// Body of `directory.bin`: P posting refs (u64 offset, u32 count, u32 crc),

@@ -57,8 +57,6 @@ pub struct BuildStats {
     pub replica_histogram: Vec<u64>,
     /// Replica entries dropped because a posting hit its length bound.
     pub dropped_replicas: u64,
-    pub stage_seconds: BTreeMap<String, f64>,
-    pub total_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -102,7 +102,7 @@ impl Searcher {
         // Nearest centroids and pruning.
         let t = Instant::now();
         let how = if m.metric == Metric::Ip { CentroidScore::NegIp } else { CentroidScore::L2 };
-        ix.centroids.nearest(self.kern, how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
+        ix.centroids.nearest(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
         let keep = prune(&self.nearest, how, s.eps2);
         stats.centroid_time = t.elapsed();
 

@@ -77,9 +77,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ..BuildParams::default()
     };
     let progress = StderrProgress::new(a.quiet);
-    let m = super::pool(a.threads)?
+    let report = super::pool(a.threads)?
         .install(|| fathom_index::build(&a.input, &a.out, &params, &progress))
         .with_context(|| format!("building {} from {}", a.out.display(), a.input.display()))?;
+    let m = &report.manifest;
     let disk: u64 = m.files.values().map(|f| f.bytes).sum();
     let peak = peak_rss_bytes();
     if a.json {
@@ -88,7 +89,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "posting_entries": m.stats.posting_entries, "mean_posting_len": m.stats.mean_posting_len,
             "max_posting_len": m.stats.max_posting_len, "replica_histogram": m.stats.replica_histogram,
             "dropped_replicas": m.stats.dropped_replicas, "disk_bytes": disk,
-            "stage_seconds": m.stats.stage_seconds, "total_seconds": m.stats.total_seconds,
+            "stage_seconds": report.stage_seconds, "total_seconds": report.total_seconds,
             "peak_rss_bytes": peak,
         });
         println!("{v}");
@@ -107,8 +108,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let hist: Vec<String> = s.replica_histogram.iter().enumerate().map(|(i, c)| format!("{}:{c}", i + 1)).collect();
         eprintln!("  replicas per vector  {}", hist.join(" "));
         eprintln!("  on disk {}  peak RSS {}", human_bytes(disk), human_bytes(peak));
-        let stages: Vec<String> = s.stage_seconds.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
-        eprintln!("  time {:.1}s ({})", s.total_seconds, stages.join(", "));
+        let stages: Vec<String> = report.stage_seconds.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
+        eprintln!("  time {:.1}s ({})", report.total_seconds, stages.join(", "));
     }
     Ok(())
 }

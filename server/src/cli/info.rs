@@ -45,8 +45,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             human_bytes(raw)
         );
         println!(
-            "build       {:.1}s, seed {}, leaf {}, replicas {}, eps1 {}",
-            m.stats.total_seconds, m.build.seed, m.build.leaf_size, m.build.replicas, m.build.eps1
+            "build       seed {}, leaf {}, max posting {}, replicas {}, eps1 {}, rng rule {}",
+            m.build.seed,
+            m.build.leaf_size,
+            m.build.max_posting_len(),
+            m.build.replicas,
+            m.build.eps1,
+            m.build.rng_rule
         );
     }
     if a.verify {

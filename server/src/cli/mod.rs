@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod demo;
 mod gt;
 mod info;
 mod synth;
@@ -28,6 +29,8 @@ pub enum Command {
     Bench(bench::Args),
     /// What an index directory holds.
     Info(info::Args),
+    /// The whole job on a generated data set: build, search, report recall.
+    Demo(demo::Args),
     /// Generate a deterministic clustered synthetic data set (.fbin).
     Synth(synth::Args),
 }
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Info(a) => info::run(a),
         Command::Synth(a) => synth::run(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
 

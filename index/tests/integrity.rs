@@ -1,0 +1,210 @@
+//! Formats on disk: determinism, corruption and truncation, versions, the
+//! atomic build, and both I/O backends agreeing.
+
+mod common;
+
+use common::*;
+use fathom_index::build::NoProgress;
+use fathom_index::io::BackendChoice;
+use fathom_index::{BuildError, BuildParams, FormatError, Index, IndexError, Metric, OpenOptions, SearchSettings};
+use std::path::Path;
+
+fn small_index(dir: &TempDir) -> (std::path::PathBuf, Vec<f32>) {
+    let (base, queries) = mixture_files(dir, 6_000, 20, 24, 40);
+    let idx = dir.join("idx");
+    build_index(&base, &idx, Metric::L2);
+    (idx, read_f32(&queries))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn open(p: &Path) -> Result<std::sync::Arc<Index>, IndexError> {
+    Index::open(p, OpenOptions::default())
+}
+
+fn flip_byte(path: &Path, offset: u64) {
+    let mut b = std::fs::read(path).unwrap();
+    b[offset as usize] ^= 0x5A;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn same_seed_gives_byte_identical_index_at_any_thread_count() {
+    let dir = TempDir::new("determinism");
+    let (base, _) = mixture_files(&dir, 8_000, 1, 16, 30);
+    let mut outs = Vec::new();
+    for threads in [1, 2, 3] {
+        let out = dir.join(&format!("idx-{threads}"));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| fathom_index::build(&base, &out, &BuildParams::default(), &NoProgress)).unwrap();
+        outs.push(out);
+    }
+    for name in ["manifest.json", "centroids.bin", "directory.bin", "postings.bin", "vectors.bin"] {
+        let a = std::fs::read(outs[0].join(name)).unwrap();
+        for o in &outs[1..] {
+            assert!(a == std::fs::read(o.join(name)).unwrap(), "{name} differs");
+        }
+    }
+    let other = dir.join("idx-seed");
+    let params = BuildParams { seed: 99, ..BuildParams::default() };
+    fathom_index::build(&base, &other, &params, &NoProgress).unwrap();
+    assert_ne!(
+        std::fs::read(outs[0].join("postings.bin")).unwrap(),
+        std::fs::read(other.join("postings.bin")).unwrap()
+    );
+}
+
+#[test]
+fn truncated_files_are_rejected_on_open_naming_the_file() {
+    let dir = TempDir::new("truncate");
+    let (idx, _) = small_index(&dir);
+    for name in ["centroids.bin", "directory.bin", "postings.bin", "vectors.bin"] {
+        let bad = dir.join(&format!("trunc-{name}"));
+        copy_dir(&idx, &bad);
+        let p = bad.join(name);
+        let len = std::fs::metadata(&p).unwrap().len();
+        for cut in [0, 10, len / 2, len - 1] {
+            std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(cut).unwrap();
+            let err = open(&bad).err().expect("truncated file must not open");
+            let msg = err.to_string();
+            assert!(matches!(err, IndexError::Format(FormatError::Corrupt { .. })), "{msg}");
+            assert!(msg.contains(name), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn corrupted_small_files_fail_their_checksum() {
+    let dir = TempDir::new("flip-small");
+    let (idx, _) = small_index(&dir);
+    for name in ["centroids.bin", "directory.bin"] {
+        let bad = dir.join(&format!("flip-{name}"));
+        copy_dir(&idx, &bad);
+        flip_byte(&bad.join(name), 100);
+        let err = open(&bad).err().expect("corrupt file must not open");
+        assert!(matches!(err, IndexError::Format(FormatError::Checksum { .. })), "{err}");
+    }
+    let bad = dir.join("magic");
+    copy_dir(&idx, &bad);
+    flip_byte(&bad.join("centroids.bin"), 0);
+    assert!(matches!(open(&bad).err().unwrap(), IndexError::Format(FormatError::BadMagic { .. })));
+}
+
+#[test]
+fn corrupted_postings_and_vectors_give_checksum_errors_not_wrong_answers() {
+    let dir = TempDir::new("flip-large");
+    let (idx, qs) = small_index(&dir);
+    let settings = SearchSettings { max_postings: 100_000, eps2: 100.0, probe_groups: 1000, ..Default::default() };
+    for (name, at) in [("postings.bin", 4096 + 10), ("vectors.bin", 4096 + 10)] {
+        let bad = dir.join(&format!("flip-{name}"));
+        copy_dir(&idx, &bad);
+        flip_byte(&bad.join(name), at);
+        let ix = open(&bad).unwrap();
+        let mut s = ix.searcher().unwrap();
+        // Reading everything must hit the corrupt page on some query.
+        let errs: Vec<IndexError> = qs.chunks_exact(24).filter_map(|q| s.search(q, 10, &settings).err()).collect();
+        assert!(!errs.is_empty(), "{name}: corruption went unnoticed");
+        for e in errs {
+            assert!(matches!(e, IndexError::Format(FormatError::Checksum { .. })), "{e}");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        assert!(ix.verify().is_err());
+    }
+    assert!(open(&idx).unwrap().verify().is_ok());
+}
+
+#[test]
+fn other_format_versions_are_refused() {
+    let dir = TempDir::new("version");
+    let (idx, _) = small_index(&dir);
+    let bad = dir.join("v2");
+    copy_dir(&idx, &bad);
+    let m = std::fs::read_to_string(bad.join("manifest.json")).unwrap();
+    std::fs::write(bad.join("manifest.json"), m.replacen("\"format_version\": 1", "\"format_version\": 2", 1)).unwrap();
+    let err = open(&bad).err().unwrap();
+    assert!(matches!(err, IndexError::Format(FormatError::UnsupportedVersion { found: 2, .. })), "{err}");
+    std::fs::write(bad.join("manifest.json"), "{ not json").unwrap();
+    assert!(open(&bad).err().unwrap().to_string().contains("manifest.json"));
+}
+
+#[test]
+fn build_refuses_existing_output_and_leaves_nothing_when_it_fails() {
+    let dir = TempDir::new("atomic");
+    let (base, _) = mixture_files(&dir, 3_000, 1, 8, 10);
+    let out = dir.join("idx");
+    std::fs::create_dir(&out).unwrap();
+    let err = fathom_index::build(&base, &out, &BuildParams::default(), &NoProgress).unwrap_err();
+    assert!(matches!(err, IndexError::Build(BuildError::OutputExists(_))), "{err}");
+    std::fs::remove_dir(&out).unwrap();
+    // A NaN in the last row fails the build after work has started.
+    let mut bytes = std::fs::read(&base).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    let nan = dir.join("nan.fbin");
+    std::fs::write(&nan, bytes).unwrap();
+    let params = BuildParams { sample_size: 100, ..BuildParams::default() };
+    let err = fathom_index::build(&nan, &out, &params, &NoProgress).unwrap_err();
+    assert!(matches!(err, IndexError::Build(BuildError::NonFinite { index: 2999 })), "{err}");
+    assert!(!out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("building"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary build directory left behind");
+}
+
+#[test]
+fn io_uring_and_pread_backends_give_identical_results() {
+    let dir = TempDir::new("backends");
+    let (idx, qs) = small_index(&dir);
+    let results = |backend| {
+        let ix = Index::open(&idx, OpenOptions { backend, direct_io: true }).unwrap();
+        let mut s = ix.searcher().unwrap();
+        let name = s.backend_name();
+        let r: Vec<_> = qs
+            .chunks_exact(24)
+            .map(|q| {
+                let (found, st) = s.search(q, 10, &SearchSettings::default()).unwrap();
+                (found, st.postings_read, st.reads, st.bytes_read, st.candidates_scored)
+            })
+            .collect();
+        (name, r)
+    };
+    let (pn, p) = results(BackendChoice::Pread);
+    let (un, u) = results(BackendChoice::Auto);
+    assert_eq!(pn, "pread");
+    if un != "io_uring" {
+        eprintln!("io_uring unavailable here; compared pread with itself");
+    }
+    assert_eq!(p, u);
+}
+
+#[test]
+fn bad_queries_get_clear_errors() {
+    let dir = TempDir::new("queries");
+    let (idx, qs) = small_index(&dir);
+    let ix = open(&idx).unwrap();
+    let mut s = ix.searcher().unwrap();
+    let d = SearchSettings::default();
+    let q = &qs[..24];
+    let msg = |r: Result<_, IndexError>| r.err().unwrap().to_string();
+    assert!(msg(s.search(&q[..23], 10, &d)).contains("dimension 23, the index expects 24"));
+    let mut nan = q.to_vec();
+    nan[3] = f32::NAN;
+    assert!(msg(s.search(&nan, 10, &d)).contains("component 3 is not finite"));
+    assert!(msg(s.search(q, 0, &d)).contains("k must be at least 1"));
+    assert!(msg(s.search(q, 7_000, &d)).contains("larger than the 6000 vectors"));
+    let bad = SearchSettings { max_postings: 0, ..d };
+    assert!(msg(s.search(q, 10, &bad)).contains("max_postings"));
+    let bad = SearchSettings { eps2: f32::NAN, ..d };
+    assert!(msg(s.search(q, 10, &bad)).contains("eps2"));
+    // Still serving after the errors.
+    assert_eq!(s.search(q, 10, &d).unwrap().0.len(), 10);
+}

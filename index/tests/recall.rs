@@ -1,0 +1,48 @@
+//! Recall@10 against exact ground truth at default settings, for every
+//! metric, on a generated clustered set of 100k x 64.
+
+mod common;
+
+use common::*;
+use fathom_index::gt::{ground_truth, recall_at};
+use fathom_index::input::VectorFile;
+use fathom_index::{Index, Metric, OpenOptions, SearchSettings};
+
+const K: usize = 10;
+
+fn recall_for(metric: Metric) -> f64 {
+    let dir = TempDir::new(&format!("recall-{metric}"));
+    let (base, queries) = mixture_files(&dir, 100_000, 300, 64, 300);
+    build_index(&base, &dir.join("idx"), metric);
+    let qs = read_f32(&queries);
+    let truth = ground_truth(&VectorFile::open(&base).unwrap(), &qs, K, metric, &|_| {}).unwrap();
+    let ix = Index::open(&dir.join("idx"), OpenOptions::default()).unwrap();
+    let mut s = ix.searcher().unwrap();
+    let mut total = 0.0;
+    for (q, t) in qs.chunks_exact(64).zip(&truth) {
+        let (found, _) = s.search(q, K, &SearchSettings::default()).unwrap();
+        let ids: Vec<u32> = found.iter().map(|n| n.id).collect();
+        let truth_ids: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
+        total += recall_at(&ids, &truth_ids, K);
+        // Reported distances are the metric's, nearest first.
+        assert!(found.windows(2).all(|w| w[0].distance <= w[1].distance));
+    }
+    let recall = total / truth.len() as f64;
+    eprintln!("{metric}: recall@10 = {recall:.4}");
+    recall
+}
+
+#[test]
+fn recall_at_default_settings_l2() {
+    assert!(recall_for(Metric::L2) >= 0.90);
+}
+
+#[test]
+fn recall_at_default_settings_ip() {
+    assert!(recall_for(Metric::Ip) >= 0.90);
+}
+
+#[test]
+fn recall_at_default_settings_cosine() {
+    assert!(recall_for(Metric::Cosine) >= 0.90);
+}
