@@ -25,7 +25,7 @@ use crate::format::layout::{self, place_posting, PostingRef, VectorLayout};
 use crate::format::manifest::{BuildStats, CodeKind, FileEntry};
 use crate::format::{self as fmt, Manifest, PAGE_BYTES};
 use crate::input::VectorFile;
-use crate::quant::Sq8;
+use crate::quant::{Pq, Quantizer, Sq8};
 use crate::search::centroids::CentroidIndex;
 use crate::types::{ElementType, Metric};
 use spill::Spill;
@@ -92,7 +92,11 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let (cindex, _) = CentroidIndex::build(kern, &means, dim, params.seed ^ 0xC3);
     drop(means);
     let postings = cindex.posting_count() as u32;
-    let sq8 = (params.code == CodeKind::Sq8).then(|| Sq8::fit(&sample, dim));
+    let quantizer = match params.code {
+        CodeKind::Sq8 => Quantizer::Sq8(Sq8::fit(&sample, dim)),
+        CodeKind::Pq => Quantizer::Pq(Pq::fit(kern, &sample, dim, params.pq_subspaces_for(dim), params.seed ^ 0x9)),
+        CodeKind::F32 => Quantizer::F32 { dim },
+    };
     drop(sample);
     progress.finish_stage();
     stage_seconds.insert("cluster".into(), t.elapsed().as_secs_f64());
@@ -101,8 +105,8 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     // 3. Assign and spill; write full vectors.
     let t = Instant::now();
     let element = if metric == Metric::Cosine { ElementType::F32 } else { src.element };
-    let vlayout = VectorLayout::new(dim * element.size_bytes());
-    let code_bytes = params.code.bytes_per_vector(dim);
+    let vlayout = VectorLayout::new(4 + dim * element.size_bytes());
+    let code_bytes = quantizer.code_bytes();
     let record_bytes = 16 + code_bytes as u64;
     let spill_bytes = n * params.replicas.min(4) as u64 * record_bytes;
     let buckets = spill_bytes.div_ceil((params.memory_budget_bytes / 4).max(1 << 20)).clamp(1, 4096) as u32;
@@ -113,7 +117,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     progress.stage("assign", n);
     let assigned = stream::assign_all(
         &src,
-        &stream::AssignContext { params, cindex: &cindex, sq8: sq8.as_ref(), element, layout: vlayout },
+        &stream::AssignContext { params, cindex: &cindex, quantizer: &quantizer, element, layout: vlayout },
         &mut spill,
         &mut vspill,
         progress,
@@ -182,7 +186,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         posting_count: postings,
         centroid_group_count: cindex.group_count() as u32,
         code: params.code,
-        sq8,
+        quantizer,
         vector_row_bytes: vlayout.row_bytes as u32,
         vectors_per_page: vlayout.rows_per_page as u32,
         vector_pages: page_crcs.len() as u64,
@@ -248,9 +252,6 @@ fn write_postings(
             let kept = &group[..keep];
             bytes_buf.clear();
             for r in kept {
-                bytes_buf.extend_from_slice(&r.vector.to_le_bytes());
-            }
-            for r in kept {
                 let row = home_start[r.home as usize] + r.slot;
                 bytes_buf.extend_from_slice(&row.to_le_bytes());
             }
@@ -264,6 +265,7 @@ fn write_postings(
                 offset: PAGE_BYTES as u64 + at,
                 count: kept.len() as u32,
                 crc: crc32fast::hash(&bytes_buf),
+                first_row: home_start[p as usize],
             });
             entries += kept.len() as u64;
             max_seen = max_seen.max(kept.len() as u32);

@@ -24,14 +24,17 @@ pub struct BuildParams {
     /// Closure bound: replicate into centroids within (1 + eps1) of the
     /// nearest centroid's Euclidean distance.
     pub eps1: f32,
-    /// Apply the RNG rule to replicas.
-    pub rng_rule: bool,
+    /// RNG rule on replicas: skip a centroid c behind a chosen c' when
+    /// `rng_factor * |c - c'| < |x - c|` (0 = off, 1 = strict).
+    pub rng_factor: f32,
     /// Children per split of the hierarchical clustering.
     pub branching: usize,
     pub kmeans_iters: usize,
     /// Vectors sampled for clustering (0 = as many as the budget allows).
     pub sample_size: u64,
     pub code: CodeKind,
+    /// PQ sub-vectors (0 = dim / 2, i.e. two dimensions per byte).
+    pub pq_subspaces: usize,
     /// Centroid groups probed when assigning (accuracy of the assignment).
     pub assign_probe_groups: usize,
 }
@@ -46,12 +49,13 @@ impl Default for BuildParams {
             leaf_size: 32,
             max_posting_len: 0,
             replicas: 8,
-            eps1: 0.1,
-            rng_rule: true,
+            eps1: 0.2,
+            rng_factor: 1.5,
             branching: 16,
             kmeans_iters: 8,
             sample_size: 0,
-            code: CodeKind::Sq8,
+            code: CodeKind::Pq,
+            pq_subspaces: 0,
             assign_probe_groups: 32,
         }
     }
@@ -69,6 +73,9 @@ impl BuildParams {
         if !(self.eps1.is_finite() && self.eps1 >= 0.0) {
             return bad("eps1", "must be a finite number >= 0");
         }
+        if !(self.rng_factor.is_finite() && self.rng_factor >= 0.0) {
+            return bad("rng_factor", "must be a finite number >= 0");
+        }
         if self.branching < 2 {
             return bad("branching", "must be at least 2");
         }
@@ -82,6 +89,14 @@ impl BuildParams {
             return bad("assign_probe_groups", "must be at least 1");
         }
         Ok(())
+    }
+
+    pub fn pq_subspaces_for(&self, dim: usize) -> usize {
+        if self.pq_subspaces == 0 {
+            dim.div_ceil(2)
+        } else {
+            self.pq_subspaces.min(dim)
+        }
     }
 
     pub fn max_posting_len(&self) -> usize {

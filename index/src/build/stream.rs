@@ -10,10 +10,10 @@ use crate::distance::kernels;
 use crate::error::{BuildError, Result};
 use crate::format::header::{FileHeader, FileKind, FORMAT_VERSION};
 use crate::format::layout::VectorLayout;
-use crate::format::manifest::{CodeKind, FileEntry};
+use crate::format::manifest::FileEntry;
 use crate::format::PAGE_BYTES;
 use crate::input::VectorFile;
-use crate::quant::Sq8;
+use crate::quant::Quantizer;
 use crate::rng::Rng;
 use crate::search::centroids::{CentroidIndex, CentroidScore};
 use crate::types::{ElementType, Metric};
@@ -68,7 +68,7 @@ pub(super) fn read_sample(
 pub(super) struct AssignContext<'a> {
     pub params: &'a BuildParams,
     pub cindex: &'a CentroidIndex,
-    pub sq8: Option<&'a Sq8>,
+    pub quantizer: &'a Quantizer,
     pub element: ElementType,
     pub layout: VectorLayout,
 }
@@ -98,7 +98,7 @@ pub(super) fn assign_all(
     let kern = kernels();
     let dim = src.dim;
     let p = cx.params;
-    let closure = ClosureParams { replicas: p.replicas, eps1: p.eps1, rng_rule: p.rng_rule };
+    let closure = ClosureParams { replicas: p.replicas, eps1: p.eps1, rng_factor: p.rng_factor };
     let chunk = p.chunk_rows(dim);
     let mut histogram = vec![0u64; p.replicas];
     let mut primaries = vec![0u32; cx.cindex.posting_count()];
@@ -119,14 +119,8 @@ pub(super) fn assign_all(
                     prepare(x, p.metric, start + r as u64)?;
                     cx.cindex.nearest(CentroidScore::L2, x, p.assign_probe_groups, want, scratch, cands);
                     assign::choose(kern, &closure, &cx.cindex.centroids, dim, cands, chosen);
-                    let code = match (p.code, cx.sq8) {
-                        (CodeKind::Sq8, Some(q)) => {
-                            let mut c = vec![0u8; dim];
-                            q.encode(x, &mut c);
-                            c
-                        }
-                        _ => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                    };
+                    let mut code = vec![0u8; cx.quantizer.code_bytes()];
+                    cx.quantizer.encode(x, &mut code);
                     Ok(Placed { postings: chosen.clone(), code })
                 },
             )
@@ -144,10 +138,12 @@ pub(super) fn assign_all(
             // The full vector: cosine (and non-f32 input stored as f32)
             // keeps the prepared f32 row, otherwise the input bytes.
             row.clear();
+            row.extend_from_slice(&id.to_le_bytes());
             if cx.element == ElementType::F32 && (src.element != ElementType::F32 || p.metric == Metric::Cosine) {
                 row.extend(f[r * dim..(r + 1) * dim].iter().flat_map(|v| v.to_le_bytes()));
             } else {
-                row.extend_from_slice(&raw[r * row_bytes..(r + 1) * row_bytes]);
+                let vb = row_bytes - 4;
+                row.extend_from_slice(&raw[r * vb..(r + 1) * vb]);
             }
             vectors.push(home, id, 0.0, 0, (home, slot), &row)?;
         }

@@ -55,9 +55,13 @@ pub fn available() -> Vec<Kernels> {
     v
 }
 
+/// `FATHOM_KERNELS=scalar|avx2|avx512` forces a set (for comparisons);
+/// otherwise the fastest available.
 fn detect() -> Kernels {
-    if std::env::var_os("FATHOM_SCALAR_KERNELS").is_some() {
-        return SCALAR;
+    if let Ok(want) = std::env::var("FATHOM_KERNELS") {
+        if let Some(k) = available().into_iter().find(|k| k.name == want) {
+            return k;
+        }
     }
     #[cfg(target_arch = "x86_64")]
     {

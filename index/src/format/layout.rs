@@ -8,18 +8,21 @@ use crate::search::centroids::CentroidIndex;
 use std::path::Path;
 
 /// One posting's place in `postings.bin`: absolute byte offset, number of
-/// entries and CRC-32 of its bytes: ids block (u32 each), rows block (u32:
-/// the vector's row in `vectors.bin`), then codes block.
+/// entries and CRC-32 of its bytes: rows block (u32: the vector's row in
+/// `vectors.bin`, which also holds its id), then codes block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PostingRef {
     pub offset: u64,
     pub count: u32,
     pub crc: u32,
+    /// First row in `vectors.bin` of the vectors whose nearest posting this
+    /// is (they are contiguous; the next posting's `first_row` ends them).
+    pub first_row: u32,
 }
 
-pub const POSTING_REF_BYTES: usize = 16;
-/// Bytes per posting entry besides the code: id and row.
-pub const ENTRY_OVERHEAD_BYTES: usize = 8;
+pub const POSTING_REF_BYTES: usize = 20;
+/// Bytes per posting entry besides the code: the row.
+pub const ENTRY_OVERHEAD_BYTES: usize = 4;
 
 impl PostingRef {
     pub fn len_bytes(&self, code_bytes: usize) -> u64 {
@@ -148,6 +151,7 @@ pub fn encode_directory(postings: &[PostingRef], vector_page_crcs: &[u32]) -> Ve
         b.extend_from_slice(&p.offset.to_le_bytes());
         b.extend_from_slice(&p.count.to_le_bytes());
         b.extend_from_slice(&p.crc.to_le_bytes());
+        b.extend_from_slice(&p.first_row.to_le_bytes());
     }
     for c in vector_page_crcs {
         b.extend_from_slice(&c.to_le_bytes());
@@ -175,6 +179,7 @@ pub fn decode_directory(
                 offset: u64::from_le_bytes(o),
                 count: u32::from_le_bytes([c[8], c[9], c[10], c[11]]),
                 crc: u32::from_le_bytes([c[12], c[13], c[14], c[15]]),
+                first_row: u32::from_le_bytes([c[16], c[17], c[18], c[19]]),
             }
         })
         .collect();
@@ -192,10 +197,10 @@ mod tests {
         assert_eq!(place_posting(4000, 200), 4096);
         assert_eq!(place_posting(100, 8192), 4096, "two pages fit exactly from the boundary");
         assert_eq!(place_posting(100, 9000), 100, "three pages either way");
-        let r = PostingRef { offset: 3900, count: 10, crc: 0 };
-        assert_eq!(r.pages(2), (0, 1));
-        let r = PostingRef { offset: 4090, count: 10, crc: 0 };
-        assert_eq!(r.pages(2), (0, 2));
+        let r = PostingRef { offset: 3900, count: 10, crc: 0, first_row: 0 };
+        assert_eq!(r.pages(6), (0, 1));
+        let r = PostingRef { offset: 4090, count: 10, crc: 0, first_row: 0 };
+        assert_eq!(r.pages(6), (0, 2));
     }
 
     #[test]
@@ -211,7 +216,10 @@ mod tests {
 
     #[test]
     fn directory_round_trips_and_rejects_wrong_length() {
-        let refs = vec![PostingRef { offset: 4096, count: 3, crc: 9 }, PostingRef { offset: 8192, count: 0, crc: 1 }];
+        let refs = vec![
+            PostingRef { offset: 4096, count: 3, crc: 9, first_row: 0 },
+            PostingRef { offset: 8192, count: 0, crc: 1, first_row: 7 },
+        ];
         let b = encode_directory(&refs, &[5, 6, 7]);
         let (r, c) = decode_directory(&b, Path::new("d"), 2, 3).unwrap();
         assert_eq!((r, c), (refs, vec![5, 6, 7]));

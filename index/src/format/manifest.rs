@@ -5,7 +5,7 @@
 
 use crate::build::BuildParams;
 use crate::error::{FormatError, IoContext};
-use crate::quant::Sq8;
+use crate::quant::Quantizer;
 use crate::types::{ElementType, Metric};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,17 +23,10 @@ pub struct FileEntry {
 pub enum CodeKind {
     /// Per-dimension scalar quantization to one byte; reranked exactly.
     Sq8,
+    /// Product quantization, one byte per sub-vector; reranked exactly.
+    Pq,
     /// Full f32 vectors in the postings: exact scores, no rerank reads.
     F32,
-}
-
-impl CodeKind {
-    pub fn bytes_per_vector(self, dim: usize) -> usize {
-        match self {
-            CodeKind::Sq8 => dim,
-            CodeKind::F32 => 4 * dim,
-        }
-    }
 }
 
 impl std::str::FromStr for CodeKind {
@@ -41,8 +34,9 @@ impl std::str::FromStr for CodeKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "sq8" => Ok(CodeKind::Sq8),
+            "pq" => Ok(CodeKind::Pq),
             "f32" => Ok(CodeKind::F32),
-            o => Err(format!("unknown code {o:?} (expected sq8 or f32)")),
+            o => Err(format!("unknown code {o:?} (expected sq8, pq or f32)")),
         }
     }
 }
@@ -70,7 +64,8 @@ pub struct Manifest {
     pub posting_count: u32,
     pub centroid_group_count: u32,
     pub code: CodeKind,
-    pub sq8: Option<Sq8>,
+    /// The posting code's parameters.
+    pub quantizer: Quantizer,
     pub vector_row_bytes: u32,
     pub vectors_per_page: u32,
     pub vector_pages: u64,
@@ -115,13 +110,17 @@ impl Manifest {
         if self.posting_count == 0 || self.centroid_group_count == 0 {
             return Err(bad("no postings".into()));
         }
-        if self.code == CodeKind::Sq8 {
-            match &self.sq8 {
-                Some(q) if q.min.len() == self.dim && q.scale.len() == self.dim => {}
-                _ => return Err(bad("sq8 parameters missing or of the wrong dimension".into())),
+        let qok = match &self.quantizer {
+            Quantizer::Sq8(q) => q.min.len() == self.dim && q.scale.len() == self.dim,
+            Quantizer::Pq(p) => {
+                p.dim == self.dim && p.m >= 1 && p.dsub * p.m >= p.dim && p.centroids.len() == p.m * 256 * p.dsub
             }
+            Quantizer::F32 { dim } => *dim == self.dim,
+        };
+        if !qok {
+            return Err(bad("quantizer parameters do not match the dimension".into()));
         }
-        let row = self.dim as u64 * self.element.size_bytes() as u64;
+        let row = 4 + self.dim as u64 * self.element.size_bytes() as u64;
         if self.vector_row_bytes as u64 != row || self.vectors_per_page == 0 {
             return Err(bad("vector layout fields disagree with the dimension".into()));
         }

@@ -1,4 +1,100 @@
-//! Posting codes. SQ8: per-dimension affine quantization to one byte.
+//! Posting codes, behind one [`Quantizer`]: SQ8 (one byte per dimension),
+//! PQ (one byte per sub-vector) or plain f32 (exact).
 
+mod pq;
 mod sq8;
+pub use pq::{table_distance, Pq};
 pub use sq8::{Sq8, Sq8Query};
+
+use crate::distance::{kernels, Kernels};
+use crate::types::Metric;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Quantizer {
+    Sq8(Sq8),
+    Pq(Pq),
+    F32 { dim: usize },
+}
+
+impl Quantizer {
+    pub fn code_bytes(&self) -> usize {
+        match self {
+            Quantizer::Sq8(q) => q.min.len(),
+            Quantizer::Pq(p) => p.m,
+            Quantizer::F32 { dim } => 4 * dim,
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        match self {
+            Quantizer::Sq8(q) => q.min.len(),
+            Quantizer::Pq(p) => p.dim,
+            Quantizer::F32 { dim } => *dim,
+        }
+    }
+
+    /// Whether code distances are exact (no rerank needed).
+    pub fn is_exact(&self) -> bool {
+        matches!(self, Quantizer::F32 { .. })
+    }
+
+    pub fn encode(&self, x: &[f32], out: &mut [u8]) {
+        match self {
+            Quantizer::Sq8(q) => q.encode(x, out),
+            Quantizer::Pq(p) => p.encode(kernels(), x, out),
+            Quantizer::F32 { .. } => {
+                for (o, v) in out.chunks_exact_mut(4).zip(x) {
+                    o.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// Prepares `q` for scoring codes under `metric` (internal distances:
+    /// squared L2, or -ip).
+    pub fn query(&self, q: &[f32], metric: Metric) -> QueryCodes {
+        let ip = metric == Metric::Ip;
+        match self {
+            Quantizer::Sq8(s) => QueryCodes::Sq8(if ip { s.query_ip(q) } else { s.query_l2(q) }),
+            Quantizer::Pq(p) => QueryCodes::Pq(p.table(kernels(), q, ip)),
+            Quantizer::F32 { .. } => QueryCodes::F32 { q: q.to_vec(), ip, row: Vec::new() },
+        }
+    }
+
+    /// Bytes of parameters held in memory.
+    pub fn resident_bytes(&self) -> usize {
+        match self {
+            Quantizer::Sq8(q) => 8 * q.min.len(),
+            Quantizer::Pq(p) => 4 * p.centroids.len(),
+            Quantizer::F32 { .. } => 0,
+        }
+    }
+}
+
+/// A query prepared for one quantizer.
+pub enum QueryCodes {
+    Sq8(Sq8Query),
+    Pq(Vec<f32>),
+    F32 { q: Vec<f32>, ip: bool, row: Vec<f32> },
+}
+
+impl QueryCodes {
+    #[inline]
+    pub fn distance(&mut self, k: &Kernels, code: &[u8]) -> f32 {
+        match self {
+            QueryCodes::Sq8(s) => s.distance(k, code),
+            QueryCodes::Pq(t) => table_distance(t, code),
+            QueryCodes::F32 { q, ip, row } => {
+                row.clear();
+                row.extend(code.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                if *ip {
+                    -(k.dot)(q, row)
+                } else {
+                    (k.l2_sq)(q, row)
+                }
+            }
+        }
+    }
+}

@@ -34,6 +34,8 @@ pub struct Index {
     pub postings: Vec<PostingRef>,
     pub vector_page_crcs: Vec<u32>,
     pub vector_layout: VectorLayout,
+    /// Pages in `postings.bin`, header included.
+    pub postings_file_pages: u64,
     pub(crate) files: Arc<IoFiles>,
     pub backend: BackendChoice,
 }
@@ -75,10 +77,12 @@ impl Index {
         let ph = FileHeader::read(&pf, FileKind::Postings, &ppath)?;
         let vf = std::fs::File::open(&vpath).map_err(|source| FormatError::Io { path: vpath.clone(), source })?;
         let vh = FileHeader::read(&vf, FileKind::Vectors, &vpath)?;
-        let code_bytes = manifest.code.bytes_per_vector(manifest.dim);
+        let code_bytes = manifest.quantizer.code_bytes();
         let postings_end = ph.header_bytes as u64 + ph.body_bytes;
         for (i, p) in postings.iter().enumerate() {
-            if p.offset < ph.header_bytes as u64 || p.offset + p.len_bytes(code_bytes) > postings_end {
+            let rows_ok =
+                p.first_row as u64 <= manifest.vector_count && (i == 0 || p.first_row >= postings[i - 1].first_row);
+            if !rows_ok || p.offset < ph.header_bytes as u64 || p.offset + p.len_bytes(code_bytes) > postings_end {
                 return Err(FormatError::Corrupt {
                     path: dpath,
                     offset: 64 + (i * layout::POSTING_REF_BYTES) as u64,
@@ -114,6 +118,7 @@ impl Index {
             postings,
             vector_page_crcs,
             vector_layout,
+            postings_file_pages: postings_end / fmt::PAGE_BYTES as u64,
             files,
             backend,
         }))
@@ -155,12 +160,19 @@ impl Index {
             + c.group_starts.len() * 4
             + self.postings.len() * std::mem::size_of::<PostingRef>()
             + self.vector_page_crcs.len() * 4
-            + self.manifest.sq8.as_ref().map_or(0, |q| q.min.len() * 8)) as u64
+            + self.manifest.quantizer.resident_bytes()) as u64
     }
 
     /// A searcher with its own I/O backend (a ring for io_uring).
     pub fn searcher(self: &Arc<Self>) -> Result<Searcher> {
         Searcher::new(self.clone(), io::make_reader(self.backend, self.files.clone())?)
+    }
+
+    /// Rows of `vectors.bin` holding the vectors whose nearest posting is `p`.
+    pub fn home_rows(&self, p: u32) -> std::ops::Range<u32> {
+        let start = self.postings[p as usize].first_row;
+        let end = self.postings.get(p as usize + 1).map_or(self.manifest.vector_count as u32, |n| n.first_row);
+        start..end
     }
 
     /// Checks a query and returns it prepared for search (normalised for cosine).

@@ -9,11 +9,10 @@ use super::topk::{Candidate, Neighbor, TopK};
 use super::{POSTINGS_SLOT, VECTORS_SLOT};
 use crate::distance::{kernels, Kernels};
 use crate::error::{FormatError, IndexError, Result};
-use crate::format::manifest::CodeKind;
 use crate::format::PAGE_BYTES;
 use crate::input::raw_to_f32;
 use crate::io::{AlignedBuf, PageReader, ReadReq};
-use crate::types::{ElementType, Metric};
+use crate::types::Metric;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +54,10 @@ pub struct Searcher {
     reader: Box<dyn PageReader>,
     kern: &'static Kernels,
     buf: AlignedBuf,
+    rbuf: AlignedBuf,
     reqs: Vec<ReadReq>,
+    vreqs: Vec<ReadReq>,
+    missing: Vec<(u64, u64, u32)>,
     scratch: Vec<(f32, u32)>,
     nearest: Vec<(u32, f32)>,
     pages: Vec<(u64, u64, u32)>,
@@ -71,7 +73,10 @@ impl Searcher {
             reader,
             kern: kernels(),
             buf: AlignedBuf::new(),
+            rbuf: AlignedBuf::new(),
             reqs: Vec::new(),
+            vreqs: Vec::new(),
+            missing: Vec::new(),
             scratch: Vec::new(),
             nearest: Vec::new(),
             pages: Vec::new(),
@@ -96,7 +101,7 @@ impl Searcher {
         let mut stats = SearchStats::default();
         let ix = self.index.clone();
         let m = &ix.manifest;
-        let exact_codes = m.code == CodeKind::F32;
+        let exact_codes = m.quantizer.is_exact();
         let rerank = if exact_codes { 0 } else { s.rerank };
 
         // Nearest centroids and pruning.
@@ -108,20 +113,39 @@ impl Searcher {
 
         // Posting reads: pages of all kept postings, merged when adjacent.
         let t = Instant::now();
-        let code_bytes = m.code.bytes_per_vector(m.dim);
+        let code_bytes = m.quantizer.code_bytes();
         self.pages.clear();
         for &(p, _) in &self.nearest[..keep] {
             let r = &ix.postings[p as usize];
             if r.count > 0 {
                 let (first, n) = r.pages(code_bytes);
-                self.pages.push((first, n, p));
+                let b = s.block_pages as u64;
+                let start = first - first % b;
+                let end = (first + n).next_multiple_of(b).min(ix.postings_file_pages).max(first + n);
+                self.pages.push((start, end - start, p));
                 stats.postings_read += 1;
             }
         }
         self.pages.sort_unstable();
         self.chosen.clear();
         self.chosen.extend(self.pages.iter().map(|x| x.2));
-        let total = plan_reads(&self.pages, POSTINGS_SLOT, &mut self.reqs);
+        let posting_bytes = plan_reads(&self.pages, POSTINGS_SLOT, 0, &mut self.reqs);
+        let posting_reqs = self.reqs.len();
+        // Speculative: the vector pages of the nearest postings' own vectors.
+        self.pages.clear();
+        let lay = ix.vector_layout;
+        for &(p, _) in self.nearest[..keep].iter().take(if rerank > 0 { s.prefetch_postings } else { 0 }) {
+            let rows = ix.home_rows(p);
+            if rows.is_empty() {
+                continue;
+            }
+            let (first, _, _) = lay.locate(rows.start as u64);
+            let (last, n, _) = lay.locate(rows.end as u64 - 1);
+            self.pages.push((first + 1, last + n as u64 - first, p)); // + 1: header page
+        }
+        self.pages.sort_unstable();
+        let total = plan_reads(&self.pages, VECTORS_SLOT, posting_bytes, &mut self.vreqs);
+        self.reqs.append(&mut self.vreqs);
         self.buf.ensure(total);
         self.reader.read_all(&self.reqs, &mut self.buf)?;
         stats.reads += self.reqs.len() as u32;
@@ -134,9 +158,9 @@ impl Searcher {
         // cost no extra I/O.
         let t = Instant::now();
         self.top.reset(if rerank > 0 { rerank.max(k) } else { k });
-        let sq8q = m.sq8.as_ref().map(|sq| if m.metric == Metric::Ip { sq.query_ip(&q) } else { sq.query_l2(&q) });
+        let mut codes_q = m.quantizer.query(&q, m.metric);
         let postings = &ix.postings;
-        for rq in &self.reqs {
+        for rq in &self.reqs[..posting_reqs] {
             let (lo, hi) = (rq.offset, rq.offset + rq.len as u64);
             let mut p = postings.partition_point(|r| r.offset < lo);
             while p < postings.len() && postings[p].offset < hi {
@@ -161,19 +185,13 @@ impl Searcher {
                         found,
                     }));
                 }
-                let (ids, rest) = bytes.split_at(r.count as usize * 4);
-                let (rows, codes) = rest.split_at(r.count as usize * 4);
-                let at = |b: &[u8], i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-                for (i, code) in codes.chunks_exact(code_bytes).enumerate() {
-                    let d = match &sq8q {
-                        Some(sq) => sq.distance(self.kern, code),
-                        None => {
-                            raw_to_f32(ElementType::F32, code, &mut self.row);
-                            exact_distance(self.kern, m.metric, &q, &self.row)
-                        }
-                    };
+                let (rows, codes) = bytes.split_at(r.count as usize * 4);
+                for (row, code) in rows.chunks_exact(4).zip(codes.chunks_exact(code_bytes)) {
+                    let d = codes_q.distance(self.kern, code);
                     if d < self.top.threshold() {
-                        self.top.push(at(ids, i), at(rows, i), d);
+                        // Keyed by row: unique per vector, so replicas dedupe.
+                        let row = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
+                        self.top.push(row, row, d);
                     }
                 }
                 stats.candidates_scored += r.count;
@@ -184,20 +202,28 @@ impl Searcher {
         self.top.into_sorted(&mut cands);
         stats.score_time = t.elapsed();
 
-        let out = if rerank > 0 {
-            let t = Instant::now();
-            let out = self.rerank(&q, &cands, k, &mut stats)?;
-            stats.rerank_time = t.elapsed();
-            out
-        } else {
+        // Rerank (or, with exact codes or rerank 0, only read the ids of the
+        // top k: rows hold the ids, and rows of one posting share pages).
+        let t = Instant::now();
+        if rerank == 0 {
             cands.truncate(k);
-            cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(m.metric, c.distance) }).collect()
-        };
+        }
+        let out = self.read_rows(&q, &cands, k, rerank > 0, posting_reqs, &mut stats)?;
+        stats.rerank_time = t.elapsed();
         Ok((out, stats))
     }
 
-    /// Exact distances for `cands` from the full vectors; the best `k`.
-    fn rerank(&mut self, q: &[f32], cands: &[Candidate], k: usize, stats: &mut SearchStats) -> Result<Vec<Neighbor>> {
+    /// Reads the rows of `cands` from `vectors.bin` for their ids and, when
+    /// `exact`, their exact distances; returns the best `k`.
+    fn read_rows(
+        &mut self,
+        q: &[f32],
+        cands: &[Candidate],
+        k: usize,
+        exact: bool,
+        prefetched_from: usize,
+        stats: &mut SearchStats,
+    ) -> Result<Vec<Neighbor>> {
         let ix = self.index.clone();
         let lay = ix.vector_layout;
         self.pages.clear();
@@ -206,21 +232,30 @@ impl Searcher {
             self.pages.push((page + 1, n as u64, i as u32)); // + 1: the header page
         }
         self.pages.sort_unstable();
-        let total = plan_reads(&self.pages, VECTORS_SLOT, &mut self.reqs);
-        self.buf.ensure(total);
-        self.reader.read_all(&self.reqs, &mut self.buf)?;
-        stats.reads += self.reqs.len() as u32;
-        stats.bytes_read += total as u64;
-        stats.reranked += cands.len() as u32;
+        // Pages already read in the first round stay where they are; the
+        // rest are read now into a second buffer.
+        let pre = &self.reqs[prefetched_from..];
+        self.missing.clear();
+        self.missing.extend(self.pages.iter().filter(|&&(pg, n, _)| covered(pre, pg, n).is_none()));
+        let total = plan_reads(&self.missing, VECTORS_SLOT, 0, &mut self.vreqs);
+        if !self.vreqs.is_empty() {
+            self.rbuf.ensure(total);
+            self.reader.read_all(&self.vreqs, &mut self.rbuf)?;
+            stats.reads += self.vreqs.len() as u32;
+            stats.bytes_read += total as u64;
+        }
+        if exact {
+            stats.reranked += cands.len() as u32;
+        }
         let mut top = TopK::new(k);
-        let mut req_i = 0;
-        let buf = self.buf.as_slice();
         for &(page, n, i) in &self.pages {
-            while self.reqs[req_i].offset + self.reqs[req_i].len as u64 <= page * PAGE_BYTES as u64 {
-                req_i += 1;
-            }
-            let rq = &self.reqs[req_i];
-            let page_at = rq.buf_offset + (page * PAGE_BYTES as u64 - rq.offset) as usize;
+            let (buf, page_at) = match covered(pre, page, n) {
+                Some(at) => (self.buf.as_slice(), at),
+                None => match covered(&self.vreqs, page, n) {
+                    Some(at) => (self.rbuf.as_slice(), at),
+                    None => return Err(IndexError::Backend("rerank page was not read".into())),
+                },
+            };
             for pg in 0..n as usize {
                 let idx = (page - 1) as usize + pg;
                 let bytes = &buf[page_at + pg * PAGE_BYTES..page_at + (pg + 1) * PAGE_BYTES];
@@ -237,8 +272,14 @@ impl Searcher {
             let c = cands[i as usize];
             let (_, _, within) = lay.locate(c.row as u64);
             let row = &buf[page_at + within..page_at + within + lay.row_bytes];
-            raw_to_f32(ix.manifest.element, row, &mut self.row);
-            top.push(c.id, c.row, exact_distance(self.kern, ix.manifest.metric, q, &self.row));
+            let id = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
+            let d = if exact {
+                raw_to_f32(ix.manifest.element, &row[4..], &mut self.row);
+                exact_distance(self.kern, ix.manifest.metric, q, &self.row)
+            } else {
+                c.distance
+            };
+            top.push(id, c.row, d);
         }
         let mut out = Vec::new();
         top.into_sorted(&mut out);
@@ -266,12 +307,20 @@ fn prune(nearest: &[(u32, f32)], how: CentroidScore, eps2: f32) -> usize {
     }
 }
 
+/// Where `n` pages from `page` sit in the buffer of `reqs` (sorted by offset).
+fn covered(reqs: &[ReadReq], page: u64, n: u64) -> Option<usize> {
+    let (lo, hi) = (page * PAGE_BYTES as u64, (page + n) * PAGE_BYTES as u64);
+    let i = reqs.partition_point(|r| r.offset + r.len as u64 <= lo);
+    let r = reqs.get(i)?;
+    (r.offset <= lo && hi <= r.offset + r.len as u64).then(|| r.buf_offset + (lo - r.offset) as usize)
+}
+
 /// Turns sorted (first page, pages, tag) runs into merged page-aligned
-/// reads; returns the buffer bytes needed.
-fn plan_reads(pages: &[(u64, u64, u32)], file: usize, reqs: &mut Vec<ReadReq>) -> usize {
+/// reads placed in the buffer from `base`; returns the buffer bytes needed.
+fn plan_reads(pages: &[(u64, u64, u32)], file: usize, base: usize, reqs: &mut Vec<ReadReq>) -> usize {
     reqs.clear();
     let page = PAGE_BYTES as u64;
-    let mut at = 0usize;
+    let mut at = base;
     let mut cur: Option<(u64, u64)> = None; // [start, end) in pages
     let flush = |s: u64, e: u64, reqs: &mut Vec<ReadReq>, at: &mut usize| {
         let len = ((e - s) * page) as usize;
@@ -321,7 +370,7 @@ mod tests {
     fn reads_merge_adjacent_and_shared_pages() {
         let mut reqs = Vec::new();
         let pages = [(1, 1, 0), (1, 1, 1), (2, 2, 2), (10, 1, 3)];
-        let total = plan_reads(&pages, 0, &mut reqs);
+        let total = plan_reads(&pages, 0, 0, &mut reqs);
         assert_eq!(reqs.len(), 2);
         assert_eq!((reqs[0].offset, reqs[0].len), (4096, 3 * 4096));
         assert_eq!((reqs[1].offset, reqs[1].buf_offset), (40960, 3 * 4096));

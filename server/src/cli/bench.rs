@@ -42,6 +42,12 @@ pub struct Args {
     /// Centroid groups probed (comma list).
     #[arg(long, value_delimiter = ',')]
     probe_groups: Vec<usize>,
+    /// Pages per aligned read block (comma list).
+    #[arg(long, value_delimiter = ',')]
+    block_pages: Vec<usize>,
+    /// Nearest postings whose own vectors are prefetched (comma list).
+    #[arg(long, value_delimiter = ',')]
+    prefetch: Vec<usize>,
     /// Score only the chosen postings, not their page-mates.
     #[arg(long)]
     no_page_mates: bool,
@@ -110,25 +116,42 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mps = or(&a.max_postings, &[4, 8, 16, 32, 48, 64, 96, 128], d.max_postings);
     let rrs = or(&a.rerank, &[d.rerank], d.rerank);
     let pgs = or(&a.probe_groups, &[d.probe_groups], d.probe_groups);
+    let bps = or(&a.block_pages, &[d.block_pages], d.block_pages);
     let eps = if a.eps2.is_empty() { vec![if a.sweep { 10.0 } else { d.eps2 }] } else { a.eps2.clone() };
-    for &probe_groups in &pgs {
-        for &eps2 in &eps {
-            for &rerank in &rrs {
-                for &max_postings in &mps {
-                    let s = SearchSettings { max_postings, eps2, rerank, probe_groups, page_mates: !a.no_page_mates };
-                    let row = measure(&ix, &qs[..nq * dim], &gt, a.k, a.threads, s)?;
-                    if a.json {
-                        println!("{}", serde_json::to_string(&row)?);
-                    } else {
-                        println!(
-                            "mp={:<4} eps2={:<5} rr={:<4} pg={:<3} recall@{}={:.4} qps={:>8.1} mean={:.3}ms p99={:.3}ms postings={:.1} reads={:.1} bytes={} cands={:.0} [cent {:.3} io {:.3} score {:.3} rerank {:.3} ms]",
-                            max_postings, eps2, rerank, probe_groups, a.k, row.recall, row.qps, row.mean_ms, row.p99_ms,
-                            row.postings, row.reads, human_bytes(row.bytes as u64), row.candidates,
-                            row.centroid_ms, row.io_ms, row.score_ms, row.rerank_ms
-                        );
+    let pfs = or(&a.prefetch, &[d.prefetch_postings], d.prefetch_postings);
+    let mut grid = Vec::new();
+    for &block_pages in &bps {
+        for &prefetch_postings in &pfs {
+            for &probe_groups in &pgs {
+                for &eps2 in &eps {
+                    for &rerank in &rrs {
+                        for &max_postings in &mps {
+                            grid.push(SearchSettings {
+                                max_postings,
+                                eps2,
+                                rerank,
+                                probe_groups,
+                                page_mates: !a.no_page_mates,
+                                block_pages,
+                                prefetch_postings,
+                            });
+                        }
                     }
                 }
             }
+        }
+    }
+    for s in grid {
+        let row = measure(&ix, &qs[..nq * dim], &gt, a.k, a.threads, s)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&row)?);
+        } else {
+            println!(
+                "mp={:<4} eps2={:<4} rr={:<3} pg={:<3} bp={} pf={:<2} recall@{}={:.4} qps={:>7.1} mean={:.3}ms p99={:.3}ms postings={:.1} reads={:.1} bytes={} cands={:.0} [cent {:.3} io {:.3} score {:.3} rerank {:.3} ms]",
+                s.max_postings, s.eps2, s.rerank, s.probe_groups, s.block_pages, s.prefetch_postings, a.k,
+                row.recall, row.qps, row.mean_ms, row.p99_ms, row.postings, row.reads,
+                human_bytes(row.bytes as u64), row.candidates, row.centroid_ms, row.io_ms, row.score_ms, row.rerank_ms
+            );
         }
     }
     if !a.json {

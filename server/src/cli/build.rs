@@ -40,6 +40,9 @@ pub struct Args {
     /// Disable the RNG rule for replicas.
     #[arg(long)]
     no_rng_rule: bool,
+    /// RNG rule factor: 1 strict, larger relaxes it.
+    #[arg(long, default_value_t = BuildParams::default().rng_factor)]
+    rng_factor: f32,
     /// Children per hierarchical split.
     #[arg(long, default_value_t = BuildParams::default().branching)]
     branching: usize,
@@ -48,9 +51,13 @@ pub struct Args {
     /// Vectors sampled for clustering (0 = as many as the budget allows).
     #[arg(long, default_value_t = 0)]
     sample_size: u64,
-    /// Posting code: sq8 (compact, reranked) or f32 (exact).
-    #[arg(long, default_value = "sq8")]
+    /// Posting code: sq8 (1 byte/dim), pq (1 byte per sub-vector), both
+    /// reranked exactly; or f32 (exact, no rerank).
+    #[arg(long, default_value = "pq")]
     code: CodeKind,
+    /// PQ sub-vectors (0 = dim / 2).
+    #[arg(long, default_value_t = 0)]
+    pq_subspaces: usize,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -69,11 +76,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         max_posting_len: a.max_posting_len,
         replicas: a.replicas,
         eps1: a.eps1,
-        rng_rule: !a.no_rng_rule,
+        rng_factor: if a.no_rng_rule { 0.0 } else { a.rng_factor },
         branching: a.branching,
         kmeans_iters: a.kmeans_iters,
         sample_size: a.sample_size,
         code: a.code,
+        pq_subspaces: a.pq_subspaces,
         ..BuildParams::default()
     };
     let progress = StderrProgress::new(a.quiet);

@@ -52,7 +52,8 @@ fn demo(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     mix.write_fbin(&queries, 1, a.queries)?;
     println!("  generated data in {:.1}s", t.elapsed().as_secs_f64());
     let t = Instant::now();
-    let report = fathom_index::build(&base, &idx, &BuildParams { metric: Metric::L2, ..Default::default() }, &NoProgress)?;
+    let report =
+        fathom_index::build(&base, &idx, &BuildParams { metric: Metric::L2, ..Default::default() }, &NoProgress)?;
     let m = &report.manifest;
     println!(
         "  built {} postings ({:.2} entries per vector) in {:.1}s",

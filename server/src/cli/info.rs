@@ -45,13 +45,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             human_bytes(raw)
         );
         println!(
-            "build       seed {}, leaf {}, max posting {}, replicas {}, eps1 {}, rng rule {}",
+            "build       seed {}, leaf {}, max posting {}, replicas {}, eps1 {}, rng factor {}",
             m.build.seed,
             m.build.leaf_size,
             m.build.max_posting_len(),
             m.build.replicas,
             m.build.eps1,
-            m.build.rng_rule
+            m.build.rng_factor
         );
     }
     if a.verify {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: Fathom and its peers on the same machine, same run.
+# Writes JSON rows and logs to benches/runs/<date>-<host>/ ; RESULTS.md quotes them.
+#
+#   benches/run.sh [glove|synth|fio|all]      (needs root for drop_caches)
+#
+# Data lives in $DATA (default /work/data or ./bench-data), generated on demand.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${DATA:-$ROOT/bench-data}
+PY=${PY:-python3}
+OUT=$ROOT/benches/runs/$(date +%Y-%m-%d)-$(hostname -s)
+F=$ROOT/target/release/fathom
+LIMIT=${LIMIT:-2000}
+mkdir -p "$DATA" "$OUT"
+(cd "$ROOT" && cargo build --release -q)
+
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot drop caches: not root)"; }
+
+fio_limits() {
+  for bs in 4k 16k; do
+    fio --name=r --filename="$DATA/fio.test" --size=2G --rw=randread --bs=$bs --direct=1 \
+        --ioengine=io_uring --iodepth=32 --runtime=10 --time_based --group_reporting --output-format=json \
+      | $PY -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]['read']; print(json.dumps(dict(bs='$bs', iodepth=32, iops=j['iops'], bw_bytes=j['bw_bytes'])))"
+  done > "$OUT/fio.jsonl"
+  rm -f "$DATA/fio.test"
+}
+
+glove() {
+  [ -f "$DATA/glove50.base.fbin" ] || $PY "$ROOT/benches/scripts/prepare_glove.py" "$DATA"
+  [ -f "$DATA/glove50.gt.ibin" ] || $F gt --base "$DATA/glove50.base.fbin" --queries "$DATA/glove50.queries.fbin" --k 100 --metric l2 --out "$DATA/glove50.gt.ibin"
+  rm -rf "$DATA/glove.idx"
+  $F build --input "$DATA/glove50.base.fbin" --metric l2 --out "$DATA/glove.idx" --json --quiet > "$OUT/glove-build.json"
+  $F info "$DATA/glove.idx" > "$OUT/glove-info.txt"
+  local common=(--index "$DATA/glove.idx" --queries "$DATA/glove50.queries.fbin" --gt "$DATA/glove50.gt.ibin" --limit "$LIMIT" --json)
+  $F bench "${common[@]}" --max-postings 8,12,16,24,32,48,64,96 --threads 1 > "$OUT/glove-fathom-t1.jsonl"
+  $F bench "${common[@]}" --max-postings 8,16,32,64 --threads 2 > "$OUT/glove-fathom-t2.jsonl"
+  drop_caches
+  $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove-fathom-cold.jsonl"
+  for sys in diskann faiss-ivf hnsw; do
+    $PY "$ROOT/benches/scripts/peers.py" $sys "$DATA/glove50.base.fbin" "$DATA/glove50.queries.fbin" \
+        "$DATA/glove50.gt.ibin" "$DATA/peers" --limit "$LIMIT" > "$OUT/glove-$sys.jsonl" 2> "$OUT/glove-$sys.log"
+  done
+}
+
+synth() {
+  [ -f "$DATA/s1m.fbin" ] || $F synth --n 1000000 --dim 96 --clusters 3000 --out "$DATA/s1m.fbin" --queries 10000
+  [ -f "$DATA/s1m.gt.ibin" ] || $F gt --base "$DATA/s1m.fbin" --queries "$DATA/s1m.queries.fbin" --k 100 --metric l2 --out "$DATA/s1m.gt.ibin"
+  rm -rf "$DATA/s1m.idx"
+  $F build --input "$DATA/s1m.fbin" --metric l2 --out "$DATA/s1m.idx" --json --quiet > "$OUT/s1m-build.json"
+  $F info "$DATA/s1m.idx" > "$OUT/s1m-info.txt"
+  local common=(--index "$DATA/s1m.idx" --queries "$DATA/s1m.queries.fbin" --gt "$DATA/s1m.gt.ibin" --limit "$LIMIT" --json)
+  $F bench "${common[@]}" --max-postings 4,8,16,32,64 --threads 1 > "$OUT/s1m-fathom-t1.jsonl"
+  $F bench "${common[@]}" --max-postings 4,8,16,32,64 --threads 2 > "$OUT/s1m-fathom-t2.jsonl"
+  drop_caches
+  $F bench "${common[@]}" --max-postings 16 --threads 1 > "$OUT/s1m-fathom-cold.jsonl"
+}
+
+case "${1:-all}" in
+  fio) fio_limits ;;
+  glove) glove ;;
+  synth) synth ;;
+  all) fio_limits; glove; synth ;;
+esac
+echo "results in $OUT"

@@ -1,0 +1,158 @@
+//! Product quantization: the vector is cut into `m` sub-vectors of `dsub`
+//! dimensions (the last zero-padded), each coded by the nearest of 256
+//! centroids learned by k-means on a sample. A query builds an m x 256 table
+//! of partial distances once; a code then costs m table lookups.
+//!
+//! Codes are not residuals of the posting centroid: one table serves every
+//! posting a query reads, and replicas share their code.
+
+use crate::cluster::kmeans::{self, Points};
+use crate::distance::Kernels;
+use crate::rng::Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub const PQ_CENTROIDS: usize = 256;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pq {
+    pub dim: usize,
+    pub m: usize,
+    pub dsub: usize,
+    /// m x 256 x dsub, subspace-major.
+    pub centroids: Vec<f32>,
+}
+
+impl Pq {
+    /// Learns `m` codebooks from `sample` (row-major, `dim` wide).
+    pub fn fit(k: &Kernels, sample: &[f32], dim: usize, m: usize, seed: u64) -> Self {
+        let m = m.clamp(1, dim);
+        let dsub = dim.div_ceil(m);
+        let rows = sample.len() / dim;
+        let train_rows = rows.min(64 * PQ_CENTROIDS);
+        let pick = Rng::derive(seed, 0x9F).sample_indices(rows as u64, train_rows as u64);
+        let books: Vec<Vec<f32>> = (0..m)
+            .into_par_iter()
+            .map(|s| {
+                let mut sub = vec![0f32; train_rows * dsub];
+                for (r, &i) in pick.iter().enumerate() {
+                    for j in 0..dsub {
+                        let d = s * dsub + j;
+                        if d < dim {
+                            sub[r * dsub + j] = sample[i as usize * dim + d];
+                        }
+                    }
+                }
+                let ids: Vec<u32> = (0..train_rows as u32).collect();
+                let mut c = kmeans::train(
+                    k,
+                    &Points { data: &sub, dim: dsub, ids: &ids },
+                    PQ_CENTROIDS,
+                    10,
+                    &mut Rng::derive(seed, s as u64),
+                );
+                // Fewer training rows than centroids: repeat the last so codes stay valid.
+                while c.len() < PQ_CENTROIDS * dsub {
+                    let last = c[c.len() - dsub..].to_vec();
+                    c.extend_from_slice(&last);
+                }
+                c
+            })
+            .collect();
+        Pq { dim, m, dsub, centroids: books.concat() }
+    }
+
+    fn sub<'a>(&self, x: &'a [f32], s: usize, pad: &'a mut Vec<f32>) -> &'a [f32] {
+        let (a, b) = (s * self.dsub, ((s + 1) * self.dsub).min(self.dim));
+        if b - a == self.dsub {
+            return &x[a..b];
+        }
+        pad.clear();
+        pad.extend_from_slice(&x[a..b]);
+        pad.resize(self.dsub, 0.0);
+        pad
+    }
+
+    fn book(&self, s: usize) -> &[f32] {
+        &self.centroids[s * PQ_CENTROIDS * self.dsub..(s + 1) * PQ_CENTROIDS * self.dsub]
+    }
+
+    pub fn encode(&self, k: &Kernels, x: &[f32], out: &mut [u8]) {
+        let mut pad = Vec::new();
+        for (s, o) in out.iter_mut().enumerate().take(self.m) {
+            let xs = self.sub(x, s, &mut pad);
+            *o = kmeans::nearest(k, self.book(s), self.dsub, xs).0 as u8;
+        }
+    }
+
+    /// The lookup table for a query: squared L2 per sub-vector, or the
+    /// negated partial inner product when `ip`.
+    pub fn table(&self, k: &Kernels, q: &[f32], ip: bool) -> Vec<f32> {
+        let mut t = Vec::with_capacity(self.m * PQ_CENTROIDS);
+        let mut pad = Vec::new();
+        for s in 0..self.m {
+            let qs = self.sub(q, s, &mut pad).to_vec();
+            for c in self.book(s).chunks_exact(self.dsub) {
+                t.push(if ip { -(k.dot)(&qs, c) } else { (k.l2_sq)(&qs, c) });
+            }
+        }
+        t
+    }
+
+    pub fn decode(&self, code: &[u8], out: &mut Vec<f32>) {
+        out.clear();
+        for (s, &c) in code.iter().enumerate() {
+            out.extend_from_slice(&self.book(s)[c as usize * self.dsub..(c as usize + 1) * self.dsub]);
+        }
+        out.truncate(self.dim);
+    }
+}
+
+/// Sum of table entries picked by a code.
+#[inline]
+pub fn table_distance(table: &[f32], code: &[u8]) -> f32 {
+    let mut acc = [0f32; 4];
+    let mut chunks = code.chunks_exact(4);
+    let mut base = 0;
+    for c in &mut chunks {
+        for j in 0..4 {
+            acc[j] += table[base + j * PQ_CENTROIDS + c[j] as usize];
+        }
+        base += 4 * PQ_CENTROIDS;
+    }
+    for &c in chunks.remainder() {
+        acc[0] += table[base + c as usize];
+        base += PQ_CENTROIDS;
+    }
+    acc.iter().sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distance::{kernels, scalar};
+
+    #[test]
+    fn table_distance_equals_distance_to_the_decoded_vector() {
+        let mut rng = Rng::new(8);
+        let dim = 10; // 4 subspaces of 3: the last one padded
+        let data: Vec<f32> = (0..2000 * dim).map(|_| rng.normal()).collect();
+        let pq = Pq::fit(kernels(), &data, dim, 4, 1);
+        let q: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+        let t2 = pq.table(kernels(), &q, false);
+        let tip = pq.table(kernels(), &q, true);
+        let (mut code, mut dec) = (vec![0u8; 4], Vec::new());
+        let mut err = 0.0;
+        for x in data.chunks_exact(dim).take(200) {
+            pq.encode(kernels(), x, &mut code);
+            pq.decode(&code, &mut dec);
+            let want = scalar::l2_sq(&q, &dec);
+            assert!((table_distance(&t2, &code) - want).abs() < 1e-3 * (1.0 + want));
+            let want_ip = -scalar::dot(&q, &dec);
+            assert!((table_distance(&tip, &code) - want_ip).abs() < 1e-3 * (1.0 + want_ip.abs()));
+            err += scalar::l2_sq(x, &dec);
+        }
+        let energy: f32 = data[..200 * dim].iter().map(|v| v * v).sum();
+        assert!(err < 0.5 * energy, "PQ should capture most of the energy: {err} vs {energy}");
+    }
+}
