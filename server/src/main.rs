@@ -4,15 +4,23 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod config;
+mod http;
+mod metrics;
 mod progress;
+mod serve;
+mod service;
+mod status;
 mod sysinfo;
+mod validate;
+mod workers;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_logging(args.log_json);
+    init_logging(args.log_json || std::env::var("FATHOM_LOG_JSON").is_ok_and(|v| v == "true" || v == "1"));
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

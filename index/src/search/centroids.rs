@@ -4,9 +4,8 @@
 //! keeps the best. Cost ~ (G + probe * P/G) * dim, which stays well under a
 //! millisecond up to ~10^6 centroids; exact when all groups are probed.
 
-use crate::cluster::kmeans::{self, Points};
+use crate::cluster::hierarchy::{self, SplitParams};
 use crate::distance::Kernels;
-use crate::rng::Rng;
 
 #[derive(Debug, Clone)]
 pub struct CentroidIndex {
@@ -48,38 +47,24 @@ impl CentroidIndex {
     /// posting id, the old row it came from.
     pub fn build(k: &Kernels, centroids: &[f32], dim: usize, seed: u64) -> (Self, Vec<u32>) {
         let p = centroids.len() / dim;
-        let groups = ((p as f64).sqrt().ceil() as usize).max(1);
-        let ids: Vec<u32> = (0..p as u32).collect();
-        let pts = Points { data: centroids, dim, ids: &ids };
-        let mut rng = Rng::new(seed);
-        let train_ids: Vec<u32> =
-            rng.sample_indices(p as u64, (groups * 256).min(p) as u64).into_iter().map(|i| i as u32).collect();
-        let centers = kmeans::train(k, &Points { data: centroids, dim, ids: &train_ids }, groups, 8, &mut rng);
-        let labels = kmeans::assign(k, &pts, &centers);
-        let g = centers.len() / dim;
-        let mut order: Vec<u32> = ids.clone();
-        order.sort_by_key(|&i| (labels[i as usize], i));
-        let mut starts = vec![0u32; g + 1];
-        for &l in &labels {
-            starts[l as usize + 1] += 1;
-        }
-        for i in 0..g {
-            starts[i + 1] += starts[i];
+        // Groups are the leaves of the same bounded hierarchical split the
+        // postings come from: plain k-means made groups up to 14x the mean
+        // on clustered data, and probing one of those costs 14 groups.
+        let target = ((p as f64).sqrt().ceil() as usize).max(1);
+        let split = SplitParams { leaf_size: target, branching: 16, iters: 8, train_per_cluster: 64 };
+        let groups = hierarchy::leaves(k, centroids, dim, split, seed);
+        let centers = hierarchy::leaf_means(centroids, dim, &groups);
+        let mut order = Vec::with_capacity(p);
+        let mut starts = vec![0u32];
+        for g in &groups {
+            order.extend_from_slice(g);
+            starts.push(order.len() as u32);
         }
         let mut reordered = Vec::with_capacity(centroids.len());
         for &o in &order {
             reordered.extend_from_slice(&centroids[o as usize * dim..(o as usize + 1) * dim]);
         }
-        // Drop empty groups so every probe scans something.
-        let mut centers_kept = Vec::new();
-        let mut starts_kept = vec![0u32];
-        for gi in 0..g {
-            if starts[gi + 1] > starts[gi] {
-                centers_kept.extend_from_slice(&centers[gi * dim..(gi + 1) * dim]);
-                starts_kept.push(starts[gi + 1]);
-            }
-        }
-        (CentroidIndex::new(dim, reordered, centers_kept, starts_kept), order)
+        (CentroidIndex::new(dim, reordered, centers, starts), order)
     }
 
     pub fn new(dim: usize, centroids: Vec<f32>, group_centers: Vec<f32>, group_starts: Vec<u32>) -> Self {
@@ -167,6 +152,7 @@ impl CentroidIndex {
 mod tests {
     use super::*;
     use crate::distance::kernels;
+    use crate::rng::Rng;
 
     #[test]
     fn full_probe_is_exact_and_reorder_is_a_permutation() {

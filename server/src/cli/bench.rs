@@ -1,6 +1,7 @@
-//! `fathom bench`: in-process search over a grid of settings. One line (or
-//! one JSON object) per setting: recall@k, QPS, mean/p99 latency, postings,
-//! reads and bytes per query.
+//! `fathom bench`: search over a grid of settings, in-process (`--index`)
+//! or against a server (`--addr`, with `--concurrency` requests in flight).
+//! One line (or one JSON object) per setting: recall@k, QPS, mean/p99
+//! latency, postings, reads and bytes per query.
 
 use crate::sysinfo::{human_bytes, rss_bytes};
 use anyhow::Context;
@@ -15,8 +16,15 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[arg(long)]
-    index: PathBuf,
+    /// Index directory (in-process).
+    #[arg(long, required_unless_present = "addr")]
+    index: Option<PathBuf>,
+    /// Server address (remote), e.g. http://127.0.0.1:7700.
+    #[arg(long, conflicts_with = "index")]
+    addr: Option<String>,
+    /// Remote: requests in flight from one client.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
     #[arg(long)]
     queries: PathBuf,
     /// Ground truth (.ibin or .ivecs).
@@ -66,35 +74,41 @@ pub struct Args {
 }
 
 #[derive(Serialize)]
-struct Row {
-    recall: f64,
-    qps: f64,
-    mean_ms: f64,
-    p99_ms: f64,
-    postings: f64,
-    reads: f64,
-    bytes: f64,
-    candidates: f64,
-    reranked: f64,
-    centroid_ms: f64,
-    io_ms: f64,
-    score_ms: f64,
-    rerank_ms: f64,
-    k: usize,
-    threads: usize,
-    queries: usize,
-    settings: SearchSettings,
-    backend: String,
-    direct_io: bool,
-    index_resident_bytes: u64,
-    process_rss_bytes: u64,
+pub(super) struct Row {
+    pub(super) recall: f64,
+    pub(super) qps: f64,
+    pub(super) mean_ms: f64,
+    pub(super) p99_ms: f64,
+    pub(super) postings: f64,
+    pub(super) reads: f64,
+    pub(super) bytes: f64,
+    pub(super) candidates: f64,
+    pub(super) reranked: f64,
+    pub(super) centroid_ms: f64,
+    pub(super) io_ms: f64,
+    pub(super) score_ms: f64,
+    pub(super) rerank_ms: f64,
+    pub(super) k: usize,
+    pub(super) threads: usize,
+    pub(super) queries: usize,
+    pub(super) settings: SearchSettings,
+    pub(super) backend: String,
+    pub(super) direct_io: bool,
+    pub(super) index_resident_bytes: u64,
+    pub(super) process_rss_bytes: u64,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let ix = Index::open(&a.index, OpenOptions { backend: a.backend, direct_io: !a.buffered })
-        .with_context(|| format!("opening {}", a.index.display()))?;
     let (qs, dim) = super::read_all_f32(&a.queries)?;
-    anyhow::ensure!(dim == ix.dim(), "queries have dimension {dim}, the index {}", ix.dim());
+    let ix = match &a.index {
+        Some(dir) => {
+            let ix = Index::open(dir, OpenOptions { backend: a.backend, direct_io: !a.buffered })
+                .with_context(|| format!("opening {}", dir.display()))?;
+            anyhow::ensure!(dim == ix.dim(), "queries have dimension {dim}, the index {}", ix.dim());
+            Some(ix)
+        }
+        None => None,
+    };
     let gt = read_ids(&a.gt)?;
     let mut nq = qs.len() / dim;
     anyhow::ensure!(gt.len() >= nq, "ground truth has {} rows for {nq} queries", gt.len());
@@ -142,7 +156,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     for s in grid {
-        let row = measure(&ix, &qs[..nq * dim], &gt, a.k, a.threads, s)?;
+        let row = match (&ix, &a.addr) {
+            (Some(ix), _) => measure(ix, &qs[..nq * dim], &gt, a.k, a.threads, s)?,
+            (None, Some(addr)) => super::bench_remote::measure(addr, &qs[..nq * dim], dim, &gt, a.k, a.concurrency, s)?,
+            (None, None) => anyhow::bail!("pass --index or --addr"),
+        };
         if a.json {
             println!("{}", serde_json::to_string(&row)?);
         } else {
@@ -154,7 +172,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             );
         }
     }
-    if !a.json {
+    if let (Some(ix), false) = (&ix, a.json) {
         eprintln!(
             "backend {} direct_io {}; index resident {}; process RSS {}",
             ix.backend_name(),

@@ -1,13 +1,16 @@
 //! `fathom demo`: the whole job on an embedded default, nothing to download.
 //! Generates a clustered data set, builds an index in a temporary directory,
-//! computes exact ground truth, searches it and prints recall and speed.
+//! computes exact ground truth, serves the index on loopback, queries it
+//! through the client crate and prints recall and speed.
 
+use crate::config::RawConfig;
 use crate::sysinfo::human_bytes;
+use fathom_client::{Client, ClientOptions};
 use fathom_index::build::NoProgress;
 use fathom_index::gt::{ground_truth, recall_at};
 use fathom_index::input::VectorFile;
 use fathom_index::synth::Mixture;
-use fathom_index::{BuildParams, Index, Metric, OpenOptions, SearchSettings};
+use fathom_index::{BuildParams, Metric};
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
@@ -63,35 +66,57 @@ fn demo(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     );
     let (qs, _) = super::read_all_f32(&queries)?;
     let truth = ground_truth(&VectorFile::open(&base)?, &qs, k, Metric::L2, &|_| {})?;
-    let ix = Index::open(&idx, OpenOptions::default())?;
-    let mut s = ix.searcher()?;
-    let settings = SearchSettings::default();
-    let mut lat = Vec::new();
-    let mut recall = 0.0;
-    let mut reads = 0u64;
-    let t = Instant::now();
-    for (q, tr) in qs.chunks_exact(a.dim).zip(&truth) {
-        let t1 = Instant::now();
-        let (found, st) = s.search(q, k, &settings)?;
-        lat.push(t1.elapsed().as_secs_f64() * 1e3);
-        reads += st.reads as u64;
-        let ids: Vec<u32> = found.iter().map(|n| n.id).collect();
-        let tids: Vec<i32> = tr.iter().map(|n| n.id as i32).collect();
-        recall += recall_at(&ids, &tids, k);
-    }
-    let wall = t.elapsed().as_secs_f64();
-    let n = lat.len() as f64;
-    lat.sort_by(f64::total_cmp);
-    println!(
-        "  search ({}, direct I/O {}): recall@10 {:.4}  QPS {:.0}  mean {:.3} ms  p99 {:.3} ms  reads/query {:.1}",
-        s.backend_name(),
-        ix.direct_io(),
-        recall / n,
-        n / wall,
-        lat.iter().sum::<f64>() / n,
-        lat[((n * 0.99) as usize).min(lat.len() - 1)],
-        reads as f64 / n
-    );
-    println!("  index memory {} (vectors stay on disk)", human_bytes(ix.resident_bytes()));
-    Ok(())
+    let truth: Vec<Vec<i32>> = truth.iter().map(|r| r.iter().map(|n| n.id as i32).collect()).collect();
+
+    // Serve it on loopback and query through the client crate.
+    let cfg =
+        RawConfig { index: Some(idx.clone()), listen: Some("127.0.0.1:0".into()), ..Default::default() }.resolve()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(crate::serve::serve(
+            cfg,
+            async {
+                let _ = stop_rx.await;
+            },
+            move |b| {
+                let _ = addr_tx.send(b.grpc);
+            },
+        ));
+        let addr = format!("http://{}", addr_rx.await?);
+        let client = Client::connect(&addr, ClientOptions::default()).await?;
+        // The index opens in the background: UNAVAILABLE is retried.
+        let info = client.index_info().await?;
+        println!(
+            "  serving on {addr}: {} vectors, {} in memory for the index",
+            info.vector_count,
+            human_bytes(info.resident_bytes)
+        );
+        let mut lat = Vec::new();
+        let (mut recall, mut reads) = (0.0, 0u64);
+        let t = Instant::now();
+        for (q, tr) in qs.chunks_exact(a.dim).zip(&truth) {
+            let t1 = Instant::now();
+            let r = client.search(q, k as u32, None).await?;
+            lat.push(t1.elapsed().as_secs_f64() * 1e3);
+            reads += r.stats.map_or(0, |s| s.reads as u64);
+            let ids: Vec<u32> = r.neighbors.iter().map(|n| n.id).collect();
+            recall += recall_at(&ids, tr, k);
+        }
+        let wall = t.elapsed().as_secs_f64();
+        let n = lat.len() as f64;
+        lat.sort_by(f64::total_cmp);
+        println!(
+            "  gRPC search, one request at a time: recall@10 {:.4}  QPS {:.0}  mean {:.3} ms  p99 {:.3} ms  reads/query {:.1}",
+            recall / n,
+            n / wall,
+            lat.iter().sum::<f64>() / n,
+            lat[((n * 0.99) as usize).min(lat.len() - 1)],
+            reads as f64 / n
+        );
+        let _ = stop_tx.send(());
+        server.await??;
+        anyhow::Ok(())
+    })
 }

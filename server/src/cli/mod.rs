@@ -1,10 +1,13 @@
 //! Subcommands of the `fathom` binary.
 
 mod bench;
+mod bench_remote;
 mod build;
 mod demo;
 mod gt;
 mod info;
+mod search;
+mod serve;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +30,10 @@ pub enum Command {
     Gt(gt::Args),
     /// In-process search benchmark: recall@k, QPS, latency, I/O per query.
     Bench(bench::Args),
+    /// Serve an index over gRPC (health, reflection, Prometheus metrics).
+    Serve(serve::Args),
+    /// Query a running server with the rows of a vector file.
+    Search(search::Args),
     /// What an index directory holds.
     Info(info::Args),
     /// The whole job on a generated data set: build, search, report recall.
@@ -41,6 +48,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gt(a) => gt::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Info(a) => info::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Search(a) => search::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Demo(a) => demo::run(a),
     }

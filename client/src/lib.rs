@@ -1,0 +1,164 @@
+//! Async client for Fathom's gRPC API.
+//!
+//! - [`Client::connect`] with [`ClientOptions`] (connect and request
+//!   timeouts, retries of `UNAVAILABLE` with exponential backoff);
+//! - [`Client::search`], [`Client::batch_search`], [`Client::index_info`];
+//! - [`Error`]: connection problems, or the server's status code and message.
+//!
+//! No engine here: applications depend on this crate and the generated
+//! protocol types only.
+
+#![forbid(unsafe_code)]
+
+use fathom_proto::v1::fathom_client::FathomClient;
+use fathom_proto::v1::{
+    vector, BatchSearchRequest, FloatVector, GetIndexInfoRequest, IndexInfo, SearchRequest, SearchResponse, Vector,
+};
+pub use fathom_proto::v1::{Neighbor, SearchSettings, SearchStats};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// Deadline sent with every request (`grpc-timeout`); None = no deadline.
+    pub request_timeout: Option<Duration>,
+    /// Extra attempts after an `UNAVAILABLE` answer.
+    pub retries: u32,
+    /// First backoff; doubles per retry.
+    pub backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Some(Duration::from_secs(10)),
+            retries: 3,
+            backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid server address {addr:?}: {reason}")]
+    InvalidAddress { addr: String, reason: String },
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("server answered {code:?}: {message}")]
+    Status { code: Code, message: String },
+}
+
+impl Error {
+    /// The gRPC status code, when the server answered.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Error::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(s: tonic::Status) -> Self {
+        Error::Status { code: s.code(), message: s.message().to_string() }
+    }
+}
+
+/// A connection to one Fathom server (or router). Cheap to clone; clones
+/// share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: FathomClient<Channel>,
+    opts: ClientOptions,
+}
+
+impl Client {
+    /// Connects to `addr` (e.g. `http://127.0.0.1:7700`).
+    pub async fn connect(addr: &str, opts: ClientOptions) -> Result<Self, Error> {
+        let endpoint = Endpoint::from_shared(addr.to_string())
+            .map_err(|e| Error::InvalidAddress { addr: addr.into(), reason: e.to_string() })?
+            .connect_timeout(opts.connect_timeout)
+            .tcp_nodelay(true);
+        let channel =
+            endpoint.connect().await.map_err(|e| Error::Connect { addr: addr.into(), reason: format!("{e:#}") })?;
+        let inner = FathomClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
+        Ok(Client { inner, opts })
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        if let Some(t) = self.opts.request_timeout {
+            r.set_timeout(t);
+        }
+        r
+    }
+
+    /// Runs `call` until it succeeds, fails with something other than
+    /// `UNAVAILABLE`, or the retries are spent.
+    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut(FathomClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut backoff = self.opts.backoff;
+        let mut attempt = 0;
+        loop {
+            match call(self.inner.clone()).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if s.code() == Code::Unavailable && attempt < self.opts.retries => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(s) => return Err(s.into()),
+            }
+        }
+    }
+
+    /// The `k` nearest neighbours of `vector`, nearest first.
+    pub async fn search(
+        &self,
+        vector: &[f32],
+        k: u32,
+        settings: Option<SearchSettings>,
+    ) -> Result<SearchResponse, Error> {
+        let req = SearchRequest { vector: Some(floats(vector)), k, settings };
+        self.retrying(|mut c| {
+            let r = self.request(req.clone());
+            async move { c.search(r).await }
+        })
+        .await
+    }
+
+    /// One result per query, in order.
+    pub async fn batch_search(
+        &self,
+        vectors: &[Vec<f32>],
+        k: u32,
+        settings: Option<SearchSettings>,
+    ) -> Result<Vec<SearchResponse>, Error> {
+        let req = BatchSearchRequest { vectors: vectors.iter().map(|v| floats(v)).collect(), k, settings };
+        let resp = self
+            .retrying(|mut c| {
+                let r = self.request(req.clone());
+                async move { c.batch_search(r).await }
+            })
+            .await?;
+        Ok(resp.results)
+    }
+
+    pub async fn index_info(&self) -> Result<IndexInfo, Error> {
+        self.retrying(|mut c| {
+            let r = self.request(GetIndexInfoRequest {});
+            async move { c.get_index_info(r).await }
+        })
+        .await
+    }
+}
+
+fn floats(v: &[f32]) -> Vector {
+    Vector { data: Some(vector::Data::Floats(FloatVector { values: v.to_vec() })) }
+}

@@ -1,0 +1,104 @@
+//! The remote twin of the in-process bench: one tokio client driving
+//! `concurrency` requests in flight against a server.
+
+use super::bench::Row;
+use fathom_client::{Client, ClientOptions, SearchSettings as PbSettings};
+use fathom_index::SearchSettings;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub(super) fn measure(
+    addr: &str,
+    qs: &[f32],
+    dim: usize,
+    gt: &[Vec<i32>],
+    k: usize,
+    concurrency: usize,
+    s: SearchSettings,
+) -> anyhow::Result<Row> {
+    anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let client = Client::connect(addr, ClientOptions::default()).await?;
+        let info = client.index_info().await?;
+        anyhow::ensure!(
+            info.dimension as usize == dim,
+            "queries have dimension {dim}, the server's index {}",
+            info.dimension
+        );
+        let settings = PbSettings {
+            max_postings: Some(s.max_postings as u32),
+            eps2: Some(s.eps2),
+            rerank: Some(s.rerank as u32),
+            probe_groups: Some(s.probe_groups as u32),
+            prefetch_postings: Some(s.prefetch_postings as u32),
+        };
+        let qs = Arc::new(qs.to_vec());
+        let nq = qs.len() / dim;
+        // Warm-up, untimed.
+        for q in qs.chunks_exact(dim).take(100) {
+            client.search(q, k as u32, Some(settings)).await?;
+        }
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (client, qs, next) = (client.clone(), qs.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= nq {
+                        break;
+                    }
+                    let t = Instant::now();
+                    let r = client.search(&qs[i * dim..(i + 1) * dim], k as u32, Some(settings)).await?;
+                    out.push((i, r, t.elapsed()));
+                }
+                anyhow::Ok(out)
+            }));
+        }
+        let mut lat = Vec::with_capacity(nq);
+        let (mut recall, mut postings, mut reads, mut bytes, mut cands) = (0.0, 0u64, 0u64, 0u64, 0u64);
+        for t in tasks {
+            for (i, r, d) in t.await?? {
+                let ids: Vec<u32> = r.neighbors.iter().map(|n| n.id).collect();
+                recall += fathom_index::gt::recall_at(&ids, &gt[i], k);
+                lat.push(d.as_secs_f64() * 1e3);
+                if let Some(st) = r.stats {
+                    postings += st.postings_read as u64;
+                    reads += st.reads as u64;
+                    bytes += st.bytes_read;
+                    cands += st.candidates_scored as u64;
+                }
+            }
+        }
+        let wall = started.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        let n = nq as f64;
+        Ok(Row {
+            recall: recall / n,
+            qps: n / wall,
+            mean_ms: lat.iter().sum::<f64>() / n,
+            p99_ms: lat[((n * 0.99) as usize).min(nq - 1)],
+            postings: postings as f64 / n,
+            reads: reads as f64 / n,
+            bytes: bytes as f64 / n,
+            candidates: cands as f64 / n,
+            reranked: 0.0,
+            centroid_ms: 0.0,
+            io_ms: 0.0,
+            score_ms: 0.0,
+            rerank_ms: 0.0,
+            k,
+            threads: concurrency,
+            queries: nq,
+            settings: s,
+            backend: format!("remote {addr}"),
+            direct_io: true,
+            index_resident_bytes: info.resident_bytes,
+            process_rss_bytes: crate::sysinfo::rss_bytes(),
+        })
+    })
+}

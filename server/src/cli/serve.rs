@@ -1,0 +1,51 @@
+//! `fathom serve`: the gRPC server over one index directory.
+
+use crate::config::RawConfig;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Index directory to serve.
+    #[arg(long)]
+    index: Option<PathBuf>,
+    /// gRPC address (default 127.0.0.1:7700).
+    #[arg(long)]
+    listen: Option<String>,
+    /// HTTP address for /metrics, /livez, /readyz.
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// TOML config file (flags and FATHOM_* variables override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Search worker threads (default: cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Queued requests before RESOURCE_EXHAUSTED.
+    #[arg(long)]
+    queue_depth: Option<usize>,
+    /// I/O backend: auto, uring, pread.
+    #[arg(long)]
+    backend: Option<String>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let file = match &a.config {
+        Some(p) => RawConfig::from_file(p)?,
+        None => RawConfig::default(),
+    };
+    let flags = RawConfig {
+        index: a.index,
+        listen: a.listen,
+        metrics_listen: a.metrics_listen,
+        workers: a.workers,
+        queue_depth: a.queue_depth,
+        backend: a.backend,
+        ..RawConfig::default()
+    };
+    let cfg = file.overlay(RawConfig::from_env()?).overlay(flags).resolve()?;
+    tracing::info!(config = %serde_json::to_string(&cfg).unwrap_or_default(), "effective configuration");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(crate::serve::serve(cfg, crate::serve::signals(), |b| {
+        eprintln!("fathom serving on {} (metrics {:?})", b.grpc, b.metrics);
+    }))
+}

@@ -1,0 +1,217 @@
+//! Server configuration: built-in defaults < TOML file < `FATHOM_*`
+//! environment variables < command-line flags. `RawConfig` is what a layer
+//! may say (every key optional, unknown keys rejected); `Config` is the
+//! validated result the server runs with.
+
+use anyhow::{bail, Context};
+use fathom_index::io::BackendChoice;
+use fathom_index::SearchSettings;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One layer of configuration; `None` = not said here.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Index directory to serve.
+    pub index: Option<PathBuf>,
+    /// gRPC listen address.
+    pub listen: Option<String>,
+    /// HTTP address for /metrics, /livez, /readyz ("" = off).
+    pub metrics_listen: Option<String>,
+    /// Search worker threads, each with its own searcher and I/O ring.
+    pub workers: Option<usize>,
+    /// Requests queued for the workers before new ones get RESOURCE_EXHAUSTED.
+    pub queue_depth: Option<usize>,
+    /// Most queries in one BatchSearch.
+    pub max_batch: Option<usize>,
+    /// Largest k a request may ask for.
+    pub max_k: Option<usize>,
+    /// Largest request message in bytes.
+    pub max_message_bytes: Option<usize>,
+    /// I/O backend: auto, uring or pread.
+    pub backend: Option<String>,
+    /// Read index data with O_DIRECT.
+    pub direct_io: Option<bool>,
+    /// How long in-flight requests may finish after SIGTERM.
+    pub drain_timeout_ms: Option<u64>,
+    /// Defaults for unset per-request search settings.
+    pub search: Option<RawSearch>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    pub max_postings: Option<usize>,
+    pub eps2: Option<f32>,
+    pub rerank: Option<usize>,
+    pub probe_groups: Option<usize>,
+    pub prefetch_postings: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub index: PathBuf,
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub workers: usize,
+    pub queue_depth: usize,
+    pub max_batch: usize,
+    pub max_k: usize,
+    pub max_message_bytes: usize,
+    pub backend: BackendChoice,
+    pub direct_io: bool,
+    #[serde(with = "millis")]
+    pub drain_timeout: Duration,
+    pub search: SearchSettings,
+}
+
+mod millis {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+impl RawConfig {
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+    }
+
+    /// The `FATHOM_*` variables that are set.
+    pub fn from_env() -> anyhow::Result<Self> {
+        fn var<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match std::env::var(name) {
+                Ok(v) => v.parse().map(Some).map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+                Err(_) => Ok(None),
+            }
+        }
+        Ok(RawConfig {
+            index: var("FATHOM_INDEX")?,
+            listen: var("FATHOM_LISTEN")?,
+            metrics_listen: var("FATHOM_METRICS_LISTEN")?,
+            workers: var("FATHOM_WORKERS")?,
+            queue_depth: var("FATHOM_QUEUE_DEPTH")?,
+            max_batch: var("FATHOM_MAX_BATCH")?,
+            max_k: var("FATHOM_MAX_K")?,
+            max_message_bytes: var("FATHOM_MAX_MESSAGE_BYTES")?,
+            backend: var("FATHOM_BACKEND")?,
+            direct_io: var("FATHOM_DIRECT_IO")?,
+            drain_timeout_ms: var("FATHOM_DRAIN_TIMEOUT_MS")?,
+            search: None,
+        })
+    }
+
+    /// `self` with every key `over` sets replaced.
+    pub fn overlay(self, over: RawConfig) -> RawConfig {
+        let s = self.search.unwrap_or_default();
+        let o = over.search.unwrap_or_default();
+        RawConfig {
+            index: over.index.or(self.index),
+            listen: over.listen.or(self.listen),
+            metrics_listen: over.metrics_listen.or(self.metrics_listen),
+            workers: over.workers.or(self.workers),
+            queue_depth: over.queue_depth.or(self.queue_depth),
+            max_batch: over.max_batch.or(self.max_batch),
+            max_k: over.max_k.or(self.max_k),
+            max_message_bytes: over.max_message_bytes.or(self.max_message_bytes),
+            backend: over.backend.or(self.backend),
+            direct_io: over.direct_io.or(self.direct_io),
+            drain_timeout_ms: over.drain_timeout_ms.or(self.drain_timeout_ms),
+            search: Some(RawSearch {
+                max_postings: o.max_postings.or(s.max_postings),
+                eps2: o.eps2.or(s.eps2),
+                rerank: o.rerank.or(s.rerank),
+                probe_groups: o.probe_groups.or(s.probe_groups),
+                prefetch_postings: o.prefetch_postings.or(s.prefetch_postings),
+            }),
+        }
+    }
+
+    /// Fills defaults and checks everything.
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let RawConfig {
+            index,
+            listen,
+            metrics_listen,
+            workers,
+            queue_depth,
+            max_batch,
+            max_k,
+            max_message_bytes,
+            backend,
+            direct_io,
+            drain_timeout_ms,
+            search,
+        } = self;
+        let Some(index) = index else {
+            bail!("no index directory: pass --index, set FATHOM_INDEX or `index` in the config")
+        };
+        let listen: SocketAddr = listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:7700")
+            .parse()
+            .context("listen must be an address like 0.0.0.0:7700")?;
+        let metrics_listen = match metrics_listen.as_deref() {
+            None | Some("") => None,
+            Some(a) => Some(a.parse().context("metrics_listen must be an address like 0.0.0.0:9100")?),
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = workers.unwrap_or(cores);
+        if workers == 0 || workers > 1024 {
+            bail!("workers must be in 1..=1024, got {workers}");
+        }
+        let queue_depth = queue_depth.unwrap_or(256);
+        if queue_depth == 0 {
+            bail!("queue_depth must be at least 1");
+        }
+        let d = SearchSettings::default();
+        let s = search.unwrap_or_default();
+        let search = SearchSettings {
+            max_postings: s.max_postings.unwrap_or(d.max_postings),
+            eps2: s.eps2.unwrap_or(d.eps2),
+            rerank: s.rerank.unwrap_or(d.rerank),
+            probe_groups: s.probe_groups.unwrap_or(d.probe_groups),
+            prefetch_postings: s.prefetch_postings.unwrap_or(d.prefetch_postings),
+            ..d
+        };
+        search.validate().context("search defaults")?;
+        let backend: BackendChoice = backend.as_deref().unwrap_or("auto").parse().map_err(anyhow::Error::msg)?;
+        Ok(Config {
+            index,
+            listen,
+            metrics_listen,
+            workers,
+            queue_depth,
+            max_batch: max_batch.unwrap_or(1024).max(1),
+            max_k: max_k.unwrap_or(1000).max(1),
+            max_message_bytes: max_message_bytes.unwrap_or(16 << 20),
+            backend,
+            direct_io: direct_io.unwrap_or(true),
+            drain_timeout: Duration::from_millis(drain_timeout_ms.unwrap_or(10_000)),
+            search,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_layers_win_and_unknown_keys_are_rejected() {
+        let file: RawConfig = toml::from_str("index = \"a\"\nworkers = 3\n[search]\nrerank = 50\n").unwrap();
+        let flags = RawConfig { workers: Some(5), ..Default::default() };
+        let c = RawConfig::default().overlay(file).overlay(flags).resolve().unwrap();
+        assert_eq!((c.index, c.workers, c.search.rerank), (PathBuf::from("a"), 5, 50));
+        assert!(toml::from_str::<RawConfig>("wrokers = 3").is_err());
+        let bad = RawConfig { index: Some("a".into()), listen: Some("nope".into()), ..Default::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("listen"));
+        assert!(RawConfig::default().resolve().unwrap_err().to_string().contains("no index"));
+    }
+}

@@ -1,0 +1,45 @@
+//! A minimal HTTP/1.1 responder for /metrics, /livez and /readyz. Probes and
+//! scrapers send one GET per connection; anything else gets 404/405.
+
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else { continue };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            let mut got = 0;
+            // Read the request head (bounded), then answer and close.
+            while got < buf.len() {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf[got..])).await {
+                    Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+                    Ok(Ok(n)) => got += n,
+                }
+                if buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            let head = String::from_utf8_lossy(&buf[..got]);
+            let mut parts = head.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (status, ctype, body) = match (method, path) {
+                ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
+                ("GET", "/livez") => ("200 OK", "text/plain", "ok\n".to_string()),
+                ("GET", "/readyz") if metrics.ready.get() == 1 => ("200 OK", "text/plain", "ready\n".to_string()),
+                ("GET", "/readyz") => ("503 Service Unavailable", "text/plain", "not ready\n".to_string()),
+                ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+                _ => ("405 Method Not Allowed", "text/plain", "method not allowed\n".to_string()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}

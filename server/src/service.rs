@@ -1,0 +1,188 @@
+//! The Fathom gRPC service: validate -> hand to a search worker -> map the
+//! result. Until the index is open (and while draining) every call answers
+//! UNAVAILABLE.
+
+use crate::metrics::Metrics;
+use crate::status::to_status;
+use crate::validate::{self, Limits};
+use crate::workers::{Job, JobError, Pool};
+use fathom_index::{Index, SearchSettings};
+use fathom_proto::v1::fathom_server::Fathom;
+use fathom_proto::v1::{self as pb, ElementType};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
+
+/// What exists once the index is open.
+pub struct Ready {
+    pub index: Arc<Index>,
+    pub pool: Pool,
+}
+
+pub struct FathomService {
+    pub ready: Arc<OnceLock<Ready>>,
+    pub draining: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+    pub defaults: SearchSettings,
+}
+
+struct InFlight<'a>(&'a Metrics);
+impl<'a> InFlight<'a> {
+    fn new(m: &'a Metrics) -> Self {
+        m.in_flight.add(1);
+        InFlight(m)
+    }
+}
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.add(-1);
+    }
+}
+
+impl FathomService {
+    fn state(&self) -> Result<&Ready, Status> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(Status::unavailable("server is shutting down"));
+        }
+        self.ready.get().ok_or_else(|| Status::unavailable("index is still loading; retry shortly"))
+    }
+
+    /// Runs queries on the worker pool, honouring the client's deadline.
+    async fn run(
+        &self,
+        queries: Vec<Vec<f32>>,
+        k: usize,
+        settings: SearchSettings,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<pb::SearchResponse>, Status> {
+        let st = self.state()?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (reply, rx) = oneshot::channel();
+        let job = Job { queries, k, settings, deadline, reply };
+        if st.pool.submit(job).is_err() {
+            return Err(Status::resource_exhausted(format!(
+                "search queue is full ({} waiting); retry with backoff",
+                st.pool.queued()
+            )));
+        }
+        let result = match timeout {
+            Some(t) => tokio::time::timeout(t, rx).await.map_err(|_| deadline_exceeded())?,
+            None => rx.await,
+        };
+        let result = result.map_err(|_| Status::internal("search worker stopped"))?;
+        match result {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|(found, s)| pb::SearchResponse {
+                    neighbors: found.iter().map(|n| pb::Neighbor { id: n.id, distance: n.distance }).collect(),
+                    stats: Some(pb::SearchStats {
+                        postings_read: s.postings_read,
+                        reads: s.reads,
+                        bytes_read: s.bytes_read,
+                        candidates_scored: s.candidates_scored,
+                    }),
+                })
+                .collect()),
+            Err(JobError::DeadlineExceeded) => Err(deadline_exceeded()),
+            Err(JobError::Engine(e)) => Err(to_status(&e)),
+        }
+    }
+
+    fn finish<T>(&self, method: &'static str, started: Instant, r: Result<T, Status>) -> Result<Response<T>, Status> {
+        let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        self.metrics.observe_request(method, code, started.elapsed());
+        if let Err(s) = &r {
+            tracing::debug!(method, code = ?s.code(), message = s.message(), "request failed");
+        }
+        r.map(Response::new)
+    }
+}
+
+fn deadline_exceeded() -> Status {
+    Status::deadline_exceeded("deadline passed before the search finished; the work was abandoned")
+}
+
+fn timeout_of<T>(r: &Request<T>) -> Option<Duration> {
+    r.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(validate::grpc_timeout)
+}
+
+#[tonic::async_trait]
+impl Fathom for FathomService {
+    async fn search(&self, req: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
+        let started = Instant::now();
+        let _g = InFlight::new(&self.metrics);
+        let timeout = timeout_of(&req);
+        let r = async {
+            let m = req.into_inner();
+            let q = validate::vector(m.vector.as_ref(), "vector")?;
+            let k = validate::k(m.k, &self.limits)?;
+            let s = validate::settings(m.settings.as_ref(), &self.defaults)?;
+            let mut out = self.run(vec![q], k, s, timeout).await?;
+            out.pop().ok_or_else(|| Status::internal("empty result"))
+        }
+        .await;
+        self.finish("Search", started, r)
+    }
+
+    async fn batch_search(
+        &self,
+        req: Request<pb::BatchSearchRequest>,
+    ) -> Result<Response<pb::BatchSearchResponse>, Status> {
+        let started = Instant::now();
+        let _g = InFlight::new(&self.metrics);
+        let timeout = timeout_of(&req);
+        let r = async {
+            let m = req.into_inner();
+            if m.vectors.is_empty() {
+                return Err(Status::invalid_argument("vectors must hold at least one query"));
+            }
+            if m.vectors.len() > self.limits.max_batch {
+                return Err(Status::resource_exhausted(format!(
+                    "batch of {} queries is above the server's max_batch of {}",
+                    m.vectors.len(),
+                    self.limits.max_batch
+                )));
+            }
+            let qs = m
+                .vectors
+                .iter()
+                .enumerate()
+                .map(|(i, v)| validate::vector(Some(v), &format!("vectors[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let k = validate::k(m.k, &self.limits)?;
+            let s = validate::settings(m.settings.as_ref(), &self.defaults)?;
+            let results = self.run(qs, k, s, timeout).await?;
+            Ok(pb::BatchSearchResponse { results })
+        }
+        .await;
+        self.finish("BatchSearch", started, r)
+    }
+
+    async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
+        let started = Instant::now();
+        let r = self.state().map(|st| {
+            let m = &st.index.manifest;
+            pb::IndexInfo {
+                metric: m.metric.to_string(),
+                dimension: m.dim as u32,
+                element_type: match m.element {
+                    fathom_index::ElementType::F32 => ElementType::F32,
+                    fathom_index::ElementType::U8 => ElementType::U8,
+                    fathom_index::ElementType::I8 => ElementType::I8,
+                } as i32,
+                vector_count: m.vector_count,
+                posting_count: m.posting_count,
+                format_version: m.format_version,
+                code: serde_json::to_value(m.code).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                build_params_json: serde_json::to_string(&m.build).unwrap_or_default(),
+                resident_bytes: st.index.resident_bytes(),
+                disk_bytes: m.files.values().map(|f| f.bytes).sum(),
+                default_settings: Some(validate::to_pb_settings(&self.defaults)),
+            }
+        });
+        self.finish("GetIndexInfo", started, r)
+    }
+}

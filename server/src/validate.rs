@@ -1,0 +1,130 @@
+//! Request checks that need no index: vector encoding, k bounds, batch
+//! size, settings. Dimension, NaN and k-vs-size are checked by the engine.
+
+use fathom_index::SearchSettings;
+use fathom_proto::v1::{self as pb, vector, ElementType};
+use tonic::Status;
+
+pub struct Limits {
+    pub max_k: usize,
+    pub max_batch: usize,
+}
+
+/// The query as floats.
+pub fn vector(v: Option<&pb::Vector>, field: &str) -> Result<Vec<f32>, Status> {
+    let data =
+        v.and_then(|v| v.data.as_ref()).ok_or_else(|| Status::invalid_argument(format!("{field} is required")))?;
+    match data {
+        vector::Data::Floats(f) => Ok(f.values.clone()),
+        vector::Data::Packed(p) => {
+            let et = ElementType::try_from(p.element_type).map_err(|_| {
+                Status::invalid_argument(format!(
+                    "{field}.packed.element_type {} is not a known element type",
+                    p.element_type
+                ))
+            })?;
+            match et {
+                ElementType::Unspecified => {
+                    Err(Status::invalid_argument(format!("{field}.packed.element_type must be set (F32, U8 or I8)")))
+                }
+                ElementType::F32 => {
+                    if p.data.len() % 4 != 0 {
+                        return Err(Status::invalid_argument(format!(
+                            "{field}.packed.data has {} bytes, not a multiple of 4 for F32",
+                            p.data.len()
+                        )));
+                    }
+                    Ok(p.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+                }
+                ElementType::U8 => Ok(p.data.iter().map(|&b| b as f32).collect()),
+                ElementType::I8 => Ok(p.data.iter().map(|&b| b as i8 as f32).collect()),
+            }
+        }
+    }
+}
+
+pub fn k(k: u32, limits: &Limits) -> Result<usize, Status> {
+    let k = k as usize;
+    if k == 0 {
+        return Err(Status::invalid_argument("k must be at least 1"));
+    }
+    if k > limits.max_k {
+        return Err(Status::invalid_argument(format!("k = {k} is above the server's max_k of {}", limits.max_k)));
+    }
+    Ok(k)
+}
+
+/// Request settings over the server defaults, validated.
+pub fn settings(s: Option<&pb::SearchSettings>, defaults: &SearchSettings) -> Result<SearchSettings, Status> {
+    let mut out = *defaults;
+    if let Some(s) = s {
+        if let Some(v) = s.max_postings {
+            out.max_postings = v as usize;
+        }
+        if let Some(v) = s.eps2 {
+            out.eps2 = v;
+        }
+        if let Some(v) = s.rerank {
+            out.rerank = v as usize;
+        }
+        if let Some(v) = s.probe_groups {
+            out.probe_groups = v as usize;
+        }
+        if let Some(v) = s.prefetch_postings {
+            out.prefetch_postings = v as usize;
+        }
+    }
+    out.validate().map_err(|e| Status::invalid_argument(format!("settings: {e}")))?;
+    Ok(out)
+}
+
+pub fn to_pb_settings(s: &SearchSettings) -> pb::SearchSettings {
+    pb::SearchSettings {
+        max_postings: Some(s.max_postings as u32),
+        eps2: Some(s.eps2),
+        rerank: Some(s.rerank as u32),
+        probe_groups: Some(s.probe_groups as u32),
+        prefetch_postings: Some(s.prefetch_postings as u32),
+    }
+}
+
+/// Parses a `grpc-timeout` header value ("100m", "5S", ...).
+pub fn grpc_timeout(v: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_vectors_decode_and_bad_ones_are_named() {
+        let p = |et: i32, data: Vec<u8>| pb::Vector {
+            data: Some(vector::Data::Packed(pb::PackedVector { element_type: et, data })),
+        };
+        assert_eq!(vector(Some(&p(1, 1.5f32.to_le_bytes().to_vec())), "vector").unwrap(), vec![1.5]);
+        assert_eq!(vector(Some(&p(3, vec![255])), "vector").unwrap(), vec![-1.0]);
+        assert!(vector(Some(&p(0, vec![])), "vector").unwrap_err().message().contains("element_type"));
+        assert!(vector(Some(&p(9, vec![])), "vector").unwrap_err().message().contains("not a known"));
+        assert!(vector(Some(&p(1, vec![0; 3])), "vector").unwrap_err().message().contains("multiple of 4"));
+        assert!(vector(None, "vector").unwrap_err().message().contains("required"));
+    }
+
+    #[test]
+    fn timeouts_parse() {
+        assert_eq!(grpc_timeout("100m"), Some(std::time::Duration::from_millis(100)));
+        assert_eq!(grpc_timeout("2S"), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(grpc_timeout("x"), None);
+    }
+}

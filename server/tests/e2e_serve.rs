@@ -1,0 +1,222 @@
+//! Build -> `fathom serve` as a separate process -> query through the client
+//! crate: recall against exact ground truth, every bad input's status code,
+//! health, metrics, and SIGTERM draining to exit 0.
+
+use fathom_client::{Client, ClientOptions};
+use fathom_index::build::NoProgress;
+use fathom_index::gt::{ground_truth, recall_at};
+use fathom_index::input::VectorFile;
+use fathom_index::synth::Mixture;
+use fathom_index::{BuildParams, Metric};
+use fathom_proto::v1::{vector, PackedVector, SearchRequest, SearchSettings, Vector};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tonic::Code;
+
+const DIM: usize = 32;
+
+struct Server {
+    child: Child,
+    grpc: String,
+    metrics: String,
+}
+
+impl Server {
+    fn start(index: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--workers", "2"])
+            .arg("--index")
+            .arg(index)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = loop {
+            let l = lines.next().expect("server exited before listening").unwrap();
+            if l.starts_with("fathom serving on ") {
+                break l;
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        // "fathom serving on 127.0.0.1:P (metrics Some(127.0.0.1:Q))"
+        let grpc = line.split_whitespace().nth(3).unwrap().to_string();
+        let metrics = line.rsplit("Some(").next().unwrap().trim_end_matches("))").to_string();
+        Server { child, grpc: format!("http://{grpc}"), metrics }
+    }
+
+    fn http_get(&self, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        for _ in 0..200 {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("server did not exit within 10 s of SIGTERM");
+    }
+}
+
+fn fixture(name: &str) -> (PathBuf, PathBuf, Vec<f32>) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = Mixture { dim: DIM, clusters: 60, seed: 3 };
+    let base = dir.join("base.fbin");
+    m.write_fbin(&base, 0, 20_000).unwrap();
+    let queries = m.rows(1, 0, 100);
+    let idx = dir.join("idx");
+    fathom_index::build(&base, &idx, &BuildParams::default(), &NoProgress).unwrap();
+    (idx, base, queries)
+}
+
+fn status_of(r: Result<impl std::fmt::Debug, fathom_client::Error>) -> (Code, String) {
+    match r {
+        Err(fathom_client::Error::Status { code, message }) => (code, message),
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_recall_errors_health_metrics_and_drains_on_sigterm() {
+    let (idx, base, queries) = fixture("e2e");
+    let server = Server::start(&idx, &[("FATHOM_MAX_BATCH", "8")]);
+    let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    let info = client.index_info().await.unwrap();
+    assert_eq!((info.dimension as usize, info.vector_count, info.metric.as_str()), (DIM, 20_000, "l2"));
+
+    // Recall against exact ground truth, single and batch.
+    let truth = ground_truth(&VectorFile::open(&base).unwrap(), &queries, 10, Metric::L2, &|_| {}).unwrap();
+    let mut recall = 0.0;
+    for (q, t) in queries.chunks_exact(DIM).zip(&truth) {
+        let r = client.search(q, 10, None).await.unwrap();
+        let ids: Vec<u32> = r.neighbors.iter().map(|n| n.id).collect();
+        let want: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
+        recall += recall_at(&ids, &want, 10);
+    }
+    let recall = recall / truth.len() as f64;
+    assert!(recall >= 0.9, "recall@10 {recall}");
+    let batch: Vec<Vec<f32>> = queries.chunks_exact(DIM).take(8).map(|q| q.to_vec()).collect();
+    let rs = client.batch_search(&batch, 10, None).await.unwrap();
+    for (r, q) in rs.iter().zip(&batch) {
+        assert_eq!(r.neighbors, client.search(q, 10, None).await.unwrap().neighbors);
+    }
+
+    // Every bad input: the right code, a message naming the problem.
+    let q = &queries[..DIM];
+    let (c, m) = status_of(client.search(&q[..DIM - 1], 10, None).await);
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.contains("dimension"), "{m}");
+    let mut nan = q.to_vec();
+    nan[2] = f32::NAN;
+    assert_eq!(status_of(client.search(&nan, 10, None).await).0, Code::InvalidArgument);
+    let (c, m) = status_of(client.search(q, 0, None).await);
+    assert_eq!((c, m.contains("k must be")), (Code::InvalidArgument, true));
+    assert_eq!(status_of(client.search(q, 100_000, None).await).0, Code::InvalidArgument);
+    let bad = SearchSettings { max_postings: Some(0), ..Default::default() };
+    let (c, m) = status_of(client.search(q, 10, Some(bad)).await);
+    assert_eq!((c, m.contains("max_postings")), (Code::InvalidArgument, true));
+    let big: Vec<Vec<f32>> = (0..9).map(|_| q.to_vec()).collect();
+    assert_eq!(status_of(client.batch_search(&big, 10, None).await).0, Code::ResourceExhausted);
+    assert_eq!(status_of(client.batch_search(&[], 10, None).await).0, Code::InvalidArgument);
+    // A packed vector without an element type, through the raw stub.
+    let mut raw = fathom_proto::v1::fathom_client::FathomClient::connect(server.grpc.clone()).await.unwrap();
+    let req = SearchRequest {
+        vector: Some(Vector {
+            data: Some(vector::Data::Packed(PackedVector { element_type: 0, data: vec![0; 4 * DIM] })),
+        }),
+        k: 10,
+        settings: None,
+    };
+    let st = raw.search(req).await.unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument);
+    assert!(st.message().contains("element_type"), "{}", st.message());
+    // Packed f32 equals floats.
+    let packed: Vec<u8> = q.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let req = SearchRequest {
+        vector: Some(Vector { data: Some(vector::Data::Packed(PackedVector { element_type: 1, data: packed })) }),
+        k: 10,
+        settings: None,
+    };
+    let packed_ids = raw.search(req).await.unwrap().into_inner().neighbors;
+    assert_eq!(packed_ids, client.search(q, 10, None).await.unwrap().neighbors);
+    // Deadlines: an impossible one is DEADLINE_EXCEEDED.
+    let hurried = Client::connect(
+        &server.grpc,
+        ClientOptions { request_timeout: Some(Duration::from_micros(1)), retries: 0, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let code = status_of(hurried.search(q, 10, None).await).0;
+    assert!(matches!(code, Code::DeadlineExceeded | Code::Cancelled), "{code:?}");
+    // Still serving after all that.
+    assert_eq!(client.search(q, 10, None).await.unwrap().neighbors.len(), 10);
+
+    // Health and metrics.
+    let channel = tonic::transport::Endpoint::from_shared(server.grpc.clone()).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let h = health
+        .check(tonic_health::pb::HealthCheckRequest { service: "fathom.v1.Fathom".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    let m = server.http_get("/metrics");
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    let ok_line = m.lines().find(|l| l.starts_with("fathom_requests_total{method=\"Search\",code=\"OK\"}")).unwrap();
+    let count: u64 = ok_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 100, "{ok_line}");
+    assert!(m.contains("fathom_requests_total{method=\"Search\",code=\"INVALID_ARGUMENT\"}"));
+    assert!(m.contains("fathom_request_duration_seconds_bucket{method=\"Search\",le=\"+Inf\"}"));
+    assert!(server.http_get("/readyz").starts_with("HTTP/1.1 200"));
+    assert!(server.http_get("/livez").starts_with("HTTP/1.1 200"));
+
+    // SIGTERM: drain and exit 0.
+    let st = server.terminate();
+    assert!(st.success(), "exit status {st:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_answers_resource_exhausted_at_once() {
+    let (idx, _, queries) = fixture("queue");
+    let server = Server::start(&idx, &[("FATHOM_QUEUE_DEPTH", "1"), ("FATHOM_WORKERS", "1")]);
+    let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    client.index_info().await.unwrap();
+    let no_retry = Client::connect(&server.grpc, ClientOptions { retries: 0, ..Default::default() }).await.unwrap();
+    // Heavy batches (full probing) keep the single worker busy.
+    let heavy = SearchSettings {
+        max_postings: Some(100_000),
+        eps2: Some(100.0),
+        probe_groups: Some(1000),
+        ..Default::default()
+    };
+    let batch: Vec<Vec<f32>> = queries.chunks_exact(DIM).map(|q| q.to_vec()).collect();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (c, b) = (no_retry.clone(), batch.clone());
+        tasks.push(tokio::spawn(async move { c.batch_search(&b[..8], 10, Some(heavy)).await }));
+    }
+    let mut exhausted = 0;
+    for t in tasks {
+        if let Err(e) = t.await.unwrap() {
+            assert_eq!(e.code(), Some(Code::ResourceExhausted), "{e}");
+            exhausted += 1;
+        }
+    }
+    assert!(exhausted > 0, "eight heavy batches against one worker and a queue of one never overflowed");
+    assert!(server.terminate().success());
+}
