@@ -38,8 +38,10 @@ glove() {
   drop_caches
   $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove-fathom-cold.jsonl"
   for sys in diskann faiss-ivf hnsw; do
-    $PY "$ROOT/benches/scripts/peers.py" $sys "$DATA/glove50.base.fbin" "$DATA/glove50.queries.fbin" \
-        "$DATA/glove50.gt.ibin" "$DATA/peers" --limit "$LIMIT" > "$OUT/glove-$sys.jsonl" 2> "$OUT/glove-$sys.log"
+    # DiskANN's Rust core logs every search at INFO on stdout: silence it
+    # (the logging would slow it down) and keep only the JSON rows.
+    RUST_LOG=error $PY "$ROOT/benches/scripts/peers.py" $sys "$DATA/glove50.base.fbin" "$DATA/glove50.queries.fbin" \
+        "$DATA/glove50.gt.ibin" "$DATA/peers" --limit "$LIMIT" 2> "$OUT/glove-$sys.log" | grep '^{' > "$OUT/glove-$sys.jsonl"
   done
 }
 
@@ -54,11 +56,29 @@ synth() {
   $F bench "${common[@]}" --max-postings 4,8,16,32,64 --threads 2 > "$OUT/s1m-fathom-t2.jsonl"
   drop_caches
   $F bench "${common[@]}" --max-postings 16 --threads 1 > "$OUT/s1m-fathom-cold.jsonl"
+  # The service: in-process vs gRPC over loopback at the same settings.
+  $F bench "${common[@]}" --max-postings 16 --threads 2 > "$OUT/s1m-inproc-t2.jsonl"
+  $F serve --index "$DATA/s1m.idx" --listen 127.0.0.1:7791 --workers 2 2> "$OUT/s1m-serve.log" &
+  local pid=$!
+  sleep 2
+  for c in 1 4 16 64; do
+    $F bench --addr http://127.0.0.1:7791 --queries "$DATA/s1m.queries.fbin" --gt "$DATA/s1m.gt.ibin" \
+        --limit "$LIMIT" --json --max-postings 16 --concurrency $c
+  done > "$OUT/s1m-remote.jsonl"
+  kill -TERM $pid; wait $pid
+}
+
+peers() {
+  for sys in diskann faiss-ivf hnsw; do
+    RUST_LOG=error $PY "$ROOT/benches/scripts/peers.py" $sys "$DATA/glove50.base.fbin" "$DATA/glove50.queries.fbin" \
+        "$DATA/glove50.gt.ibin" "$DATA/peers" --limit "$LIMIT" 2> "$OUT/glove-$sys.log" | grep '^{' > "$OUT/glove-$sys.jsonl"
+  done
 }
 
 case "${1:-all}" in
   fio) fio_limits ;;
   glove) glove ;;
+  peers) peers ;;
   synth) synth ;;
   all) fio_limits; glove; synth ;;
 esac

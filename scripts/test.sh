@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --release --workspace
 VENV=target/py-venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import grpc_tools, grpc_health, prometheus_client" 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import grpc_tools, grpc_health, grpc_reflection, prometheus_client" 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r tests/python/requirements.txt
 fi

@@ -20,7 +20,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_logging(args.log_json || std::env::var("FATHOM_LOG_JSON").is_ok_and(|v| v == "true" || v == "1"));
+    // A server says what it is doing (config, index, ready, shutdown); the
+    // batch commands stay quiet unless asked.
+    let default_level = if matches!(args.command, cli::Command::Serve(_)) { "info" } else { "warn" };
+    init_logging(args.log_json || std::env::var("FATHOM_LOG_JSON").is_ok_and(|v| v == "true" || v == "1"), default_level);
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -34,9 +37,9 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr: stdout carries data (bench rows, search results).
-fn init_logging(json: bool) {
+fn init_logging(json: bool, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         b.json().init();

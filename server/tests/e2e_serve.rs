@@ -59,7 +59,8 @@ impl Server {
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        // The shell's builtin kill: no procps needed on a minimal machine.
+        Command::new("sh").args(["-c", &format!("kill -TERM {}", self.child.id())]).status().unwrap();
         for _ in 0..200 {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;

@@ -20,6 +20,7 @@ import urllib.request
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from grpc_tools import protoc
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -76,6 +77,8 @@ def main():
                 break
             time.sleep(0.1)
         assert st == health_pb2.HealthCheckResponse.SERVING, st
+        services = ProtoReflectionDescriptorDatabase(ch).get_services()
+        assert "fathom.v1.Fathom" in services and "grpc.health.v1.Health" in services, services
         stub = pbg.FathomStub(ch)
         info = stub.GetIndexInfo(pb.GetIndexInfoRequest())
         assert (info.dimension, info.vector_count, info.metric) == (24, 20000, "l2"), info

@@ -175,6 +175,27 @@ impl Index {
         start..end
     }
 
+    /// Searches many queries (row-major, `dim` wide) in parallel on the
+    /// current rayon pool, one searcher (and I/O ring) per worker thread.
+    pub fn search_batch(
+        self: &Arc<Self>,
+        queries: &[f32],
+        k: usize,
+        settings: &super::SearchSettings,
+    ) -> Result<Vec<Result<(Vec<super::Neighbor>, super::SearchStats)>>> {
+        use rayon::prelude::*;
+        if queries.len() % self.dim() != 0 {
+            return Err(QueryError::WrongDimension { expected_dim: self.dim(), received_dim: queries.len() % self.dim() }
+                .into());
+        }
+        // Make one searcher up front so a backend failure is reported once.
+        drop(self.searcher()?);
+        Ok(queries
+            .par_chunks(self.dim())
+            .map_init(|| self.searcher(), |s, q| s.as_mut().map_err(|e| IndexError::Backend(e.to_string()))?.search(q, k, settings))
+            .collect())
+    }
+
     /// Checks a query and returns it prepared for search (normalised for cosine).
     pub fn prepare_query(&self, q: &[f32], k: usize) -> Result<Vec<f32>, QueryError> {
         if q.len() != self.dim() {
