@@ -23,7 +23,10 @@ fn main() -> ExitCode {
     // A server says what it is doing (config, index, ready, shutdown); the
     // batch commands stay quiet unless asked.
     let default_level = if matches!(args.command, cli::Command::Serve(_)) { "info" } else { "warn" };
-    init_logging(args.log_json || std::env::var("FATHOM_LOG_JSON").is_ok_and(|v| v == "true" || v == "1"), default_level);
+    init_logging(
+        args.log_json || std::env::var("FATHOM_LOG_JSON").is_ok_and(|v| v == "true" || v == "1"),
+        default_level,
+    );
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

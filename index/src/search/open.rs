@@ -26,6 +26,9 @@ impl Default for OpenOptions {
     }
 }
 
+/// One query's neighbours (nearest first) and what the search did.
+pub type SearchOutput = (Vec<super::Neighbor>, super::SearchStats);
+
 /// An open index: what stays in memory, shared by all searchers.
 pub struct Index {
     pub dir: PathBuf,
@@ -182,17 +185,23 @@ impl Index {
         queries: &[f32],
         k: usize,
         settings: &super::SearchSettings,
-    ) -> Result<Vec<Result<(Vec<super::Neighbor>, super::SearchStats)>>> {
+    ) -> Result<Vec<Result<SearchOutput>>> {
         use rayon::prelude::*;
-        if queries.len() % self.dim() != 0 {
-            return Err(QueryError::WrongDimension { expected_dim: self.dim(), received_dim: queries.len() % self.dim() }
-                .into());
+        if !queries.len().is_multiple_of(self.dim()) {
+            return Err(QueryError::WrongDimension {
+                expected_dim: self.dim(),
+                received_dim: queries.len() % self.dim(),
+            }
+            .into());
         }
         // Make one searcher up front so a backend failure is reported once.
         drop(self.searcher()?);
         Ok(queries
             .par_chunks(self.dim())
-            .map_init(|| self.searcher(), |s, q| s.as_mut().map_err(|e| IndexError::Backend(e.to_string()))?.search(q, k, settings))
+            .map_init(
+                || self.searcher(),
+                |s, q| s.as_mut().map_err(|e| IndexError::Backend(e.to_string()))?.search(q, k, settings),
+            )
             .collect())
     }
 
