@@ -1,8 +1,10 @@
-//! The in-memory centroid index: posting centroids grouped (by k-means over
-//! the centroids) into about sqrt(P) groups stored contiguously. A lookup
-//! scores the group centers, scans the centroids of the nearest groups and
-//! keeps the best. Cost ~ (G + probe * P/G) * dim, which stays well under a
-//! millisecond up to ~10^6 centroids; exact when all groups are probed.
+//! The in-memory centroid index: posting centroids grouped into groups of at
+//! most ~min(sqrt(P), 256) stored contiguously. A lookup finds the nearest
+//! groups, scans their centroids and keeps the best. With many groups (more
+//! than [`UPPER_LEVEL_MIN_GROUPS`]) the group centers get an index of the same
+//! kind, built on load, so a lookup costs ~(sqrt(G) + 2 probe * group size) *
+//! dim instead of (G + probe * P / G) * dim: 10^6-10^7 centroids stay fast.
+//! Exact when every group is probed.
 
 use crate::cluster::hierarchy::{self, SplitParams};
 use crate::distance::Kernels;
@@ -19,7 +21,29 @@ pub struct CentroidIndex {
     /// Largest distance from each group center to one of its centroids
     /// (derived on load, not stored).
     pub group_radius: Vec<f32>,
+    /// An index over the group centers when there are many groups (derived
+    /// on load, not stored).
+    pub upper: Option<Box<UpperIndex>>,
 }
+
+/// The index over group centers; its rows are the groups in its own order.
+#[derive(Debug, Clone)]
+pub struct UpperIndex {
+    pub index: CentroidIndex,
+    /// Group id of each row of `index`.
+    pub group_ids: Vec<u32>,
+}
+
+impl UpperIndex {
+    fn remap(index: CentroidIndex, group_ids: Vec<u32>) -> Self {
+        UpperIndex { index, group_ids }
+    }
+}
+
+/// Groups beyond which the group centers get their own index.
+pub const UPPER_LEVEL_MIN_GROUPS: usize = 1024;
+/// Largest target group size.
+const MAX_GROUP: usize = 256;
 
 /// How distances to centroids are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +74,7 @@ impl CentroidIndex {
         // Groups are the leaves of the same bounded hierarchical split the
         // postings come from: plain k-means made groups up to 14x the mean
         // on clustered data, and probing one of those costs 14 groups.
-        let target = ((p as f64).sqrt().ceil() as usize).max(1);
+        let target = ((p as f64).sqrt().ceil() as usize).clamp(1, MAX_GROUP);
         let split = SplitParams { leaf_size: target, branching: 16, iters: 8, train_per_cluster: 64 };
         let groups = hierarchy::leaves(k, centroids, dim, split, seed);
         let centers = hierarchy::leaf_means(centroids, dim, &groups);
@@ -78,7 +102,13 @@ impl CentroidIndex {
                     .sqrt()
             })
             .collect();
-        CentroidIndex { dim, centroids, group_centers, group_starts, group_radius }
+        let g = group_starts.len() - 1;
+        let upper = (g > UPPER_LEVEL_MIN_GROUPS).then(|| {
+            // Seeded by the group count: the same index on every load.
+            let (ix, order) = CentroidIndex::build(k, &group_centers, dim, g as u64);
+            Box::new(UpperIndex::remap(ix, order))
+        });
+        CentroidIndex { dim, centroids, group_centers, group_starts, group_radius, upper }
     }
 
     /// How promising a group is. For ip, the optimistic bound q.g + |q| r
@@ -116,16 +146,27 @@ impl CentroidIndex {
     ) {
         let k = crate::distance::kernels();
         scratch.clear();
-        let q_norm = (k.dot)(q, q).sqrt();
-        for g in 0..self.group_count() {
-            scratch.push((self.group_bound(k, how, q, q_norm, g), g as u32));
-        }
-        let probe = probe_groups.clamp(1, scratch.len());
-        if probe < scratch.len() {
-            scratch.select_nth_unstable_by(probe - 1, |a, b| a.0.total_cmp(&b.0));
-            scratch.truncate(probe);
-        }
-        let groups: Vec<u32> = scratch.iter().map(|&(_, g)| g).collect();
+        let groups: Vec<u32> = match (&self.upper, how) {
+            // Many groups (l2): the nearest group centers from their own index;
+            // `upper` holds group ids in its rows' order (see UpperIndex).
+            (Some(up), CentroidScore::L2) => {
+                let mut near = Vec::new();
+                up.index.nearest(how, q, probe_groups, probe_groups, scratch, &mut near);
+                near.iter().map(|&(row, _)| up.group_ids[row as usize]).collect()
+            }
+            _ => {
+                let q_norm = (k.dot)(q, q).sqrt();
+                for g in 0..self.group_count() {
+                    scratch.push((self.group_bound(k, how, q, q_norm, g), g as u32));
+                }
+                let probe = probe_groups.clamp(1, scratch.len());
+                if probe < scratch.len() {
+                    scratch.select_nth_unstable_by(probe - 1, |a, b| a.0.total_cmp(&b.0));
+                    scratch.truncate(probe);
+                }
+                scratch.iter().map(|&(_, g)| g).collect()
+            }
+        };
         scratch.clear();
         for g in groups {
             let (s, e) = (self.group_starts[g as usize], self.group_starts[g as usize + 1]);
@@ -153,6 +194,28 @@ mod tests {
     use super::*;
     use crate::distance::kernels;
     use crate::rng::Rng;
+
+    #[test]
+    fn many_groups_get_an_upper_level_that_still_finds_the_nearest() {
+        let mut rng = Rng::new(6);
+        let dim = 4;
+        let n = 300_000; // ~1200 groups of <= 256
+        let cents: Vec<f32> = (0..n * dim).map(|_| rng.normal()).collect();
+        let (idx, _) = CentroidIndex::build(kernels(), &cents, dim, 1);
+        assert!(idx.group_count() > UPPER_LEVEL_MIN_GROUPS, "{} groups", idx.group_count());
+        assert!(idx.upper.is_some());
+        let (mut s, mut out) = (Vec::new(), Vec::new());
+        let mut hits = 0;
+        for _ in 0..20 {
+            let q: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+            idx.nearest(CentroidScore::L2, &q, 32, 1, &mut s, &mut out);
+            let best = (0..n as u32).min_by(|&a, &b| {
+                (kernels().l2_sq)(&q, idx.centroid(a)).total_cmp(&(kernels().l2_sq)(&q, idx.centroid(b)))
+            });
+            hits += (Some(out[0].0) == best) as usize;
+        }
+        assert!(hits >= 18, "nearest centroid found {hits}/20 times");
+    }
 
     #[test]
     fn full_probe_is_exact_and_reorder_is_a_permutation() {

@@ -1,0 +1,93 @@
+//! Hot paths of a query, each with its scalar twin where one exists:
+//! distance kernels, SQ8 and PQ code scoring, the centroid index at growing
+//! centroid counts, and the top-k collector. Seeded inputs.
+//!
+//!   cargo bench -p fathom-benches -- --save-baseline before   (then --baseline before)
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fathom_index::distance::available;
+use fathom_index::quant::{table_distance, Pq};
+use fathom_index::rng::Rng;
+use fathom_index::search::centroids::{CentroidIndex, CentroidScore};
+use fathom_index::search::topk::TopK;
+
+fn randn(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.normal()).collect()
+}
+
+fn kernels(c: &mut Criterion) {
+    let mut rng = Rng::new(1);
+    let mut g = c.benchmark_group("kernels");
+    for dim in [50usize, 96, 384] {
+        let a = randn(&mut rng, dim);
+        let b = randn(&mut rng, dim);
+        let w: Vec<f32> = (0..dim).map(|_| rng.unit_f32()).collect();
+        let codes: Vec<u8> = (0..dim).map(|_| rng.below(256) as u8).collect();
+        g.throughput(Throughput::Elements(dim as u64));
+        for k in available() {
+            g.bench_with_input(BenchmarkId::new(format!("l2_sq/{}", k.name), dim), &dim, |bn, _| {
+                bn.iter(|| (k.l2_sq)(black_box(&a), black_box(&b)))
+            });
+            g.bench_with_input(BenchmarkId::new(format!("sq8_l2/{}", k.name), dim), &dim, |bn, _| {
+                bn.iter(|| (k.l2_sq_u8_weighted)(black_box(&a), black_box(&w), black_box(&codes)))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn pq_scoring(c: &mut Criterion) {
+    let mut rng = Rng::new(2);
+    let mut g = c.benchmark_group("pq");
+    for (dim, m) in [(50usize, 25usize), (96, 48)] {
+        let sample = randn(&mut rng, 4096 * dim);
+        let pq = Pq::fit(fathom_index::distance::kernels(), &sample, dim, m, 1);
+        let q = randn(&mut rng, dim);
+        let table = pq.table(fathom_index::distance::kernels(), &q, false);
+        let codes: Vec<u8> = (0..1024 * m).map(|_| rng.below(256) as u8).collect();
+        g.throughput(Throughput::Elements(1024));
+        g.bench_with_input(BenchmarkId::new("score_1024_codes", m), &m, |bn, _| {
+            bn.iter(|| codes.chunks_exact(m).map(|c| table_distance(black_box(&table), c)).sum::<f32>())
+        });
+        g.bench_with_input(BenchmarkId::new("build_table", m), &m, |bn, _| {
+            bn.iter(|| pq.table(fathom_index::distance::kernels(), black_box(&q), false))
+        });
+    }
+    g.finish();
+}
+
+fn centroid_index(c: &mut Criterion) {
+    let mut rng = Rng::new(3);
+    let dim = 64;
+    let mut g = c.benchmark_group("centroid_index");
+    g.sample_size(20);
+    for p in [10_000usize, 100_000, 1_000_000] {
+        let cents = randn(&mut rng, p * dim);
+        let (ix, _) = CentroidIndex::build(fathom_index::distance::kernels(), &cents, dim, 1);
+        let q = randn(&mut rng, dim);
+        let (mut s, mut out) = (Vec::new(), Vec::new());
+        g.bench_with_input(BenchmarkId::new("nearest_32_of", p), &p, |bn, _| {
+            bn.iter(|| ix.nearest(CentroidScore::L2, black_box(&q), 32, 32, &mut s, &mut out))
+        });
+    }
+    g.finish();
+}
+
+fn topk(c: &mut Criterion) {
+    let mut rng = Rng::new(4);
+    let ds: Vec<f32> = (0..4096).map(|_| rng.unit_f32()).collect();
+    c.bench_function("topk/push_4096_keep_30", |bn| {
+        let mut t = TopK::new(30);
+        bn.iter(|| {
+            t.reset(30);
+            for (i, &d) in ds.iter().enumerate() {
+                if d < t.threshold() {
+                    t.push(i as u32, i as u32, d);
+                }
+            }
+        })
+    });
+}
+
+criterion_group!(benches, kernels, pq_scoring, centroid_index, topk);
+criterion_main!(benches);
