@@ -5,12 +5,10 @@ use std::path::PathBuf;
 /// Problems with an on-disk file: input vectors, index files, manifests.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The I/O error is part of the message, not a `source`: printing a
+    /// chain would say it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: not a Fathom {kind} file (magic {found:02x?})")]
     BadMagic { path: PathBuf, kind: &'static str, found: [u8; 8] },
     #[error("{path}: format version {found} is not readable by this build (reads {min}..={max})")]
@@ -76,6 +74,6 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: &std::path::Path) -> Result<T, FormatError> {
-        self.map_err(|source| FormatError::Io { path: path.to_path_buf(), source })
+        self.map_err(|error| FormatError::Io { path: path.to_path_buf(), error })
     }
 }

@@ -51,7 +51,10 @@ pub async fn serve(
     let ready: Arc<OnceLock<Ready>> = Arc::new(OnceLock::new());
     let draining = Arc::new(AtomicBool::new(false));
 
-    // Open the index off the runtime; health flips to SERVING when done.
+    // Open the index off the runtime; health flips to SERVING when done. A
+    // failure ends `serve` with the error (an orchestrator restarts us; a
+    // server that can never answer should not look alive).
+    let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     {
         let (cfg, ready, metrics, reporter) = (cfg.clone(), ready.clone(), metrics.clone(), reporter.clone());
         tokio::spawn(async move {
@@ -85,8 +88,12 @@ pub async fn serve(
                     metrics.ready.set(1);
                     reporter.set_serving::<FathomServer<FathomService>>().await;
                 }
-                Ok(Err(e)) => tracing::error!("cannot serve: {e:#}"),
-                Err(e) => tracing::error!("index loader panicked: {e}"),
+                Ok(Err(e)) => {
+                    let _ = fail_tx.send(e);
+                }
+                Err(e) => {
+                    let _ = fail_tx.send(anyhow::anyhow!("index loader panicked: {e}"));
+                }
             }
         });
     }
@@ -138,6 +145,7 @@ pub async fn serve(
     tokio::pin!(server);
     tokio::select! {
         r = &mut server => r.context("gRPC server")?,
+        Ok(e) = fail_rx => return Err(e),
         _ = async {
             if stopped_rx.await.is_ok() {
                 tokio::time::sleep(drain).await;

@@ -42,7 +42,7 @@ impl BodyWriter {
     /// returns the whole file's length and the header.
     pub fn finish(self, make_header: impl FnOnce(u64, u32) -> Vec<u8>) -> Result<(u64, u32), FormatError> {
         let BodyWriter { path, out, crc, body_bytes } = self;
-        let file = out.into_inner().map_err(|e| FormatError::Io { path: path.clone(), source: e.into_error() })?;
+        let file = out.into_inner().map_err(|e| FormatError::Io { path: path.clone(), error: e.into_error() })?;
         let crc = crc.finalize();
         let header = make_header(body_bytes, crc);
         use std::os::unix::fs::FileExt;

@@ -61,7 +61,7 @@ impl IoFiles {
                         all_direct = false;
                         File::open(p).at(p)?
                     }
-                    Err(e) => return Err(FormatError::Io { path: p.clone(), source: e }),
+                    Err(e) => return Err(FormatError::Io { path: p.clone(), error: e }),
                 }
             } else {
                 File::open(p).at(p)?

@@ -31,7 +31,7 @@ impl PageReader for PreadReader {
                     Ok(0) => return Err(short_read(&self.files, r, got)),
                     Ok(n) => got += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(FormatError::Io { path: path.clone(), source: e }.into()),
+                    Err(e) => return Err(FormatError::Io { path: path.clone(), error: e }.into()),
                 }
             }
         }

@@ -78,9 +78,9 @@ impl PageReader for UringReader {
                 let r = &reqs[cqe.user_data() as usize];
                 let res = cqe.result();
                 if res < 0 {
-                    let source = std::io::Error::from_raw_os_error(-res);
+                    let error = std::io::Error::from_raw_os_error(-res);
                     first_error
-                        .get_or_insert(FormatError::Io { path: self.files.path(r.file).to_path_buf(), source }.into());
+                        .get_or_insert(FormatError::Io { path: self.files.path(r.file).to_path_buf(), error }.into());
                 } else if res as usize != r.len {
                     first_error.get_or_insert(short_read(&self.files, r, res as usize));
                 }

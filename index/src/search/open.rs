@@ -48,7 +48,7 @@ impl Index {
         let manifest = Manifest::read(dir)?;
         for (name, entry) in &manifest.files {
             let path = dir.join(name);
-            let len = std::fs::metadata(&path).map_err(|source| FormatError::Io { path: path.clone(), source })?.len();
+            let len = std::fs::metadata(&path).map_err(|error| FormatError::Io { path: path.clone(), error })?.len();
             if len != entry.bytes {
                 return Err(FormatError::Corrupt {
                     path,
@@ -76,9 +76,9 @@ impl Index {
         let vpath = dir.join(fmt::VECTORS_FILE);
         let files = Arc::new(IoFiles::open(&[ppath.clone(), vpath.clone()], opts.direct_io)?);
         // Headers are read through buffered handles: O_DIRECT forbids a 64-byte read.
-        let pf = std::fs::File::open(&ppath).map_err(|source| FormatError::Io { path: ppath.clone(), source })?;
+        let pf = std::fs::File::open(&ppath).map_err(|error| FormatError::Io { path: ppath.clone(), error })?;
         let ph = FileHeader::read(&pf, FileKind::Postings, &ppath)?;
-        let vf = std::fs::File::open(&vpath).map_err(|source| FormatError::Io { path: vpath.clone(), source })?;
+        let vf = std::fs::File::open(&vpath).map_err(|error| FormatError::Io { path: vpath.clone(), error })?;
         let vh = FileHeader::read(&vf, FileKind::Vectors, &vpath)?;
         let code_bytes = manifest.quantizer.code_bytes();
         let postings_end = ph.header_bytes as u64 + ph.body_bytes;
@@ -235,7 +235,7 @@ impl Index {
         for name in [fmt::POSTINGS_FILE, fmt::VECTORS_FILE] {
             let path = self.dir.join(name);
             let entry = &self.manifest.files[name];
-            let bytes = std::fs::read(&path).map_err(|source| FormatError::Io { path: path.clone(), source })?;
+            let bytes = std::fs::read(&path).map_err(|error| FormatError::Io { path: path.clone(), error })?;
             let found = crc32fast::hash(&bytes[fmt::PAGE_BYTES.min(bytes.len())..]);
             if found != entry.crc32 {
                 return Err(IndexError::Format(FormatError::Checksum {
