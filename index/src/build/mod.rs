@@ -276,18 +276,6 @@ fn write_postings(
     // Pad the body to whole pages so O_DIRECT reads of the last page are full.
     let end = w.body_bytes.next_multiple_of(PAGE_BYTES as u64);
     w.pad_to(end)?;
-    let (bytes, crc32) = w.finish(|body_bytes, body_crc| {
-        FileHeader {
-            kind: FileKind::Postings,
-            version: FORMAT_VERSION,
-            header_bytes: PAGE_BYTES as u32,
-            body_bytes,
-            body_crc,
-        }
-        .encode()
-    })?;
-    Ok((refs, PostingStats { file: FileEntry { bytes, crc32 }, entries, max_len: max_seen, dropped }))
+    let file = w.finish_paged(FileKind::Postings)?;
+    Ok((refs, PostingStats { file, entries, max_len: max_seen, dropped }))
 }
-
-#[cfg(test)]
-mod tests;

@@ -8,7 +8,7 @@ use super::BuildParams;
 use crate::cluster::assign::{self, ClosureParams};
 use crate::distance::kernels;
 use crate::error::{BuildError, Result};
-use crate::format::header::{FileHeader, FileKind, FORMAT_VERSION};
+use crate::format::header::FileKind;
 use crate::format::layout::VectorLayout;
 use crate::format::manifest::FileEntry;
 use crate::format::PAGE_BYTES;
@@ -179,17 +179,7 @@ pub(super) fn write_vectors(vectors: &Spill, layout: VectorLayout, path: &Path) 
     if page_rows > 0 {
         flush_page(&mut w, &mut page, &mut page_crcs)?;
     }
-    let (bytes, crc32) = w.finish(|body_bytes, body_crc| {
-        FileHeader {
-            kind: FileKind::Vectors,
-            version: FORMAT_VERSION,
-            header_bytes: PAGE_BYTES as u32,
-            body_bytes,
-            body_crc,
-        }
-        .encode()
-    })?;
-    Ok((FileEntry { bytes, crc32 }, page_crcs))
+    Ok((w.finish_paged(FileKind::Vectors)?, page_crcs))
 }
 
 fn flush_page(w: &mut BodyWriter, page: &mut [u8], crcs: &mut Vec<u32>) -> Result<()> {

@@ -2,6 +2,9 @@
 //! the atomic publish of a finished index directory.
 
 use crate::error::{FormatError, IoContext};
+use crate::format::header::{FileHeader, FileKind, FORMAT_VERSION};
+use crate::format::manifest::FileEntry;
+use crate::format::PAGE_BYTES;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -38,8 +41,16 @@ impl BodyWriter {
         Ok(())
     }
 
+    /// Finishes a file whose header takes a whole page (postings, vectors).
+    pub fn finish_paged(self, kind: FileKind) -> Result<FileEntry, FormatError> {
+        let (bytes, crc32) = self.finish(|body_bytes, body_crc| {
+            FileHeader { kind, version: FORMAT_VERSION, header_bytes: PAGE_BYTES as u32, body_bytes, body_crc }.encode()
+        })?;
+        Ok(FileEntry { bytes, crc32 })
+    }
+
     /// Writes the header built from the final CRC and length, syncs, and
-    /// returns the whole file's length and the header.
+    /// returns the whole file's length and the body CRC.
     pub fn finish(self, make_header: impl FnOnce(u64, u32) -> Vec<u8>) -> Result<(u64, u32), FormatError> {
         let BodyWriter { path, out, crc, body_bytes } = self;
         let file = out.into_inner().map_err(|e| FormatError::Io { path: path.clone(), error: e.into_error() })?;
