@@ -26,6 +26,15 @@ fio_limits() {
   rm -f "$DATA/fio.test"
 }
 
+peers() {
+  # DiskANN's Rust core logs every search at INFO on stdout: silence it (the
+  # logging would slow it down) and keep only the JSON rows.
+  for sys in diskann faiss-ivf hnsw; do
+    RUST_LOG=error $PY "$ROOT/benches/scripts/peers.py" $sys "$DATA/glove50.base.fbin" "$DATA/glove50.queries.fbin" \
+        "$DATA/glove50.gt.ibin" "$DATA/peers" --limit "$LIMIT" 2> "$OUT/glove-$sys.log" | grep '^{' > "$OUT/glove-$sys.jsonl"
+  done
+}
+
 glove() {
   [ -f "$DATA/glove50.base.fbin" ] || $PY "$ROOT/benches/scripts/prepare_glove.py" "$DATA"
   [ -f "$DATA/glove50.gt.ibin" ] || $F gt --base "$DATA/glove50.base.fbin" --queries "$DATA/glove50.queries.fbin" --k 100 --metric l2 --out "$DATA/glove50.gt.ibin"
@@ -37,12 +46,7 @@ glove() {
   $F bench "${common[@]}" --max-postings 8,16,32,64 --threads 2 > "$OUT/glove-fathom-t2.jsonl"
   drop_caches
   $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove-fathom-cold.jsonl"
-  for sys in diskann faiss-ivf hnsw; do
-    # DiskANN's Rust core logs every search at INFO on stdout: silence it
-    # (the logging would slow it down) and keep only the JSON rows.
-    RUST_LOG=error $PY "$ROOT/benches/scripts/peers.py" $sys "$DATA/glove50.base.fbin" "$DATA/glove50.queries.fbin" \
-        "$DATA/glove50.gt.ibin" "$DATA/peers" --limit "$LIMIT" 2> "$OUT/glove-$sys.log" | grep '^{' > "$OUT/glove-$sys.jsonl"
-  done
+  peers
 }
 
 synth() {
@@ -68,12 +72,6 @@ synth() {
   kill -TERM $pid; wait $pid
 }
 
-peers() {
-  for sys in diskann faiss-ivf hnsw; do
-    RUST_LOG=error $PY "$ROOT/benches/scripts/peers.py" $sys "$DATA/glove50.base.fbin" "$DATA/glove50.queries.fbin" \
-        "$DATA/glove50.gt.ibin" "$DATA/peers" --limit "$LIMIT" 2> "$OUT/glove-$sys.log" | grep '^{' > "$OUT/glove-$sys.jsonl"
-  done
-}
 
 case "${1:-all}" in
   fio) fio_limits ;;
