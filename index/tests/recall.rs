@@ -4,23 +4,28 @@
 mod common;
 
 use common::*;
+use fathom_index::build::NoProgress;
 use fathom_index::gt::{ground_truth, recall_at};
 use fathom_index::input::VectorFile;
-use fathom_index::{Index, Metric, OpenOptions, SearchSettings};
+use fathom_index::{BuildParams, CodeKind, Index, Metric, OpenOptions, SearchSettings};
 
 const K: usize = 10;
 
 fn recall_for(metric: Metric) -> f64 {
-    let dir = TempDir::new(&format!("recall-{metric}"));
+    recall_with(metric, BuildParams { metric, ..BuildParams::default() }, SearchSettings::default(), "default")
+}
+
+fn recall_with(metric: Metric, params: BuildParams, settings: SearchSettings, tag: &str) -> f64 {
+    let dir = TempDir::new(&format!("recall-{metric}-{tag}"));
     let (base, queries) = mixture_files(&dir, 100_000, 300, 64, 300);
-    build_index(&base, &dir.join("idx"), metric);
+    fathom_index::build(&base, &dir.join("idx"), &params, &NoProgress).unwrap();
     let qs = read_f32(&queries);
     let truth = ground_truth(&VectorFile::open(&base).unwrap(), &qs, K, metric, &|_| {}).unwrap();
     let ix = Index::open(&dir.join("idx"), OpenOptions::default()).unwrap();
     let mut s = ix.searcher().unwrap();
     let mut total = 0.0;
     for (q, t) in qs.chunks_exact(64).zip(&truth) {
-        let (found, _) = s.search(q, K, &SearchSettings::default()).unwrap();
+        let (found, _) = s.search(q, K, &settings).unwrap();
         let ids: Vec<u32> = found.iter().map(|n| n.id).collect();
         let truth_ids: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
         total += recall_at(&ids, &truth_ids, K);
@@ -28,7 +33,7 @@ fn recall_for(metric: Metric) -> f64 {
         assert!(found.windows(2).all(|w| w[0].distance <= w[1].distance));
     }
     let recall = total / truth.len() as f64;
-    eprintln!("{metric}: recall@10 = {recall:.4}");
+    eprintln!("{metric} {tag}: recall@10 = {recall:.4}");
     recall
 }
 
@@ -45,4 +50,14 @@ fn recall_at_default_settings_ip() {
 #[test]
 fn recall_at_default_settings_cosine() {
     assert!(recall_for(Metric::Cosine) >= 0.90);
+}
+
+#[test]
+fn recall_with_binary_first_stage_codes_and_exact_rerank() {
+    for (bits, floor) in [(1usize, 0.6), (2, 0.8), (4, 0.9)] {
+        let params = BuildParams { code: CodeKind::Binary, binary_bits: bits, ..BuildParams::default() };
+        let settings = SearchSettings { rerank: 100, ..SearchSettings::default() };
+        let r = recall_with(Metric::L2, params, settings, &format!("binary{bits}"));
+        assert!(r >= floor, "{bits} bits: recall@10 {r}");
+    }
 }

@@ -96,6 +96,12 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         CodeKind::Sq8 => Quantizer::Sq8(Sq8::fit(&sample, dim)),
         CodeKind::Pq => Quantizer::Pq(Pq::fit(kern, &sample, dim, params.pq_subspaces_for(dim), params.seed ^ 0x9)),
         CodeKind::F32 => Quantizer::F32 { dim },
+        CodeKind::Binary => Quantizer::Binary {
+            params: std::sync::Arc::new(
+                fathom_codec::CodecParams::fit(&sample, dim, params.binary_bits, params.seed ^ 0xB1)
+                    .map_err(|e| BuildError::BadParam { name: "code", what: e.to_string() })?,
+            ),
+        },
     };
     drop(sample);
     progress.finish_stage();

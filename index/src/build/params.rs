@@ -35,6 +35,8 @@ pub struct BuildParams {
     pub code: CodeKind,
     /// PQ sub-vectors (0 = dim / 2, i.e. two dimensions per byte).
     pub pq_subspaces: usize,
+    /// Bits per dimension of binary codes (1..=4).
+    pub binary_bits: usize,
     /// Centroid groups probed when assigning (accuracy of the assignment).
     pub assign_probe_groups: usize,
 }
@@ -56,6 +58,7 @@ impl Default for BuildParams {
             sample_size: 0,
             code: CodeKind::Pq,
             pq_subspaces: 0,
+            binary_bits: 1,
             assign_probe_groups: 32,
         }
     }
@@ -84,6 +87,9 @@ impl BuildParams {
         }
         if self.memory_budget_bytes < 64 << 20 {
             return bad("memory_budget", "must be at least 64 MiB");
+        }
+        if !(1..=fathom_codec::MAX_BITS).contains(&self.binary_bits) {
+            return bad("binary_bits", "must be in 1..=4");
         }
         if self.assign_probe_groups == 0 {
             return bad("assign_probe_groups", "must be at least 1");

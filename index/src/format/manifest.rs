@@ -27,6 +27,8 @@ pub enum CodeKind {
     Pq,
     /// Full f32 vectors in the postings: exact scores, no rerank reads.
     F32,
+    /// Binary bit-planes (BEBR-style codec), 1..4 bits per dimension; reranked exactly.
+    Binary,
 }
 
 impl std::str::FromStr for CodeKind {
@@ -36,7 +38,8 @@ impl std::str::FromStr for CodeKind {
             "sq8" => Ok(CodeKind::Sq8),
             "pq" => Ok(CodeKind::Pq),
             "f32" => Ok(CodeKind::F32),
-            o => Err(format!("unknown code {o:?} (expected sq8, pq or f32)")),
+            "binary" => Ok(CodeKind::Binary),
+            o => Err(format!("unknown code {o:?} (expected pq, sq8, binary or f32)")),
         }
     }
 }
@@ -116,6 +119,7 @@ impl Manifest {
                 p.dim == self.dim && p.m >= 1 && p.dsub * p.m >= p.dim && p.centroids.len() == p.m * 256 * p.dsub
             }
             Quantizer::F32 { dim } => *dim == self.dim,
+            Quantizer::Binary { params } => params.dim == self.dim,
         };
         if !qok {
             return Err(bad("quantizer parameters do not match the dimension".into()));

@@ -1,6 +1,8 @@
 //! Posting codes, behind one [`Quantizer`]: SQ8 (one byte per dimension),
-//! PQ (one byte per sub-vector) or plain f32 (exact).
+//! PQ (one byte per sub-vector), binary bit-planes (the shared codec,
+//! 1..4 bits per dimension) or plain f32 (exact).
 
+mod binary;
 mod pq;
 mod sq8;
 pub use pq::{table_distance, Pq};
@@ -15,7 +17,14 @@ use serde::{Deserialize, Serialize};
 pub enum Quantizer {
     Sq8(Sq8),
     Pq(Pq),
-    F32 { dim: usize },
+    F32 {
+        dim: usize,
+    },
+    /// Packed bit-planes from the shared binary codec.
+    Binary {
+        #[serde(with = "binary::params_hex")]
+        params: std::sync::Arc<fathom_codec::CodecParams>,
+    },
 }
 
 impl Quantizer {
@@ -24,6 +33,7 @@ impl Quantizer {
             Quantizer::Sq8(q) => q.min.len(),
             Quantizer::Pq(p) => p.m,
             Quantizer::F32 { dim } => 4 * dim,
+            Quantizer::Binary { params } => 8 * params.bits * fathom_codec::words_per_plane(params.dim),
         }
     }
 
@@ -32,6 +42,7 @@ impl Quantizer {
             Quantizer::Sq8(q) => q.min.len(),
             Quantizer::Pq(p) => p.dim,
             Quantizer::F32 { dim } => *dim,
+            Quantizer::Binary { params } => params.dim,
         }
     }
 
@@ -49,6 +60,13 @@ impl Quantizer {
                     o.copy_from_slice(&v.to_le_bytes());
                 }
             }
+            // Vectors reaching here are finite and of the right dimension
+            // (checked when read), so encoding cannot fail.
+            Quantizer::Binary { params } => {
+                if let Ok(code) = params.encode(x) {
+                    out.copy_from_slice(&code.to_bytes());
+                }
+            }
         }
     }
 
@@ -60,6 +78,7 @@ impl Quantizer {
             Quantizer::Sq8(s) => QueryCodes::Sq8(if ip { s.query_ip(q) } else { s.query_l2(q) }),
             Quantizer::Pq(p) => QueryCodes::Pq(p.table(kernels(), q, ip)),
             Quantizer::F32 { .. } => QueryCodes::F32 { q: q.to_vec(), ip, row: Vec::new() },
+            Quantizer::Binary { params } => QueryCodes::Binary(binary::BinaryQuery::new(params, q, ip), params.clone()),
         }
     }
 
@@ -69,6 +88,7 @@ impl Quantizer {
             Quantizer::Sq8(q) => 8 * q.min.len(),
             Quantizer::Pq(p) => 4 * p.centroids.len(),
             Quantizer::F32 { .. } => 0,
+            Quantizer::Binary { params } => 4 * (params.mean.len() + params.rotation.len() + params.scales.len()),
         }
     }
 }
@@ -78,6 +98,7 @@ pub enum QueryCodes {
     Sq8(Sq8Query),
     Pq(Vec<f32>),
     F32 { q: Vec<f32>, ip: bool, row: Vec<f32> },
+    Binary(binary::BinaryQuery, std::sync::Arc<fathom_codec::CodecParams>),
 }
 
 impl QueryCodes {
@@ -95,6 +116,7 @@ impl QueryCodes {
                     (k.l2_sq)(q, row)
                 }
             }
+            QueryCodes::Binary(bq, params) => bq.distance(params, code),
         }
     }
 }

@@ -51,13 +51,16 @@ pub struct Args {
     /// Vectors sampled for clustering (0 = as many as the budget allows).
     #[arg(long, default_value_t = 0)]
     sample_size: u64,
-    /// Posting code: sq8 (1 byte/dim), pq (1 byte per sub-vector), both
-    /// reranked exactly; or f32 (exact, no rerank).
+    /// Posting code: pq (1 byte per sub-vector), sq8 (1 byte/dim), binary
+    /// (1..4 bits/dim), all reranked exactly; or f32 (exact, no rerank).
     #[arg(long, default_value = "pq")]
     code: CodeKind,
     /// PQ sub-vectors (0 = dim / 2).
     #[arg(long, default_value_t = 0)]
     pq_subspaces: usize,
+    /// Bits per dimension for --code binary (1..=4).
+    #[arg(long, default_value_t = 1)]
+    binary_bits: usize,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -82,6 +85,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         sample_size: a.sample_size,
         code: a.code,
         pq_subspaces: a.pq_subspaces,
+        binary_bits: a.binary_bits,
         ..BuildParams::default()
     };
     let progress = StderrProgress::new(a.quiet);

@@ -1,0 +1,112 @@
+//! Binary first-stage codes from the shared codec (`fathom-codec`): the
+//! postings hold packed bit-planes; a float query is scored against them
+//! asymmetrically (exact in the query, approximate in the vector), then
+//! reranked exactly with the full vectors.
+//!
+//! In the rotated space x' = R (x - mean) ~ sum_i a_i b_i, so for a query q
+//! with q' = R (q - mean): |q - x|^2 ~ |q'|^2 - 2 <q', x'> + |x'|^2, where
+//! <q', b_i> = 2 (sum of q'_j over set bits) - sum_j q'_j and |x'|^2 comes
+//! from the code's own plane popcounts. For ip, q.x ~ <R q, x'> + q.mean.
+
+use fathom_codec::{symmetric_ip, Code, CodecParams};
+
+/// A query prepared for binary codes.
+pub struct BinaryQuery {
+    /// R (q - mean) for l2, R q for ip.
+    qr: Vec<f32>,
+    qr_sum: f32,
+    qr_norm2: f32,
+    /// q.mean for ip; 0 for l2.
+    ip_bias: f32,
+    ip: bool,
+}
+
+impl BinaryQuery {
+    pub fn new(p: &CodecParams, q: &[f32], ip: bool) -> Self {
+        let v: Vec<f32> = if ip { q.to_vec() } else { q.iter().zip(&p.mean).map(|(a, m)| a - m).collect() };
+        let qr: Vec<f32> =
+            p.rotation.chunks_exact(p.dim).map(|row| row.iter().zip(&v).map(|(a, b)| a * b).sum()).collect();
+        let ip_bias = if ip { q.iter().zip(&p.mean).map(|(a, m)| a * m).sum() } else { 0.0 };
+        BinaryQuery { qr_sum: qr.iter().sum(), qr_norm2: qr.iter().map(|v| v * v).sum(), qr, ip_bias, ip }
+    }
+
+    /// Internal distance (squared L2, or -ip) to the vector behind `bytes`.
+    pub fn distance(&self, p: &CodecParams, bytes: &[u8]) -> f32 {
+        let Some(code) = Code::from_bytes(p.dim, p.bits, bytes) else {
+            // A malformed code cannot be near anything; the posting CRC
+            // already passed, so this only guards against a codec mismatch.
+            return f32::INFINITY;
+        };
+        let mut dot = 0f32;
+        for (level, &a) in p.scales.iter().enumerate() {
+            let mut set_sum = 0f32;
+            for (w, &word) in code.plane(level).iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let j = w * 64 + bits.trailing_zeros() as usize;
+                    set_sum += self.qr[j];
+                    bits &= bits - 1;
+                }
+            }
+            dot += a * (2.0 * set_sum - self.qr_sum);
+        }
+        if self.ip {
+            -(dot + self.ip_bias)
+        } else {
+            self.qr_norm2 - 2.0 * dot + symmetric_ip(p, &code, &code)
+        }
+    }
+}
+
+/// Serde for codec parameters inside the manifest: their own checksummed
+/// byte form, as hex.
+pub mod params_hex {
+    use fathom_codec::CodecParams;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(p: &Arc<CodecParams>, s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = p.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&hex)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<CodecParams>, D::Error> {
+        let hex = String::deserialize(d)?;
+        if hex.len() % 2 != 0 || !hex.is_ascii() {
+            return Err(serde::de::Error::custom("codec parameters: odd or non-ASCII hex"));
+        }
+        let bytes = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| serde::de::Error::custom(format!("codec parameters: {e}")))?;
+        CodecParams::from_bytes(&bytes).map(Arc::new).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn asymmetric_distance_equals_distance_to_the_decoded_vector() {
+        let dim = 30;
+        let mut r = Rng::new(3);
+        let data: Vec<f32> = (0..500 * dim).map(|_| r.normal()).collect();
+        for bits in [1, 2, 4] {
+            let p = CodecParams::fit(&data, dim, bits, 1).unwrap();
+            let q: Vec<f32> = (0..dim).map(|_| r.normal()).collect();
+            let (l2q, ipq) = (BinaryQuery::new(&p, &q, false), BinaryQuery::new(&p, &q, true));
+            for x in data.chunks_exact(dim).take(50) {
+                let code = p.encode(x).unwrap();
+                let dec = p.decode(&code);
+                let want: f32 = q.iter().zip(&dec).map(|(a, b)| (a - b) * (a - b)).sum();
+                let got = l2q.distance(&p, &code.to_bytes());
+                assert!((got - want).abs() < 1e-2 * (1.0 + want), "bits {bits}: {got} vs {want}");
+                let want_ip: f32 = -q.iter().zip(&dec).map(|(a, b)| a * b).sum::<f32>();
+                let got_ip = ipq.distance(&p, &code.to_bytes());
+                assert!((got_ip - want_ip).abs() < 1e-2 * (1.0 + want_ip.abs()), "ip bits {bits}");
+            }
+        }
+    }
+}
