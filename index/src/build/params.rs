@@ -5,7 +5,10 @@ use crate::format::manifest::CodeKind;
 use crate::types::Metric;
 use serde::{Deserialize, Serialize};
 
+/// Fields missing from an older manifest take their defaults (a minor,
+/// compatible addition); unknown fields are ignored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct BuildParams {
     pub metric: Metric,
     pub seed: u64,
