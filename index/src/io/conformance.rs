@@ -58,6 +58,41 @@ fn backends_return_identical_bytes_for_many_reads_in_flight() {
 }
 
 #[test]
+fn read_each_delivers_every_request_once_with_its_bytes() {
+    let a = fixture("each", 32);
+    let expect = std::fs::read(&a).unwrap();
+    let files = Arc::new(IoFiles::open(&[a], true).unwrap());
+    let reqs: Vec<ReadReq> = (0..30)
+        .map(|i| ReadReq {
+            file: 0,
+            offset: ((i * 7) % 32 * PAGE_BYTES) as u64,
+            len: PAGE_BYTES,
+            buf_offset: i * PAGE_BYTES,
+        })
+        .collect();
+    for mut be in backends(files.clone()) {
+        let mut buf = AlignedBuf::new();
+        buf.ensure(30 * PAGE_BYTES);
+        let mut seen = vec![0; reqs.len()];
+        be.read_each(&reqs, &mut buf, &mut |i, bytes| {
+            seen[i] += 1;
+            let r = &reqs[i];
+            assert_eq!(bytes, &expect[r.offset as usize..r.offset as usize + r.len]);
+            Ok(())
+        })
+        .unwrap();
+        assert!(seen.iter().all(|&n| n == 1), "{}: {seen:?}", be.name());
+        // An error from the callback stops delivery and is returned.
+        let mut calls = 0;
+        let err = be.read_each(&reqs, &mut buf, &mut |_, _| {
+            calls += 1;
+            Err(IndexError::Backend("stop".into()))
+        });
+        assert!(err.is_err() && calls == 1, "{}", be.name());
+    }
+}
+
+#[test]
 fn reads_past_the_end_are_short_read_errors_in_every_backend() {
     let a = fixture("short", 2);
     let files = Arc::new(IoFiles::open(&[a], true).unwrap());

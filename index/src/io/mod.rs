@@ -37,7 +37,22 @@ pub trait PageReader: Send {
     fn name(&self) -> &'static str;
     /// Performs every request; returns only when none is in flight.
     fn read_all(&mut self, reqs: &[ReadReq], buf: &mut AlignedBuf) -> Result<(), IndexError>;
+
+    /// Like `read_all`, but hands each request's bytes to `on_done` as soon
+    /// as that request completes (in completion order), so work on early
+    /// reads overlaps the later ones. After an error from `on_done` or a
+    /// read, nothing more is delivered; in-flight reads are still drained.
+    fn read_each(&mut self, reqs: &[ReadReq], buf: &mut AlignedBuf, on_done: &mut OnDone) -> Result<(), IndexError> {
+        self.read_all(reqs, buf)?;
+        for (i, r) in reqs.iter().enumerate() {
+            on_done(i, &buf.as_slice()[r.buf_offset..r.buf_offset + r.len])?;
+        }
+        Ok(())
+    }
 }
+
+/// Callback of [`PageReader::read_each`]: request index and its bytes.
+pub type OnDone<'a> = dyn FnMut(usize, &[u8]) -> Result<(), IndexError> + 'a;
 
 /// The files a reader serves, opened once per index and shared.
 #[derive(Debug)]

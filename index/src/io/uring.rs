@@ -7,7 +7,7 @@
 //! every submitted read has completed; the `&mut AlignedBuf` borrow keeps the
 //! buffer alive and unmoved for that whole time.
 
-use super::{short_read, AlignedBuf, IoFiles, PageReader, ReadReq};
+use super::{short_read, AlignedBuf, IoFiles, OnDone, PageReader, ReadReq};
 use crate::error::{FormatError, IndexError};
 use io_uring::{opcode, types, IoUring};
 use std::os::fd::AsRawFd;
@@ -34,6 +34,10 @@ impl PageReader for UringReader {
     }
 
     fn read_all(&mut self, reqs: &[ReadReq], buf: &mut AlignedBuf) -> Result<(), IndexError> {
+        self.read_each(reqs, buf, &mut |_, _| Ok(()))
+    }
+
+    fn read_each(&mut self, reqs: &[ReadReq], buf: &mut AlignedBuf, on_done: &mut OnDone) -> Result<(), IndexError> {
         // Check 1: every request lies inside the buffer.
         if let Some(r) = reqs.iter().find(|r| r.buf_offset + r.len > buf.capacity()) {
             return Err(IndexError::Backend(format!("read of {} bytes does not fit the buffer", r.len)));
@@ -83,6 +87,15 @@ impl PageReader for UringReader {
                         .get_or_insert(FormatError::Io { path: self.files.path(r.file).to_path_buf(), error }.into());
                 } else if res as usize != r.len {
                     first_error.get_or_insert(short_read(&self.files, r, res as usize));
+                } else if first_error.is_none() {
+                    // SAFETY: from check 1 the range is inside the buffer; its
+                    // read has completed, so the kernel no longer writes it,
+                    // and no Rust reference to it exists (the buffer is only
+                    // reached through `base` while reads are in flight).
+                    let region = unsafe { std::slice::from_raw_parts(base.add(r.buf_offset), r.len) };
+                    if let Err(e) = on_done(cqe.user_data() as usize, region) {
+                        first_error = Some(e);
+                    }
                 }
             }
         }

@@ -12,6 +12,7 @@ use crate::error::{FormatError, IndexError, Result};
 use crate::format::PAGE_BYTES;
 use crate::input::raw_to_f32;
 use crate::io::{AlignedBuf, PageReader, ReadReq};
+use crate::quant::QueryCodes;
 use crate::types::Metric;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -147,60 +148,36 @@ impl Searcher {
         let total = plan_reads(&self.pages, VECTORS_SLOT, posting_bytes, &mut self.vreqs);
         self.reqs.append(&mut self.vreqs);
         self.buf.ensure(total);
-        self.reader.read_all(&self.reqs, &mut self.buf)?;
-        stats.reads += self.reqs.len() as u32;
-        stats.bytes_read += total as u64;
-        stats.io_time = t.elapsed();
-
-        // Score codes: every posting that lies wholly inside the pages read,
-        // not only the chosen ones. Neighbouring postings on disk are
-        // neighbouring clusters, so page-mates are useful candidates that
-        // cost no extra I/O.
-        let t = Instant::now();
+        // Score each posting read as soon as its read completes, so scoring
+        // overlaps the reads still in flight. Every posting that lies
+        // wholly inside the pages read is scored, not only the chosen ones:
+        // neighbouring postings on disk are neighbouring clusters, so
+        // page-mates are useful candidates that cost no extra I/O.
         self.top.reset(if rerank > 0 { rerank.max(k) } else { k });
         let mut codes_q = m.quantizer.query(&q, m.metric);
-        let postings = &ix.postings;
-        for rq in &self.reqs[..posting_reqs] {
-            let (lo, hi) = (rq.offset, rq.offset + rq.len as u64);
-            let mut p = postings.partition_point(|r| r.offset < lo);
-            while p < postings.len() && postings[p].offset < hi {
-                let r = &postings[p];
-                let len = r.len_bytes(code_bytes);
-                if r.count == 0 || r.offset + len > hi {
-                    p += 1;
-                    continue;
+        let mut score_time = std::time::Duration::ZERO;
+        let mut scored = 0u32;
+        {
+            let Searcher { reader, reqs, buf, top, chosen, kern, .. } = self;
+            let cx = ScoreContext { ix: &ix, code_bytes, page_mates: s.page_mates, chosen, kern };
+            reader.read_each(reqs, buf, &mut |i, region| {
+                if i >= posting_reqs {
+                    return Ok(());
                 }
-                if !s.page_mates && !self.chosen.contains(&(p as u32)) {
-                    p += 1;
-                    continue;
-                }
-                let start = rq.buf_offset + (r.offset - lo) as usize;
-                let bytes = &self.buf.as_slice()[start..start + len as usize];
-                let found = crc32fast::hash(bytes);
-                if found != r.crc {
-                    return Err(IndexError::Format(FormatError::Checksum {
-                        path: ix.files.path(POSTINGS_SLOT).to_path_buf(),
-                        section: format!("posting {p} at byte {}", r.offset),
-                        expected: r.crc,
-                        found,
-                    }));
-                }
-                let (rows, codes) = bytes.split_at(r.count as usize * 4);
-                for (row, code) in rows.chunks_exact(4).zip(codes.chunks_exact(code_bytes)) {
-                    let d = codes_q.distance(self.kern, code);
-                    if d < self.top.threshold() {
-                        // Keyed by row: unique per vector, so replicas dedupe.
-                        let row = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
-                        self.top.push(row, row, d);
-                    }
-                }
-                stats.candidates_scored += r.count;
-                p += 1;
-            }
+                let t = Instant::now();
+                scored += cx.score_region(&reqs[i], region, &mut codes_q, top)?;
+                score_time += t.elapsed();
+                Ok(())
+            })?;
         }
+        stats.reads += self.reqs.len() as u32;
+        stats.bytes_read += total as u64;
+        stats.candidates_scored += scored;
+        stats.io_time = t.elapsed().saturating_sub(score_time);
+        let t = Instant::now();
         let mut cands = Vec::new();
         self.top.into_sorted(&mut cands);
-        stats.score_time = t.elapsed();
+        stats.score_time = score_time + t.elapsed();
 
         // Rerank (or, with exact codes or rerank 0, only read the ids of the
         // top k: rows hold the ids, and rows of one posting share pages).
@@ -287,6 +264,56 @@ impl Searcher {
             .iter()
             .map(|c| Neighbor { id: c.id, distance: report_distance(ix.manifest.metric, c.distance) })
             .collect())
+    }
+}
+
+/// What scoring a read region needs besides the query.
+struct ScoreContext<'a> {
+    ix: &'a Index,
+    code_bytes: usize,
+    page_mates: bool,
+    chosen: &'a std::collections::BTreeSet<u32>,
+    kern: &'a Kernels,
+}
+
+impl ScoreContext<'_> {
+    /// Scores the postings lying wholly inside one read (`region` holds the
+    /// bytes of `rq`); returns the entries scored.
+    fn score_region(&self, rq: &ReadReq, region: &[u8], q: &mut QueryCodes, top: &mut TopK) -> Result<u32> {
+        let postings = &self.ix.postings;
+        let (lo, hi) = (rq.offset, rq.offset + rq.len as u64);
+        let mut scored = 0;
+        let mut p = postings.partition_point(|r| r.offset < lo);
+        while p < postings.len() && postings[p].offset < hi {
+            let r = &postings[p];
+            let len = r.len_bytes(self.code_bytes);
+            let wanted = self.page_mates || self.chosen.contains(&(p as u32));
+            if r.count > 0 && r.offset + len <= hi && wanted {
+                let start = (r.offset - lo) as usize;
+                let bytes = &region[start..start + len as usize];
+                let found = crc32fast::hash(bytes);
+                if found != r.crc {
+                    return Err(IndexError::Format(FormatError::Checksum {
+                        path: self.ix.files.path(POSTINGS_SLOT).to_path_buf(),
+                        section: format!("posting {p} at byte {}", r.offset),
+                        expected: r.crc,
+                        found,
+                    }));
+                }
+                let (rows, codes) = bytes.split_at(r.count as usize * 4);
+                for (row, code) in rows.chunks_exact(4).zip(codes.chunks_exact(self.code_bytes)) {
+                    let d = q.distance(self.kern, code);
+                    if d < top.threshold() {
+                        // Keyed by row: unique per vector, so replicas dedupe.
+                        let row = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
+                        top.push(row, row, d);
+                    }
+                }
+                scored += r.count;
+            }
+            p += 1;
+        }
+        Ok(scored)
     }
 }
 
