@@ -12,7 +12,8 @@
 
 use fathom_proto::v1::fathom_client::FathomClient;
 use fathom_proto::v1::{
-    vector, BatchSearchRequest, FloatVector, GetIndexInfoRequest, IndexInfo, SearchRequest, SearchResponse, Vector,
+    vector, BatchSearchRequest, FloatVector, GetCodecRequest, GetIndexInfoRequest, IndexInfo, SearchRequest,
+    SearchResponse, Vector,
 };
 pub use fathom_proto::v1::{Neighbor, SearchSettings, SearchStats};
 use std::time::Duration;
@@ -49,6 +50,8 @@ pub enum Error {
     Connect { addr: String, reason: String },
     #[error("server answered {code:?}: {message}")]
     Status { code: Code, message: String },
+    #[error("server sent codec parameters this client cannot read: {0}")]
+    Codec(fathom_codec::CodecError),
 }
 
 impl Error {
@@ -148,6 +151,17 @@ impl Client {
             })
             .await?;
         Ok(resp.results)
+    }
+
+    /// The binary codec the index was built with, to encode queries alike.
+    pub async fn codec(&self) -> Result<fathom_codec::CodecParams, Error> {
+        let p = self
+            .retrying(|mut c| {
+                let r = self.request(GetCodecRequest {});
+                async move { c.get_codec(r).await }
+            })
+            .await?;
+        fathom_codec::CodecParams::from_bytes(&p.params).map_err(Error::Codec)
     }
 
     pub async fn index_info(&self) -> Result<IndexInfo, Error> {

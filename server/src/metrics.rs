@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-pub const METHODS: [&str; 3] = ["Search", "BatchSearch", "GetIndexInfo"];
+pub const METHODS: [&str; 4] = ["Search", "BatchSearch", "GetIndexInfo", "GetCodec"];
 const BUCKETS_SECONDS: [f64; 14] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
@@ -62,7 +62,7 @@ impl Histogram {
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    request_seconds: [Histogram; 3],
+    request_seconds: [Histogram; 4],
     stage_seconds: [Histogram; 4],
     postings_read: AtomicU64,
     reads: AtomicU64,

@@ -161,6 +161,25 @@ impl Fathom for FathomService {
         self.finish("BatchSearch", started, r)
     }
 
+    async fn get_codec(&self, _req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
+        let started = Instant::now();
+        let r = self.state().and_then(|st| match &st.index.manifest.quantizer {
+            fathom_index::quant::Quantizer::Binary { params } => Ok(pb::CodecParams {
+                dimension: params.dim as u32,
+                bits: params.bits as u32,
+                params: params.to_bytes(),
+            }),
+            _ => Err(Status::failed_precondition(format!(
+                "the index uses {} codes; binary codec parameters exist only for an index built with --code binary",
+                serde_json::to_value(st.index.manifest.code)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            ))),
+        });
+        self.finish("GetCodec", started, r)
+    }
+
     async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
         let started = Instant::now();
         let r = self.state().map(|st| {

@@ -192,6 +192,36 @@ async fn serves_recall_errors_health_metrics_and_drains_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_codec_serves_the_index_codec_or_failed_precondition() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("codec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("base.fbin");
+    Mixture { dim: DIM, clusters: 20, seed: 5 }.write_fbin(&base, 0, 5_000).unwrap();
+    let idx = dir.join("idx");
+    let params = BuildParams { code: fathom_index::CodeKind::Binary, binary_bits: 2, ..BuildParams::default() };
+    fathom_index::build(&base, &idx, &params, &NoProgress).unwrap();
+    let server = Server::start(&idx, &[]);
+    let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    let codec = client.codec().await.unwrap();
+    let ix = fathom_index::Index::open(&idx, Default::default()).unwrap();
+    match &ix.manifest.quantizer {
+        fathom_index::quant::Quantizer::Binary { params } => assert_eq!(&codec, params.as_ref()),
+        q => panic!("unexpected quantizer {q:?}"),
+    }
+    assert_eq!((codec.dim, codec.bits), (DIM, 2));
+    assert!(server.terminate().success());
+
+    let (pq_idx, _, _) = fixture("codec-pq");
+    let server = Server::start(&pq_idx, &[]);
+    let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    let e = client.codec().await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::FailedPrecondition), "{e}");
+    assert!(e.to_string().contains("--code binary"), "{e}");
+    assert!(server.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_answers_resource_exhausted_at_once() {
     let (idx, _, queries) = fixture("queue");
     let server = Server::start(&idx, &[("FATHOM_QUEUE_DEPTH", "1"), ("FATHOM_WORKERS", "1")]);
