@@ -26,7 +26,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("index       {}", a.dir.display());
         println!("format      v{} ({})", m.format_version, m.created_by);
         println!("vectors     {} x {} {} ({})", m.vector_count, m.dim, m.element, m.metric);
-        println!("postings    {} in {} centroid groups; code {:?}", m.posting_count, m.centroid_group_count, m.code);
+        println!(
+            "postings    {} in {} centroid groups; code {} ({} bytes per vector)",
+            m.posting_count,
+            m.centroid_group_count,
+            serde_json::to_value(m.code).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            m.quantizer.code_bytes()
+        );
         println!(
             "entries     {} ({:.2} per vector), mean posting {:.1}, max {}",
             m.stats.posting_entries,
