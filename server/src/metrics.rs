@@ -74,6 +74,8 @@ pub struct Metrics {
     pub index_resident_bytes: Gauge,
     pub index_vectors: Gauge,
     pub ready: Gauge,
+    /// The served index, once open (for gauges read at scrape time).
+    pub index: std::sync::OnceLock<std::sync::Arc<fathom_index::Index>>,
 }
 
 const STAGES: [&str; 4] = ["centroids", "io", "scoring", "rerank"];
@@ -130,6 +132,11 @@ impl Metrics {
             ("fathom_index_resident_bytes", "Bytes held in memory for the index.", self.index_resident_bytes.get()),
             ("fathom_index_vectors", "Vectors in the served index.", self.index_vectors.get()),
             ("fathom_ready", "1 when the index is open and requests are served.", self.ready.get()),
+            (
+                "fathom_reads_in_flight",
+                "Disk reads submitted and not yet completed.",
+                self.index.get().map_or(0, |ix| ix.reads_in_flight()),
+            ),
             ("process_resident_memory_bytes", "Resident memory of the process.", crate::sysinfo::rss_bytes() as i64),
         ];
         for (name, help, v) in gauges {

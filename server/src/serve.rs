@@ -67,6 +67,7 @@ pub async fn serve(
                 let pool = Pool::start(index.clone(), cfg.workers, cfg.queue_depth, metrics.clone())?;
                 let m = &index.manifest;
                 metrics.index_vectors.set(m.vector_count as i64);
+                let _ = metrics.index.set(index.clone());
                 metrics.index_resident_bytes.set(index.resident_bytes() as i64);
                 metrics.index_disk_bytes.set(m.files.values().map(|f| f.bytes).sum::<u64>() as i64);
                 tracing::info!(

@@ -44,6 +44,7 @@ fn backends_return_identical_bytes_for_many_reads_in_flight() {
             let mut buf = AlignedBuf::new();
             buf.ensure(at);
             be.read_all(&reqs, &mut buf).unwrap();
+            assert_eq!(files.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", be.name());
             for r in &reqs {
                 let src = if r.file == 0 { &expect_a } else { &expect_b };
                 assert_eq!(
@@ -105,5 +106,6 @@ fn reads_past_the_end_are_short_read_errors_in_every_backend() {
         ];
         let err = be.read_all(&reqs, &mut buf).unwrap_err().to_string();
         assert!(err.contains("short read") && err.contains("truncated"), "{}: {err}", be.name());
+        assert_eq!(files.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", be.name());
     }
 }

@@ -59,6 +59,9 @@ pub type OnDone<'a> = dyn FnMut(usize, &[u8]) -> Result<(), IndexError> + 'a;
 pub struct IoFiles {
     pub files: Vec<(PathBuf, File)>,
     pub direct: bool,
+    /// Reads submitted and not yet completed, across all readers (a gauge
+    /// for metrics).
+    pub in_flight: std::sync::atomic::AtomicI64,
 }
 
 impl IoFiles {
@@ -86,7 +89,7 @@ impl IoFiles {
         if direct && !all_direct {
             tracing::warn!("O_DIRECT is not supported by this file system; reads go through the page cache");
         }
-        Ok(IoFiles { files, direct: all_direct })
+        Ok(IoFiles { files, direct: all_direct, in_flight: Default::default() })
     }
 
     pub fn path(&self, file: usize) -> &Path {

@@ -25,6 +25,9 @@ impl PageReader for PreadReader {
         for r in reqs {
             let (path, file) = &self.files.files[r.file];
             let dst = &mut slice[r.buf_offset..r.buf_offset + r.len];
+            // One read in flight at a time in this backend.
+            self.files.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _done = InFlightGuard(&self.files.in_flight);
             let mut got = 0;
             while got < r.len {
                 match file.read_at(&mut dst[got..], r.offset + got as u64) {
@@ -36,5 +39,14 @@ impl PageReader for PreadReader {
             }
         }
         Ok(())
+    }
+}
+
+/// Decrements the in-flight gauge however the read ends.
+struct InFlightGuard<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -64,6 +64,7 @@ impl PageReader for UringReader {
                 }
                 next += 1;
                 in_flight += 1;
+                self.files.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             if in_flight == 0 {
                 break;
@@ -79,6 +80,7 @@ impl PageReader for UringReader {
             }
             for cqe in self.ring.completion() {
                 in_flight -= 1;
+                self.files.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 let r = &reqs[cqe.user_data() as usize];
                 let res = cqe.result();
                 if res < 0 {

@@ -150,6 +150,11 @@ impl Index {
         }
     }
 
+    /// Reads submitted to the disk and not yet completed, all searchers.
+    pub fn reads_in_flight(&self) -> i64 {
+        self.files.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether data files bypass the page cache.
     pub fn direct_io(&self) -> bool {
         self.files.direct
