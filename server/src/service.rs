@@ -171,10 +171,7 @@ impl Fathom for FathomService {
             }),
             _ => Err(Status::failed_precondition(format!(
                 "the index uses {} codes; binary codec parameters exist only for an index built with --code binary",
-                serde_json::to_value(st.index.manifest.code)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
+                st.index.manifest.code
             ))),
         });
         self.finish("GetCodec", started, r)
@@ -195,7 +192,7 @@ impl Fathom for FathomService {
                 vector_count: m.vector_count,
                 posting_count: m.posting_count,
                 format_version: m.format_version,
-                code: serde_json::to_value(m.code).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                code: m.code.to_string(),
                 build_params_json: serde_json::to_string(&m.build).unwrap_or_default(),
                 resident_bytes: st.index.resident_bytes(),
                 disk_bytes: m.files.values().map(|f| f.bytes).sum(),

@@ -94,9 +94,15 @@ impl CodecParams {
         Ok(p)
     }
 
-    fn rotate(&self, x: &[f32]) -> Vec<f32> {
+    /// x' = R (x - mean): the space the codes live in.
+    pub fn rotate(&self, x: &[f32]) -> Vec<f32> {
         let centred: Vec<f32> = x.iter().zip(&self.mean).map(|(v, m)| v - m).collect();
-        self.rotation.chunks_exact(self.dim).map(|row| row.iter().zip(&centred).map(|(a, b)| a * b).sum()).collect()
+        self.rotate_uncentred(&centred)
+    }
+
+    /// R v, without centring (for inner products).
+    pub fn rotate_uncentred(&self, v: &[f32]) -> Vec<f32> {
+        self.rotation.chunks_exact(self.dim).map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum()).collect()
     }
 
     /// The packed code of `x`.

@@ -31,6 +31,23 @@ pub enum CodeKind {
     Binary,
 }
 
+impl CodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::Sq8 => "sq8",
+            CodeKind::Pq => "pq",
+            CodeKind::F32 => "f32",
+            CodeKind::Binary => "binary",
+        }
+    }
+}
+
+impl std::fmt::Display for CodeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for CodeKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -8,7 +8,8 @@
 //! <q', b_i> = 2 (sum of q'_j over set bits) - sum_j q'_j and |x'|^2 comes
 //! from the code's own plane popcounts. For ip, q.x ~ <R q, x'> + q.mean.
 
-use fathom_codec::{symmetric_ip, Code, CodecParams};
+use fathom_codec::pack::plane_dot;
+use fathom_codec::{words_per_plane, CodecParams};
 
 /// A query prepared for binary codes.
 pub struct BinaryQuery {
@@ -19,28 +20,42 @@ pub struct BinaryQuery {
     /// q.mean for ip; 0 for l2.
     ip_bias: f32,
     ip: bool,
+    /// The code being scored, as words (reused: no allocation per entry).
+    words: Vec<u64>,
 }
 
 impl BinaryQuery {
     pub fn new(p: &CodecParams, q: &[f32], ip: bool) -> Self {
-        let v: Vec<f32> = if ip { q.to_vec() } else { q.iter().zip(&p.mean).map(|(a, m)| a - m).collect() };
-        let qr: Vec<f32> =
-            p.rotation.chunks_exact(p.dim).map(|row| row.iter().zip(&v).map(|(a, b)| a * b).sum()).collect();
+        let qr = if ip { p.rotate_uncentred(q) } else { p.rotate(q) };
         let ip_bias = if ip { q.iter().zip(&p.mean).map(|(a, m)| a * m).sum() } else { 0.0 };
-        BinaryQuery { qr_sum: qr.iter().sum(), qr_norm2: qr.iter().map(|v| v * v).sum(), qr, ip_bias, ip }
+        BinaryQuery {
+            qr_sum: qr.iter().sum(),
+            qr_norm2: qr.iter().map(|v| v * v).sum(),
+            qr,
+            ip_bias,
+            ip,
+            words: Vec::with_capacity(p.bits * words_per_plane(p.dim)),
+        }
     }
 
     /// Internal distance (squared L2, or -ip) to the vector behind `bytes`.
-    pub fn distance(&self, p: &CodecParams, bytes: &[u8]) -> f32 {
-        let Some(code) = Code::from_bytes(p.dim, p.bits, bytes) else {
-            // A malformed code cannot be near anything; the posting CRC
-            // already passed, so this only guards against a codec mismatch.
+    pub fn distance(&mut self, p: &CodecParams, bytes: &[u8]) -> f32 {
+        let w_per = words_per_plane(p.dim);
+        if bytes.len() != 8 * p.bits * w_per {
+            // A code of the wrong size cannot be near anything; the posting
+            // CRC already passed, so this only guards against a codec mismatch.
             return f32::INFINITY;
-        };
+        }
+        self.words.clear();
+        self.words.extend(
+            bytes.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
+        );
+        let words = &self.words;
+        let plane = |l: usize| &words[l * w_per..(l + 1) * w_per];
         let mut dot = 0f32;
         for (level, &a) in p.scales.iter().enumerate() {
             let mut set_sum = 0f32;
-            for (w, &word) in code.plane(level).iter().enumerate() {
+            for (w, &word) in plane(level).iter().enumerate() {
                 let mut bits = word;
                 while bits != 0 {
                     let j = w * 64 + bits.trailing_zeros() as usize;
@@ -51,10 +66,16 @@ impl BinaryQuery {
             dot += a * (2.0 * set_sum - self.qr_sum);
         }
         if self.ip {
-            -(dot + self.ip_bias)
-        } else {
-            self.qr_norm2 - 2.0 * dot + symmetric_ip(p, &code, &code)
+            return -(dot + self.ip_bias);
         }
+        // |x'|^2 from the code's own planes (fathom_codec::symmetric_ip of x with itself).
+        let mut norm2 = 0f64;
+        for (i, ai) in p.scales.iter().enumerate() {
+            for (j, aj) in p.scales.iter().enumerate() {
+                norm2 += (*ai as f64) * (*aj as f64) * plane_dot(plane(i), plane(j), p.dim) as f64;
+            }
+        }
+        self.qr_norm2 - 2.0 * dot + norm2 as f32
     }
 }
 
@@ -96,7 +117,7 @@ mod tests {
         for bits in [1, 2, 4] {
             let p = CodecParams::fit(&data, dim, bits, 1).unwrap();
             let q: Vec<f32> = (0..dim).map(|_| r.normal()).collect();
-            let (l2q, ipq) = (BinaryQuery::new(&p, &q, false), BinaryQuery::new(&p, &q, true));
+            let (mut l2q, mut ipq) = (BinaryQuery::new(&p, &q, false), BinaryQuery::new(&p, &q, true));
             for x in data.chunks_exact(dim).take(50) {
                 let code = p.encode(x).unwrap();
                 let dec = p.decode(&code);

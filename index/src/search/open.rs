@@ -199,15 +199,19 @@ impl Index {
             }
             .into());
         }
-        // Make one searcher up front so a backend failure is reported once.
-        drop(self.searcher()?);
-        Ok(queries
-            .par_chunks(self.dim())
-            .map_init(
-                || self.searcher(),
-                |s, q| s.as_mut().map_err(|e| IndexError::Backend(e.to_string()))?.search(q, k, settings),
-            )
-            .collect())
+        // One contiguous share of the queries per pool thread, each with a
+        // single searcher (and ring): per-split searchers would open rings
+        // by the dozen. A backend failure is reported once, before any work.
+        let dim = self.dim();
+        let nq = queries.len() / dim;
+        let per = nq.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let mut searchers = (0..nq.div_ceil(per)).map(|_| self.searcher()).collect::<Result<Vec<_>>>()?;
+        let parts: Vec<Vec<Result<SearchOutput>>> = queries
+            .par_chunks(per * dim)
+            .zip(searchers.par_iter_mut())
+            .map(|(part, s)| part.chunks_exact(dim).map(|q| s.search(q, k, settings)).collect())
+            .collect();
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// Checks a query and returns it prepared for search (normalised for cosine).

@@ -242,14 +242,14 @@ fn measure(
             lat.push(t.as_secs_f64() * 1e3);
         }
     }
-    lat.sort_by(f64::total_cmp);
+    let (mean_ms, p99_ms) = super::latency_mean_p99(&mut lat);
     let n = nq as f64;
     let ms = |d: Duration| d.as_secs_f64() * 1e3 / n;
     Ok(Row {
         recall: recall / n,
         qps: n / wall,
-        mean_ms: lat.iter().sum::<f64>() / n,
-        p99_ms: lat[((n * 0.99) as usize).min(nq - 1)],
+        mean_ms,
+        p99_ms,
         postings: total.postings_read as f64 / n,
         reads: total.reads as f64 / n,
         bytes: total.bytes_read as f64 / n,

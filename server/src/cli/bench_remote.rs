@@ -2,7 +2,7 @@
 //! `concurrency` requests in flight against a server.
 
 use super::bench::Row;
-use fathom_client::{Client, ClientOptions, SearchSettings as PbSettings};
+use fathom_client::{Client, ClientOptions};
 use fathom_index::SearchSettings;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,13 +27,7 @@ pub(super) fn measure(
             "queries have dimension {dim}, the server's index {}",
             info.dimension
         );
-        let settings = PbSettings {
-            max_postings: Some(s.max_postings as u32),
-            eps2: Some(s.eps2),
-            rerank: Some(s.rerank as u32),
-            probe_groups: Some(s.probe_groups as u32),
-            prefetch_postings: Some(s.prefetch_postings as u32),
-        };
+        let settings = crate::validate::to_pb_settings(&s);
         let qs = Arc::new(qs.to_vec());
         let nq = qs.len() / dim;
         // Warm-up, untimed.
@@ -75,13 +69,13 @@ pub(super) fn measure(
             }
         }
         let wall = started.elapsed().as_secs_f64();
-        lat.sort_by(f64::total_cmp);
+        let (mean_ms, p99_ms) = super::latency_mean_p99(&mut lat);
         let n = nq as f64;
         Ok(Row {
             recall: recall / n,
             qps: n / wall,
-            mean_ms: lat.iter().sum::<f64>() / n,
-            p99_ms: lat[((n * 0.99) as usize).min(nq - 1)],
+            mean_ms,
+            p99_ms,
             postings: postings as f64 / n,
             reads: reads as f64 / n,
             bytes: bytes as f64 / n,

@@ -106,13 +106,11 @@ fn demo(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         }
         let wall = t.elapsed().as_secs_f64();
         let n = lat.len() as f64;
-        lat.sort_by(f64::total_cmp);
+        let (mean, p99) = super::latency_mean_p99(&mut lat);
         println!(
-            "  gRPC search, one request at a time: recall@10 {:.4}  QPS {:.0}  mean {:.3} ms  p99 {:.3} ms  reads/query {:.1}",
+            "  gRPC search, one request at a time: recall@10 {:.4}  QPS {:.0}  mean {mean:.3} ms  p99 {p99:.3} ms  reads/query {:.1}",
             recall / n,
             n / wall,
-            lat.iter().sum::<f64>() / n,
-            lat[((n * 0.99) as usize).min(lat.len() - 1)],
             reads as f64 / n
         );
         let _ = stop_tx.send(());

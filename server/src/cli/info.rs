@@ -30,7 +30,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "postings    {} in {} centroid groups; code {} ({} bytes per vector)",
             m.posting_count,
             m.centroid_group_count,
-            serde_json::to_value(m.code).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            m.code,
             m.quantizer.code_bytes()
         );
         println!(

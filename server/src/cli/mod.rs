@@ -60,6 +60,16 @@ pub fn pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
     Ok(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?)
 }
 
+/// Mean and 99th percentile of latencies in milliseconds (sorts them).
+pub fn latency_mean_p99(lat_ms: &mut [f64]) -> (f64, f64) {
+    if lat_ms.is_empty() {
+        return (0.0, 0.0);
+    }
+    lat_ms.sort_by(f64::total_cmp);
+    let n = lat_ms.len();
+    (lat_ms.iter().sum::<f64>() / n as f64, lat_ms[(n * 99 / 100).min(n - 1)])
+}
+
 /// Reads every row of a vector file as f32.
 pub fn read_all_f32(path: &std::path::Path) -> anyhow::Result<(Vec<f32>, usize)> {
     let f = fathom_index::input::VectorFile::open(path)?;
