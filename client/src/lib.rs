@@ -12,8 +12,8 @@
 
 use fathom_proto::v1::fathom_client::FathomClient;
 use fathom_proto::v1::{
-    vector, BatchSearchRequest, FloatVector, GetCodecRequest, GetIndexInfoRequest, IndexInfo, SearchRequest,
-    SearchResponse, Vector,
+    vector, BatchSearchRequest, ElementType, FloatVector, GetCodecRequest, GetIndexInfoRequest, IndexInfo,
+    PackedVector, SearchRequest, SearchResponse, Vector,
 };
 pub use fathom_proto::v1::{Neighbor, SearchSettings, SearchStats};
 use std::time::Duration;
@@ -129,6 +129,24 @@ impl Client {
         settings: Option<SearchSettings>,
     ) -> Result<SearchResponse, Error> {
         let req = SearchRequest { vector: Some(floats(vector)), k, settings };
+        self.retrying(|mut c| {
+            let r = self.request(req.clone());
+            async move { c.search(r).await }
+        })
+        .await
+    }
+
+    /// The `k` nearest neighbours of a packed binary code (binary
+    /// collections; layout of `fathom_codec::pack`, e.g.
+    /// `CodecParams::encode(x)?.to_bytes()`), nearest first.
+    pub async fn search_code(
+        &self,
+        code: &[u8],
+        k: u32,
+        settings: Option<SearchSettings>,
+    ) -> Result<SearchResponse, Error> {
+        let packed = PackedVector { element_type: ElementType::Bits as i32, data: code.to_vec() };
+        let req = SearchRequest { vector: Some(Vector { data: Some(vector::Data::Packed(packed)) }), k, settings };
         self.retrying(|mut c| {
             let r = self.request(req.clone());
             async move { c.search(r).await }

@@ -36,6 +36,12 @@ pub enum QueryError {
     BadSetting { name: &'static str, what: String },
     #[error("a cosine query must not be the zero vector")]
     ZeroVector,
+    #[error("this index holds raw bit vectors: send the query as packed bits ({bytes} bytes)")]
+    BitsWanted { bytes: usize },
+    #[error("this index holds float vectors: send the query as floats, not packed bits")]
+    FloatsWanted,
+    #[error("packed query: {0}")]
+    BadCode(String),
 }
 
 /// Problems with build parameters or the build environment.

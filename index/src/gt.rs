@@ -67,6 +67,56 @@ pub fn ground_truth(
         .collect())
 }
 
+/// The `k` nearest base rows by Hamming distance, for packed bit vectors
+/// (`base` a .u8bin, `queries` rows of the same width), nearest first.
+pub fn ground_truth_bits(
+    base: &VectorFile,
+    queries: &[u8],
+    k: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<Vec<Neighbor>>> {
+    let kern = kernels();
+    let width = base.dim;
+    let words = |rows: &[u8]| -> Vec<u64> {
+        let per = width.div_ceil(8);
+        let mut out = vec![0u64; rows.len() / width * per];
+        for (o, row) in out.chunks_exact_mut(per).zip(rows.chunks_exact(width)) {
+            for (i, b) in row.iter().enumerate() {
+                o[i / 8] |= (*b as u64) << (8 * (i % 8));
+            }
+        }
+        out
+    };
+    let per = width.div_ceil(8);
+    let qs = words(queries);
+    let mut tops: Vec<TopK> = (0..qs.len() / per).map(|_| TopK::new(k)).collect();
+    let mut raw = Vec::new();
+    let mut start = 0u64;
+    while start < base.count {
+        let rows = BLOCK_ROWS.min((base.count - start) as usize);
+        base.read_raw(start, rows, &mut raw)?;
+        let block = words(&raw);
+        tops.par_iter_mut().zip(qs.par_chunks(per)).for_each(|(top, q)| {
+            for (r, x) in block.chunks_exact(per).enumerate() {
+                let d = (kern.xor_popcount)(q, x) as f32;
+                if d < top.threshold() {
+                    top.push((start + r as u64) as u32, 0, d);
+                }
+            }
+        });
+        start += rows as u64;
+        progress(start);
+    }
+    Ok(tops
+        .iter_mut()
+        .map(|t| {
+            let mut v = Vec::new();
+            t.into_sorted(&mut v);
+            v.into_iter().map(|c| Neighbor { id: c.id, distance: c.distance }).collect()
+        })
+        .collect())
+}
+
 /// recall@k: the fraction of the true top-k found in `found`'s first k.
 pub fn recall_at(found: &[u32], truth: &[i32], k: usize) -> f64 {
     let truth: std::collections::HashSet<i32> = truth.iter().take(k).copied().collect();

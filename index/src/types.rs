@@ -13,6 +13,8 @@ pub enum Metric {
     Ip,
     /// Cosine; vectors are normalised, reported as 1 - cos.
     Cosine,
+    /// Hamming distance between packed bit vectors (binary collections).
+    Hamming,
 }
 
 impl FromStr for Metric {
@@ -22,7 +24,8 @@ impl FromStr for Metric {
             "l2" | "euclidean" => Ok(Metric::L2),
             "ip" | "dot" | "inner_product" => Ok(Metric::Ip),
             "cosine" | "cos" | "angular" => Ok(Metric::Cosine),
-            other => Err(format!("unknown metric {other:?} (expected l2, ip or cosine)")),
+            "hamming" => Ok(Metric::Hamming),
+            other => Err(format!("unknown metric {other:?} (expected l2, ip, cosine or hamming)")),
         }
     }
 }
@@ -33,6 +36,7 @@ impl fmt::Display for Metric {
             Metric::L2 => "l2",
             Metric::Ip => "ip",
             Metric::Cosine => "cosine",
+            Metric::Hamming => "hamming",
         })
     }
 }
@@ -44,13 +48,18 @@ pub enum ElementType {
     F32,
     U8,
     I8,
+    /// Packed bit codes (binary collections; layout in `fathom_codec::pack`).
+    Bits,
 }
 
 impl ElementType {
+    /// Bytes per element; packed bits are sized per code, not per element,
+    /// and input files never hold them (a `.u8bin` of bits reads as u8).
     pub fn size_bytes(self) -> usize {
         match self {
             ElementType::F32 => 4,
             ElementType::U8 | ElementType::I8 => 1,
+            ElementType::Bits => 0,
         }
     }
 }
@@ -61,6 +70,7 @@ impl fmt::Display for ElementType {
             ElementType::F32 => "f32",
             ElementType::U8 => "u8",
             ElementType::I8 => "i8",
+            ElementType::Bits => "bits",
         })
     }
 }

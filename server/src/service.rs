@@ -53,7 +53,7 @@ impl FathomService {
     /// Runs queries on the worker pool, honouring the client's deadline.
     async fn run(
         &self,
-        queries: Vec<Vec<f32>>,
+        queries: Vec<validate::QueryVec>,
         k: usize,
         settings: SearchSettings,
         timeout: Option<Duration>,
@@ -163,16 +163,24 @@ impl Fathom for FathomService {
 
     async fn get_codec(&self, _req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
         let started = Instant::now();
-        let r = self.state().and_then(|st| match &st.index.manifest.quantizer {
-            fathom_index::quant::Quantizer::Binary { params } => Ok(pb::CodecParams {
-                dimension: params.dim as u32,
-                bits: params.bits as u32,
-                params: params.to_bytes(),
-            }),
-            _ => Err(Status::failed_precondition(format!(
-                "the index uses {} codes; binary codec parameters exist only for an index built with --code binary",
-                st.index.manifest.code
-            ))),
+        use fathom_index::quant::Quantizer;
+        let r = self.state().and_then(|st| {
+            let params = match &st.index.manifest.quantizer {
+                Quantizer::Binary { params } => params,
+                Quantizer::Codes(space) => space.codec.as_ref().ok_or_else(|| {
+                    Status::failed_precondition(
+                        "the index holds raw bit vectors, not encoded floats: there is no codec; send queries as packed bits",
+                    )
+                })?,
+                _ => {
+                    return Err(Status::failed_precondition(format!(
+                        "the index uses {} codes; binary codec parameters exist only for an index built with \
+                         --code binary or --encode binary:U",
+                        st.index.manifest.code
+                    )))
+                }
+            };
+            Ok(pb::CodecParams { dimension: params.dim as u32, bits: params.bits as u32, params: params.to_bytes() })
         });
         self.finish("GetCodec", started, r)
     }
@@ -188,7 +196,10 @@ impl Fathom for FathomService {
                     fathom_index::ElementType::F32 => ElementType::F32,
                     fathom_index::ElementType::U8 => ElementType::U8,
                     fathom_index::ElementType::I8 => ElementType::I8,
+                    fathom_index::ElementType::Bits => ElementType::Bits,
                 } as i32,
+                bits_per_dimension: st.index.code_space().map_or(0, |s| s.planes as u32),
+                code_bytes: st.index.code_bytes().unwrap_or(0) as u32,
                 vector_count: m.vector_count,
                 posting_count: m.posting_count,
                 format_version: m.format_version,

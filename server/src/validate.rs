@@ -10,10 +10,35 @@ pub struct Limits {
     pub max_batch: usize,
 }
 
-/// The query as floats.
-pub fn vector(v: Option<&pb::Vector>, field: &str) -> Result<Vec<f32>, Status> {
+/// A query as the engine takes it: floats, or a packed binary code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryVec {
+    Floats(Vec<f32>),
+    Code(Vec<u8>),
+}
+
+impl QueryVec {
+    pub fn as_query(&self) -> fathom_index::Query<'_> {
+        match self {
+            QueryVec::Floats(f) => fathom_index::Query::Floats(f),
+            QueryVec::Code(c) => fathom_index::Query::Code(c),
+        }
+    }
+}
+
+/// The query, decoded from its wire form.
+pub fn vector(v: Option<&pb::Vector>, field: &str) -> Result<QueryVec, Status> {
     let data =
         v.and_then(|v| v.data.as_ref()).ok_or_else(|| Status::invalid_argument(format!("{field} is required")))?;
+    if let vector::Data::Packed(p) = data {
+        if p.element_type == ElementType::Bits as i32 {
+            return Ok(QueryVec::Code(p.data.clone()));
+        }
+    }
+    floats(data, field).map(QueryVec::Floats)
+}
+
+fn floats(data: &vector::Data, field: &str) -> Result<Vec<f32>, Status> {
     match data {
         vector::Data::Floats(f) => Ok(f.values.clone()),
         vector::Data::Packed(p) => {
@@ -24,9 +49,9 @@ pub fn vector(v: Option<&pb::Vector>, field: &str) -> Result<Vec<f32>, Status> {
                 ))
             })?;
             match et {
-                ElementType::Unspecified => {
-                    Err(Status::invalid_argument(format!("{field}.packed.element_type must be set (F32, U8 or I8)")))
-                }
+                ElementType::Unspecified => Err(Status::invalid_argument(format!(
+                    "{field}.packed.element_type must be set (F32, U8, I8 or BITS)"
+                ))),
                 ElementType::F32 => {
                     if p.data.len() % 4 != 0 {
                         return Err(Status::invalid_argument(format!(
@@ -38,6 +63,7 @@ pub fn vector(v: Option<&pb::Vector>, field: &str) -> Result<Vec<f32>, Status> {
                 }
                 ElementType::U8 => Ok(p.data.iter().map(|&b| b as f32).collect()),
                 ElementType::I8 => Ok(p.data.iter().map(|&b| b as i8 as f32).collect()),
+                ElementType::Bits => Err(Status::internal("packed bits reached the float decoder")),
             }
         }
     }
@@ -113,8 +139,10 @@ mod tests {
         let p = |et: i32, data: Vec<u8>| pb::Vector {
             data: Some(vector::Data::Packed(pb::PackedVector { element_type: et, data })),
         };
-        assert_eq!(vector(Some(&p(1, 1.5f32.to_le_bytes().to_vec())), "vector").unwrap(), vec![1.5]);
-        assert_eq!(vector(Some(&p(3, vec![255])), "vector").unwrap(), vec![-1.0]);
+        let f = |v: Vec<f32>| QueryVec::Floats(v);
+        assert_eq!(vector(Some(&p(1, 1.5f32.to_le_bytes().to_vec())), "vector").unwrap(), f(vec![1.5]));
+        assert_eq!(vector(Some(&p(3, vec![255])), "vector").unwrap(), f(vec![-1.0]));
+        assert_eq!(vector(Some(&p(4, vec![7, 0])), "vector").unwrap(), QueryVec::Code(vec![7, 0]));
         assert!(vector(Some(&p(0, vec![])), "vector").unwrap_err().message().contains("element_type"));
         assert!(vector(Some(&p(9, vec![])), "vector").unwrap_err().message().contains("not a known"));
         assert!(vector(Some(&p(1, vec![0; 3])), "vector").unwrap_err().message().contains("multiple of 4"));

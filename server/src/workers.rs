@@ -19,7 +19,7 @@ pub enum JobError {
 }
 
 pub struct Job {
-    pub queries: Vec<Vec<f32>>,
+    pub queries: Vec<crate::validate::QueryVec>,
     pub k: usize,
     pub settings: SearchSettings,
     pub deadline: Option<Instant>,
@@ -69,7 +69,7 @@ fn run(searcher: &mut fathom_index::Searcher, job: &Job, metrics: &Metrics) -> J
         if job.deadline.is_some_and(|d| Instant::now() >= d) || job.reply.is_closed() {
             return Err(JobError::DeadlineExceeded);
         }
-        let (found, stats) = searcher.search(q, job.k, &job.settings).map_err(JobError::Engine)?;
+        let (found, stats) = searcher.search_query(q.as_query(), job.k, &job.settings).map_err(JobError::Engine)?;
         metrics.observe_search(&stats);
         out.push((found, stats));
     }

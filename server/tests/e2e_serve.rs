@@ -252,3 +252,66 @@ async fn full_queue_answers_resource_exhausted_at_once() {
     assert!(exhausted > 0, "eight heavy batches against one worker and a queue of one never overflowed");
     assert!(server.terminate().success());
 }
+
+/// A binary collection over gRPC: float queries (encoded by the server with
+/// the index's codec) and the same queries packed by the client with the
+/// codec from GetCodec give the same neighbours; a raw-bit collection takes
+/// packed bits only and has no codec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_collections_answer_float_and_packed_queries_alike() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bincoll-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = Mixture { dim: DIM, clusters: 40, seed: 9 };
+    let base = dir.join("base.fbin");
+    m.write_fbin(&base, 0, 10_000).unwrap();
+    let idx = dir.join("enc");
+    let params = BuildParams { metric: Metric::L2, encode_bits: 2, ..BuildParams::default() };
+    fathom_index::build(&base, &idx, &params, &NoProgress).unwrap();
+    let server = Server::start(&idx, &[]);
+    let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    let info = client.index_info().await.unwrap();
+    assert_eq!((info.code.as_str(), info.bits_per_dimension, info.code_bytes), ("bits", 2, 16));
+    let codec = client.codec().await.unwrap();
+    let queries = m.rows(1, 0, 30);
+    for q in queries.chunks_exact(DIM) {
+        let by_float = client.search(q, 10, None).await.unwrap();
+        let code = codec.encode(q).unwrap().to_bytes();
+        let by_code = client.search_code(&code, 10, None).await.unwrap();
+        assert_eq!(by_float.neighbors, by_code.neighbors);
+        assert_eq!(by_float.neighbors.len(), 10);
+    }
+    let (code, msg) = status_of(client.search_code(&[0u8; 15], 10, None).await);
+    assert_eq!(code, Code::InvalidArgument, "{msg}");
+    assert!(msg.contains("16 bytes"), "{msg}");
+    assert!(server.terminate().success());
+
+    // Raw bits: 100 bits in 13-byte rows (queries are 16-byte codes).
+    let mut r = fathom_index::rng::Rng::new(4);
+    let rows: Vec<u8> =
+        (0..3000 * 13).map(|i| if i % 13 == 12 { r.below(16) as u8 } else { r.below(256) as u8 }).collect();
+    let bits_in = dir.join("bits.u8bin");
+    let mut w = fathom_index::input::BinWriter::create(&bits_in, 13, fathom_index::ElementType::U8).unwrap();
+    w.write_raw_rows(&rows).unwrap();
+    w.finish().unwrap();
+    let bidx = dir.join("bits");
+    let params = BuildParams { metric: Metric::Hamming, input_bits: 100, ..BuildParams::default() };
+    fathom_index::build(&bits_in, &bidx, &params, &NoProgress).unwrap();
+    let server = Server::start(&bidx, &[]);
+    let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    let mut code = rows[13 * 7..13 * 8].to_vec();
+    code.resize(16, 0);
+    let found = client.search_code(&code, 5, None).await.unwrap();
+    assert_eq!((found.neighbors[0].id, found.neighbors[0].distance), (7, 0.0), "a row finds itself at Hamming 0");
+    let (c, msg) = status_of(client.search(&[0.5; 100], 5, None).await);
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(msg.contains("packed bits"), "{msg}");
+    let e = client.codec().await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::FailedPrecondition), "{e}");
+    let mut padded = code.clone();
+    padded[15] = 0x80;
+    let (c, msg) = status_of(client.search_code(&padded, 5, None).await);
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(msg.contains("padding"), "{msg}");
+    assert!(server.terminate().success());
+}

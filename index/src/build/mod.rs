@@ -10,6 +10,7 @@
 
 pub mod params;
 pub mod progress;
+mod source;
 mod spill;
 mod stream;
 pub mod writer;
@@ -27,7 +28,7 @@ use crate::format::{self as fmt, Manifest, PAGE_BYTES};
 use crate::input::VectorFile;
 use crate::quant::{Pq, Quantizer, Sq8};
 use crate::search::centroids::CentroidIndex;
-use crate::types::{ElementType, Metric};
+use source::Source;
 use spill::Spill;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,14 +50,14 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     if out.exists() {
         return Err(BuildError::OutputExists(out.to_path_buf()).into());
     }
-    let src = VectorFile::open(input)?;
-    if src.count == 0 {
+    let file = VectorFile::open(input)?;
+    if file.count == 0 {
         return Err(BuildError::EmptyInput(0).into());
     }
-    if src.count > u32::MAX as u64 {
+    if file.count > u32::MAX as u64 {
         return Err(BuildError::BadParam {
             name: "input",
-            what: format!("{} vectors exceed the 2^32 id space", src.count),
+            what: format!("{} vectors exceed the 2^32 id space", file.count),
         }
         .into());
     }
@@ -64,15 +65,16 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let mut stage_seconds = BTreeMap::new();
     let mut tmp = TempBuildDir::create(out)?;
     let kern = kernels();
-    let dim = src.dim;
-    let n = src.count;
+    let n = file.count;
     let metric = params.metric;
 
-    // 1. Sample.
+    // 1. Sample (for an encoded collection, first fit the codec on one).
     let t = Instant::now();
+    progress.stage("sample", 0);
+    let src = Source::for_build(file, params, progress)?;
+    let dim = src.dim;
     let sample_count = params.sample_count(n, dim);
-    progress.stage("sample", sample_count);
-    let sample = stream::read_sample(&src, sample_count, params.seed, metric, progress)?;
+    let sample = stream::read_sample(&src, sample_count, params.seed, progress)?;
     progress.finish_stage();
     stage_seconds.insert("sample".into(), t.elapsed().as_secs_f64());
 
@@ -92,17 +94,28 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let (cindex, _) = CentroidIndex::build(kern, &means, dim, params.seed ^ 0xC3);
     drop(means);
     let postings = cindex.posting_count() as u32;
-    let quantizer = match params.code {
-        CodeKind::Sq8 => Quantizer::Sq8(Sq8::fit(&sample, dim)),
-        CodeKind::Pq => Quantizer::Pq(Pq::fit(kern, &sample, dim, params.pq_subspaces_for(dim), params.seed ^ 0x9)),
-        CodeKind::F32 => Quantizer::F32 { dim },
-        CodeKind::Binary => Quantizer::Binary {
-            params: std::sync::Arc::new(
-                fathom_codec::CodecParams::fit(&sample, dim, params.binary_bits, params.seed ^ 0xB1)
-                    .map_err(|e| BuildError::BadParam { name: "code", what: e.to_string() })?,
-            ),
+    let quantizer = match (&src.space, params.code) {
+        (Some(space), _) => Quantizer::Codes(space.clone()),
+        (None, code) => match code {
+            CodeKind::Sq8 => Quantizer::Sq8(Sq8::fit(&sample, dim)),
+            CodeKind::Pq => Quantizer::Pq(Pq::fit(kern, &sample, dim, params.pq_subspaces_for(dim), params.seed ^ 0x9)),
+            CodeKind::F32 => Quantizer::F32 { dim },
+            CodeKind::Binary => Quantizer::Binary {
+                params: std::sync::Arc::new(
+                    fathom_codec::CodecParams::fit(&sample, dim, params.binary_bits, params.seed ^ 0xB1)
+                        .map_err(|e| BuildError::BadParam { name: "code", what: e.to_string() })?,
+                ),
+            },
+            CodeKind::Bits => {
+                return Err(BuildError::BadParam {
+                    name: "code",
+                    what: "bits is the code of binary collections: use --bits or --encode binary:u".into(),
+                }
+                .into())
+            }
         },
     };
+    let code_kind = if src.space.is_some() { CodeKind::Bits } else { params.code };
     drop(sample);
     progress.finish_stage();
     stage_seconds.insert("cluster".into(), t.elapsed().as_secs_f64());
@@ -110,8 +123,8 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
 
     // 3. Assign and spill; write full vectors.
     let t = Instant::now();
-    let element = if metric == Metric::Cosine { ElementType::F32 } else { src.element };
-    let vlayout = VectorLayout::new(4 + dim * element.size_bytes());
+    let element = src.stored_element();
+    let vlayout = VectorLayout::new(4 + src.stored_bytes());
     let code_bytes = quantizer.code_bytes();
     let record_bytes = 16 + code_bytes as u64;
     let spill_bytes = n * params.replicas.min(4) as u64 * record_bytes;
@@ -123,7 +136,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     progress.stage("assign", n);
     let assigned = stream::assign_all(
         &src,
-        &stream::AssignContext { params, cindex: &cindex, quantizer: &quantizer, element, layout: vlayout },
+        &stream::AssignContext { params, cindex: &cindex, quantizer: &quantizer },
         &mut spill,
         &mut vspill,
         progress,
@@ -191,7 +204,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         vector_count: n,
         posting_count: postings,
         centroid_group_count: cindex.group_count() as u32,
-        code: params.code,
+        code: code_kind,
         quantizer,
         vector_row_bytes: vlayout.row_bytes as u32,
         vectors_per_page: vlayout.rows_per_page as u32,

@@ -42,6 +42,12 @@ pub struct BuildParams {
     pub binary_bits: usize,
     /// Centroid groups probed when assigning (accuracy of the assignment).
     pub assign_probe_groups: usize,
+    /// Binary collection of raw bits: the input (.u8bin) holds packed bit
+    /// vectors of this many bits (0 = the input is float/int vectors).
+    pub input_bits: usize,
+    /// Binary collection from floats: encode the input with the codec at
+    /// this many bits per dimension (0 = keep floats).
+    pub encode_bits: usize,
 }
 
 impl Default for BuildParams {
@@ -63,6 +69,8 @@ impl Default for BuildParams {
             pq_subspaces: 0,
             binary_bits: 1,
             assign_probe_groups: 32,
+            input_bits: 0,
+            encode_bits: 0,
         }
     }
 }
@@ -97,6 +105,21 @@ impl BuildParams {
         if self.assign_probe_groups == 0 {
             return bad("assign_probe_groups", "must be at least 1");
         }
+        if self.input_bits > 0 && self.encode_bits > 0 {
+            return bad("encode", "input that is already bits (--bits) cannot be encoded again");
+        }
+        if self.encode_bits > fathom_codec::MAX_BITS {
+            return bad("encode", "bits per dimension must be in 1..=4");
+        }
+        if (self.input_bits > 0) != (self.metric == Metric::Hamming) {
+            return bad("metric", "hamming is the metric of raw bit input (--bits), and only of it");
+        }
+        if self.encode_bits > 0 && self.metric == Metric::Ip {
+            return bad(
+                "metric",
+                "an encoded binary collection supports l2 and cosine; for ip use --code binary (exact rerank)",
+            );
+        }
         Ok(())
     }
 
@@ -114,6 +137,11 @@ impl BuildParams {
         } else {
             self.max_posting_len
         }
+    }
+
+    /// Whether the index is a binary collection (codes, not floats).
+    pub fn is_binary_collection(&self) -> bool {
+        self.input_bits > 0 || self.encode_bits > 0
     }
 
     /// Vectors to sample: all if they fit a third of the budget.

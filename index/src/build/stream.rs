@@ -2,51 +2,28 @@
 //! every vector (closure assignment, encoding, spilling, full-vector write).
 
 use super::progress::ProgressSink;
+use super::source::Source;
 use super::spill::Spill;
 use super::writer::BodyWriter;
 use super::BuildParams;
 use crate::cluster::assign::{self, ClosureParams};
 use crate::distance::kernels;
-use crate::error::{BuildError, Result};
+use crate::error::Result;
 use crate::format::header::FileKind;
 use crate::format::layout::VectorLayout;
 use crate::format::manifest::FileEntry;
 use crate::format::PAGE_BYTES;
-use crate::input::VectorFile;
 use crate::quant::Quantizer;
 use crate::rng::Rng;
 use crate::search::centroids::{CentroidIndex, CentroidScore};
-use crate::types::{ElementType, Metric};
 use rayon::prelude::*;
 use std::path::Path;
 
-/// Checks a vector and, for cosine, normalises it in place.
-fn prepare(x: &mut [f32], metric: Metric, index: u64) -> Result<(), BuildError> {
-    if x.iter().any(|v| !v.is_finite()) {
-        return Err(BuildError::NonFinite { index });
-    }
-    if metric == Metric::Cosine {
-        let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm == 0.0 {
-            return Err(BuildError::ZeroVector { index });
-        }
-        x.iter_mut().for_each(|v| *v /= norm);
-    }
-    Ok(())
-}
-
-/// Reads `count` rows chosen uniformly (seeded), prepared for the metric.
-pub(super) fn read_sample(
-    src: &VectorFile,
-    count: u64,
-    seed: u64,
-    metric: Metric,
-    progress: &dyn ProgressSink,
-) -> Result<Vec<f32>> {
-    let dim = src.dim;
-    let mut out = Vec::with_capacity(count as usize * dim);
-    let mut row = Vec::new();
-    let ids = Rng::derive(seed, 0x5A).sample_indices(src.count, count);
+/// Reads `count` rows chosen uniformly (seeded): their views, row-major.
+pub(super) fn read_sample(src: &Source, count: u64, seed: u64, progress: &dyn ProgressSink) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(count as usize * src.dim);
+    let (mut stored, mut view) = (Vec::new(), Vec::new());
+    let ids = Rng::derive(seed, 0x5A).sample_indices(src.count(), count);
     // Contiguous runs are read in one call (the whole file when sampling all).
     let mut i = 0;
     while i < ids.len() {
@@ -54,11 +31,8 @@ pub(super) fn read_sample(
         while j < ids.len() && ids[j] == ids[j - 1] + 1 && j - i < 65_536 {
             j += 1;
         }
-        src.read_f32(ids[i], j - i, &mut row)?;
-        for (r, x) in row.chunks_exact_mut(dim).enumerate() {
-            prepare(x, metric, ids[i] + r as u64)?;
-        }
-        out.extend_from_slice(&row);
+        src.read(ids[i], j - i, &mut stored, &mut view)?;
+        out.extend_from_slice(&view);
         progress.advance((j - i) as u64);
         i = j;
     }
@@ -69,8 +43,6 @@ pub(super) struct AssignContext<'a> {
     pub params: &'a BuildParams,
     pub cindex: &'a CentroidIndex,
     pub quantizer: &'a Quantizer,
-    pub element: ElementType,
-    pub layout: VectorLayout,
 }
 
 pub(super) struct Assigned {
@@ -89,7 +61,7 @@ struct Placed {
 /// to `vectors`, both keyed by the vector's home (nearest) posting and its
 /// slot among that posting's primaries (in id order).
 pub(super) fn assign_all(
-    src: &VectorFile,
+    src: &Source,
     cx: &AssignContext,
     spill: &mut Spill,
     vectors: &mut Spill,
@@ -102,30 +74,33 @@ pub(super) fn assign_all(
     let chunk = p.chunk_rows(dim);
     let mut histogram = vec![0u64; p.replicas];
     let mut primaries = vec![0u32; cx.cindex.posting_count()];
-    let (mut raw, mut f, mut row) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut stored, mut f, mut row) = (Vec::new(), Vec::new(), Vec::new());
     let want = (p.replicas * 2).max(8);
     let mut start = 0u64;
-    while start < src.count {
-        let rows = chunk.min((src.count - start) as usize);
-        src.read_raw(start, rows, &mut raw)?;
-        crate::input::raw_to_f32(src.element, &raw, &mut f);
+    while start < src.count() {
+        let rows = chunk.min((src.count() - start) as usize);
+        src.read(start, rows, &mut stored, &mut f)?;
+        let sb = src.stored_bytes();
         let placed: Vec<Placed> = f
-            .par_chunks_mut(dim)
+            .par_chunks(dim)
             .enumerate()
             .with_min_len(64)
             .map_init(
                 || (Vec::new(), Vec::new(), Vec::new()),
-                |(scratch, cands, chosen), (r, x)| -> Result<Placed, BuildError> {
-                    prepare(x, p.metric, start + r as u64)?;
+                |(scratch, cands, chosen), (r, x)| {
                     cx.cindex.nearest(CentroidScore::L2, x, p.assign_probe_groups, want, scratch, cands);
                     assign::choose(kern, &closure, &cx.cindex.centroids, dim, cands, chosen);
-                    let mut code = vec![0u8; cx.quantizer.code_bytes()];
-                    cx.quantizer.encode(x, &mut code);
-                    Ok(Placed { postings: chosen.clone(), code })
+                    let code = if src.space.is_some() {
+                        stored[r * sb..(r + 1) * sb].to_vec() // the code is the stored vector
+                    } else {
+                        let mut code = vec![0u8; cx.quantizer.code_bytes()];
+                        cx.quantizer.encode(x, &mut code);
+                        code
+                    };
+                    Placed { postings: chosen.clone(), code }
                 },
             )
-            .collect::<Result<_, _>>()?;
-        let row_bytes = cx.layout.row_bytes;
+            .collect();
         for (r, pl) in placed.iter().enumerate() {
             let id = (start + r as u64) as u32;
             let home = pl.postings[0].0;
@@ -135,16 +110,9 @@ pub(super) fn assign_all(
                 spill.push(posting, id, dist, rank as u32, (home, slot), &pl.code)?;
             }
             histogram[pl.postings.len().saturating_sub(1)] += 1;
-            // The full vector: cosine (and non-f32 input stored as f32)
-            // keeps the prepared f32 row, otherwise the input bytes.
             row.clear();
             row.extend_from_slice(&id.to_le_bytes());
-            if cx.element == ElementType::F32 && (src.element != ElementType::F32 || p.metric == Metric::Cosine) {
-                row.extend(f[r * dim..(r + 1) * dim].iter().flat_map(|v| v.to_le_bytes()));
-            } else {
-                let vb = row_bytes - 4;
-                row.extend_from_slice(&raw[r * vb..(r + 1) * vb]);
-            }
+            row.extend_from_slice(&stored[r * sb..(r + 1) * sb]);
             vectors.push(home, id, 0.0, 0, (home, slot), &row)?;
         }
         progress.advance(rows as u64);

@@ -1,11 +1,14 @@
 //! Distance kernels with runtime CPU dispatch.
 //!
-//! Four kernels cover the engine: f32 squared L2 and dot product (centroids,
-//! exact rerank), and the SQ8 code kernels (weighted squared L2 and dot
-//! product of an f32 query against u8 codes). Each has a scalar twin in
+//! Five kernels cover the engine: f32 squared L2 and dot product (centroids,
+//! exact rerank), the SQ8 code kernels (weighted squared L2 and dot product
+//! of an f32 query against u8 codes) and XOR + popcount over packed bits
+//! (binary collections). Each has a scalar twin in
 //! [`scalar`] that tests compare against; [`kernels`] picks AVX-512, AVX2+FMA
 //! or scalar once per process.
 
+#[cfg(target_arch = "x86_64")]
+mod hamming_x86;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -24,6 +27,9 @@ pub struct Kernels {
     pub l2_sq_u8_weighted: fn(&[f32], &[f32], &[u8]) -> f32,
     /// `sum_j q[j] * c[j]`; equal length.
     pub dot_u8: fn(&[f32], &[u8]) -> f32,
+    /// `popcount(a ^ b)` over equal-length word slices: Hamming distance of
+    /// packed bit codes.
+    pub xor_popcount: fn(&[u64], &[u64]) -> u32,
 }
 
 pub const SCALAR: Kernels = Kernels {
@@ -32,6 +38,7 @@ pub const SCALAR: Kernels = Kernels {
     dot: scalar::dot,
     l2_sq_u8_weighted: scalar::l2_sq_u8_weighted,
     dot_u8: scalar::dot_u8,
+    xor_popcount: scalar::xor_popcount,
 };
 
 /// The fastest kernels this CPU supports (detected once).
@@ -106,6 +113,23 @@ mod tests {
                     k.name
                 );
                 assert!(close((k.dot_u8)(&a, &c), scalar::dot_u8(&a, &c)), "{} dotu8 d={dim}", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn xor_popcount_equals_scalar_at_every_length() {
+        let mut rng = Rng::new(5);
+        for words in (0usize..40).chain([63, 64, 65, 127, 128, 200]) {
+            let a: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+            let b: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+            let want: u32 = a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum();
+            assert_eq!(scalar::xor_popcount(&a, &b), want);
+            for k in available() {
+                assert_eq!((k.xor_popcount)(&a, &b), want, "{} words={words}", k.name);
+                assert_eq!((k.xor_popcount)(&a, &a), 0);
+                let ones = vec![u64::MAX; words];
+                assert_eq!((k.xor_popcount)(&ones, &vec![0; words]), 64 * words as u32);
             }
         }
     }

@@ -26,3 +26,9 @@ pub fn dot_u8(q: &[f32], c: &[u8]) -> f32 {
     debug_assert_eq!(q.len(), c.len());
     q.iter().zip(c).map(|(q, c)| q * *c as f32).sum()
 }
+
+/// Hamming distance of two packed bit codes (equal length).
+pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
+    debug_assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}

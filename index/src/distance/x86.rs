@@ -4,17 +4,19 @@
 //! handed out by [`avx2`] / [`avx512`] after runtime detection succeeded.
 //! Tails shorter than a vector fall back to scalar code.
 
+use super::hamming_x86::{self, xor_popcount_avx2_safe, xor_popcount_avx512_safe};
 use super::{scalar, Kernels};
 use std::arch::x86_64::*;
 
 pub(super) fn avx2() -> Option<Kernels> {
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && hamming_x86::has_popcnt() {
         Some(Kernels {
             name: "avx2",
             l2_sq: l2_sq_avx2_safe,
             dot: dot_avx2_safe,
             l2_sq_u8_weighted: l2_u8w_avx2_safe,
             dot_u8: dot_u8_avx2_safe,
+            xor_popcount: xor_popcount_avx2_safe,
         })
     } else {
         None
@@ -22,7 +24,11 @@ pub(super) fn avx2() -> Option<Kernels> {
 }
 
 pub(super) fn avx512() -> Option<Kernels> {
-    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+    if is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && hamming_x86::has_popcnt()
+    {
         Some(Kernels {
             name: "avx512",
             l2_sq: l2_sq_avx512_safe,
@@ -31,6 +37,12 @@ pub(super) fn avx512() -> Option<Kernels> {
             // slower on GloVe-50 (masked 16-byte loads), see RESULTS.md.
             l2_sq_u8_weighted: l2_u8w_avx2_safe,
             dot_u8: dot_u8_avx2_safe,
+            // VPOPCNTDQ where present (Ice Lake, Zen 4 and later).
+            xor_popcount: if hamming_x86::has_avx512_popcount() {
+                xor_popcount_avx512_safe
+            } else {
+                xor_popcount_avx2_safe
+            },
         })
     } else {
         None

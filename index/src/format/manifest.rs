@@ -29,6 +29,9 @@ pub enum CodeKind {
     F32,
     /// Binary bit-planes (BEBR-style codec), 1..4 bits per dimension; reranked exactly.
     Binary,
+    /// A binary collection: whole codes in the postings, XOR + popcount
+    /// scores, exact for the collection (set by the builder, not chosen).
+    Bits,
 }
 
 impl CodeKind {
@@ -38,6 +41,7 @@ impl CodeKind {
             CodeKind::Pq => "pq",
             CodeKind::F32 => "f32",
             CodeKind::Binary => "binary",
+            CodeKind::Bits => "bits",
         }
     }
 }
@@ -137,11 +141,21 @@ impl Manifest {
             }
             Quantizer::F32 { dim } => *dim == self.dim,
             Quantizer::Binary { params } => params.dim == self.dim,
+            Quantizer::Codes(s) => {
+                s.dim == self.dim
+                    && (1..=fathom_codec::MAX_BITS).contains(&s.planes)
+                    && s.scales.len() == s.planes
+                    && s.codec.as_ref().is_none_or(|c| c.dim == s.dim && c.bits == s.planes)
+                    && self.element == ElementType::Bits
+            }
         };
         if !qok {
             return Err(bad("quantizer parameters do not match the dimension".into()));
         }
-        let row = 4 + self.dim as u64 * self.element.size_bytes() as u64;
+        let row = match &self.quantizer {
+            Quantizer::Codes(s) => 4 + s.code_bytes() as u64,
+            _ => 4 + self.dim as u64 * self.element.size_bytes() as u64,
+        };
         if self.vector_row_bytes as u64 != row || self.vectors_per_page == 0 {
             return Err(bad("vector layout fields disagree with the dimension".into()));
         }

@@ -173,6 +173,8 @@ pub fn raw_to_f32(element: ElementType, raw: &[u8], out: &mut Vec<f32>) {
         ElementType::F32 => out.extend(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
         ElementType::U8 => out.extend(raw.iter().map(|&b| b as f32)),
         ElementType::I8 => out.extend(raw.iter().map(|&b| b as i8 as f32)),
+        // Codes have no per-element floats (their views need the scales).
+        ElementType::Bits => {}
     }
 }
 

@@ -92,15 +92,19 @@ pub mod params_hex {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<CodecParams>, D::Error> {
-        let hex = String::deserialize(d)?;
-        if hex.len() % 2 != 0 || !hex.is_ascii() {
-            return Err(serde::de::Error::custom("codec parameters: odd or non-ASCII hex"));
+        from_hex(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+
+    /// Parameters from their hex form, checked.
+    pub fn from_hex(hex: &str) -> Result<Arc<CodecParams>, String> {
+        if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+            return Err("codec parameters: odd or non-ASCII hex".into());
         }
         let bytes = (0..hex.len() / 2)
             .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
             .collect::<Result<Vec<u8>, _>>()
-            .map_err(|e| serde::de::Error::custom(format!("codec parameters: {e}")))?;
-        CodecParams::from_bytes(&bytes).map(Arc::new).map_err(serde::de::Error::custom)
+            .map_err(|e| format!("codec parameters: {e}"))?;
+        CodecParams::from_bytes(&bytes).map(Arc::new).map_err(|e| e.to_string())
     }
 }
 

@@ -3,8 +3,10 @@
 //! 1..4 bits per dimension) or plain f32 (exact).
 
 mod binary;
+mod codes;
 mod pq;
 mod sq8;
+pub use codes::{CodeQuery, CodeSpace};
 pub use pq::{table_distance, Pq};
 pub use sq8::{Sq8, Sq8Query};
 
@@ -25,6 +27,8 @@ pub enum Quantizer {
         #[serde(with = "binary::params_hex")]
         params: std::sync::Arc<fathom_codec::CodecParams>,
     },
+    /// A binary collection: postings hold whole codes, scored symmetrically.
+    Codes(CodeSpace),
 }
 
 impl Quantizer {
@@ -34,6 +38,7 @@ impl Quantizer {
             Quantizer::Pq(p) => p.m,
             Quantizer::F32 { dim } => 4 * dim,
             Quantizer::Binary { params } => 8 * params.bits * fathom_codec::words_per_plane(params.dim),
+            Quantizer::Codes(s) => s.code_bytes(),
         }
     }
 
@@ -43,12 +48,13 @@ impl Quantizer {
             Quantizer::Pq(p) => p.dim,
             Quantizer::F32 { dim } => *dim,
             Quantizer::Binary { params } => params.dim,
+            Quantizer::Codes(s) => s.dim,
         }
     }
 
     /// Whether code distances are exact (no rerank needed).
     pub fn is_exact(&self) -> bool {
-        matches!(self, Quantizer::F32 { .. })
+        matches!(self, Quantizer::F32 { .. } | Quantizer::Codes(_))
     }
 
     pub fn encode(&self, x: &[f32], out: &mut [u8]) {
@@ -67,11 +73,13 @@ impl Quantizer {
                     out.copy_from_slice(&code.to_bytes());
                 }
             }
+            // `x` is a code's view; the builder stores codes as read.
+            Quantizer::Codes(s) => s.encode_view(x, out),
         }
     }
 
     /// Prepares `q` for scoring codes under `metric` (internal distances:
-    /// squared L2, or -ip).
+    /// squared L2, or -ip). For a binary collection `q` is the query code's view.
     pub fn query(&self, q: &[f32], metric: Metric) -> QueryCodes {
         let ip = metric == Metric::Ip;
         match self {
@@ -79,6 +87,11 @@ impl Quantizer {
             Quantizer::Pq(p) => QueryCodes::Pq(p.table(kernels(), q, ip)),
             Quantizer::F32 { .. } => QueryCodes::F32 { q: q.to_vec(), ip, row: Vec::new() },
             Quantizer::Binary { params } => QueryCodes::Binary(binary::BinaryQuery::new(params, q, ip), params.clone()),
+            Quantizer::Codes(s) => {
+                let mut code = vec![0u8; s.code_bytes()];
+                s.encode_view(q, &mut code);
+                QueryCodes::Codes(CodeQuery::new(s, &code))
+            }
         }
     }
 
@@ -89,6 +102,9 @@ impl Quantizer {
             Quantizer::Pq(p) => 4 * p.centroids.len(),
             Quantizer::F32 { .. } => 0,
             Quantizer::Binary { params } => 4 * (params.mean.len() + params.rotation.len() + params.scales.len()),
+            Quantizer::Codes(s) => {
+                s.codec.as_ref().map_or(0, |p| 4 * (p.mean.len() + p.rotation.len() + p.scales.len()))
+            }
         }
     }
 }
@@ -99,6 +115,7 @@ pub enum QueryCodes {
     Pq(Vec<f32>),
     F32 { q: Vec<f32>, ip: bool, row: Vec<f32> },
     Binary(binary::BinaryQuery, std::sync::Arc<fathom_codec::CodecParams>),
+    Codes(CodeQuery),
 }
 
 impl QueryCodes {
@@ -117,6 +134,7 @@ impl QueryCodes {
                 }
             }
             QueryCodes::Binary(bq, params) => bq.distance(params, code),
+            QueryCodes::Codes(cq) => cq.distance(k, code),
         }
     }
 }

@@ -6,7 +6,7 @@ mod searcher;
 pub mod settings;
 pub mod topk;
 
-pub use open::{Index, OpenOptions};
+pub use open::{Index, OpenOptions, Queries, Query};
 pub use searcher::{SearchStats, Searcher};
 pub use settings::SearchSettings;
 pub use topk::Neighbor;

@@ -9,6 +9,7 @@ use crate::format::header::{read_checked, FileHeader, FileKind};
 use crate::format::layout::{self, PostingRef, VectorLayout};
 use crate::format::{self as fmt, Manifest};
 use crate::io::{self, BackendChoice, IoFiles};
+use crate::quant::{CodeQuery, CodeSpace, QueryCodes};
 use crate::types::Metric;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +29,24 @@ impl Default for OpenOptions {
 
 /// One query's neighbours (nearest first) and what the search did.
 pub type SearchOutput = (Vec<super::Neighbor>, super::SearchStats);
+
+/// A query: floats, or a packed code (layout of `fathom_codec::pack`) for a
+/// binary collection. An encoded binary collection also takes floats and
+/// encodes them with its codec.
+#[derive(Debug, Clone, Copy)]
+pub enum Query<'a> {
+    Floats(&'a [f32]),
+    Code(&'a [u8]),
+}
+
+/// Many queries of one kind, row-major.
+#[derive(Debug, Clone, Copy)]
+pub enum Queries<'a> {
+    /// `dim` floats per query.
+    Floats(&'a [f32]),
+    /// `code_bytes` bytes per query.
+    Codes(&'a [u8]),
+}
 
 /// An open index: what stays in memory, shared by all searchers.
 pub struct Index {
@@ -183,35 +202,109 @@ impl Index {
         start..end
     }
 
-    /// Searches many queries (row-major, `dim` wide) in parallel on the
-    /// current rayon pool, one searcher (and I/O ring) per worker thread.
+    /// Searches many float queries (row-major, `dim` wide) in parallel.
     pub fn search_batch(
         self: &Arc<Self>,
         queries: &[f32],
         k: usize,
         settings: &super::SearchSettings,
     ) -> Result<Vec<Result<SearchOutput>>> {
+        self.search_batch_of(Queries::Floats(queries), k, settings)
+    }
+
+    /// Searches many queries in parallel on the current rayon pool, one
+    /// searcher (and I/O ring) per worker thread.
+    pub fn search_batch_of(
+        self: &Arc<Self>,
+        queries: Queries,
+        k: usize,
+        settings: &super::SearchSettings,
+    ) -> Result<Vec<Result<SearchOutput>>> {
         use rayon::prelude::*;
-        if !queries.len().is_multiple_of(self.dim()) {
-            return Err(QueryError::WrongDimension {
-                expected_dim: self.dim(),
-                received_dim: queries.len() % self.dim(),
-            }
-            .into());
+        let (len, width) = match queries {
+            Queries::Floats(q) => (q.len(), self.dim()),
+            Queries::Codes(c) => (c.len(), self.code_bytes().unwrap_or(1)),
+        };
+        if !len.is_multiple_of(width) {
+            return Err(QueryError::WrongDimension { expected_dim: width, received_dim: len % width }.into());
         }
         // One contiguous share of the queries per pool thread, each with a
         // single searcher (and ring): per-split searchers would open rings
         // by the dozen. A backend failure is reported once, before any work.
-        let dim = self.dim();
-        let nq = queries.len() / dim;
+        let nq = len / width;
         let per = nq.div_ceil(rayon::current_num_threads().max(1)).max(1);
         let mut searchers = (0..nq.div_ceil(per)).map(|_| self.searcher()).collect::<Result<Vec<_>>>()?;
-        let parts: Vec<Vec<Result<SearchOutput>>> = queries
-            .par_chunks(per * dim)
-            .zip(searchers.par_iter_mut())
-            .map(|(part, s)| part.chunks_exact(dim).map(|q| s.search(q, k, settings)).collect())
+        let parts: Vec<Vec<Result<SearchOutput>>> = searchers
+            .par_iter_mut()
+            .enumerate()
+            .map(|(part, s)| {
+                (part * per..((part + 1) * per).min(nq))
+                    .map(|i| {
+                        let q = match queries {
+                            Queries::Floats(f) => Query::Floats(&f[i * width..(i + 1) * width]),
+                            Queries::Codes(c) => Query::Code(&c[i * width..(i + 1) * width]),
+                        };
+                        s.search_query(q, k, settings)
+                    })
+                    .collect()
+            })
             .collect();
         Ok(parts.into_iter().flatten().collect())
+    }
+
+    /// The code space of a binary collection.
+    pub fn code_space(&self) -> Option<&crate::quant::CodeSpace> {
+        match &self.manifest.quantizer {
+            crate::quant::Quantizer::Codes(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Bytes of a packed query code (binary collections only).
+    pub fn code_bytes(&self) -> Option<usize> {
+        self.code_space().map(|s| s.code_bytes())
+    }
+
+    /// Checks a query and prepares it: the floats that route it to
+    /// centroids and the form that scores posting codes.
+    pub fn prepare(&self, query: Query, k: usize) -> Result<(Vec<f32>, QueryCodes), QueryError> {
+        let m = &self.manifest;
+        let Some(space) = self.code_space() else {
+            let Query::Floats(f) = query else {
+                return Err(QueryError::FloatsWanted);
+            };
+            let q = self.prepare_query(f, k)?;
+            let codes = m.quantizer.query(&q, m.metric);
+            return Ok((q, codes));
+        };
+        let code = match query {
+            Query::Code(bytes) => {
+                self.check_k(k)?;
+                space.check(bytes).map_err(QueryError::BadCode)?;
+                bytes.to_vec()
+            }
+            Query::Floats(f) => {
+                let Some(codec) = &space.codec else {
+                    return Err(QueryError::BitsWanted { bytes: space.code_bytes() });
+                };
+                let q = self.prepare_query(f, k)?;
+                codec.encode(&q).map_err(|e| QueryError::BadCode(e.to_string()))?.to_bytes()
+            }
+        };
+        let (mut words, mut view) = (Vec::new(), Vec::new());
+        CodeSpace::words(&code, &mut words);
+        space.view(&words, &mut view);
+        Ok((view, QueryCodes::Codes(CodeQuery::new(space, &code))))
+    }
+
+    fn check_k(&self, k: usize) -> Result<(), QueryError> {
+        if k == 0 {
+            return Err(QueryError::ZeroK);
+        }
+        if k as u64 > self.len() {
+            return Err(QueryError::KTooLarge { k, count: self.len() });
+        }
+        Ok(())
     }
 
     /// Checks a query and returns it prepared for search (normalised for cosine).
@@ -222,12 +315,7 @@ impl Index {
         if let Some((index, &value)) = q.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(QueryError::NotFinite { index, value });
         }
-        if k == 0 {
-            return Err(QueryError::ZeroK);
-        }
-        if k as u64 > self.len() {
-            return Err(QueryError::KTooLarge { k, count: self.len() });
-        }
+        self.check_k(k)?;
         let mut q = q.to_vec();
         if self.metric() == Metric::Cosine {
             let norm = q.iter().map(|v| v * v).sum::<f32>().sqrt();

@@ -4,6 +4,7 @@
 
 use super::centroids::CentroidScore;
 use super::open::Index;
+use super::open::Query;
 use super::settings::SearchSettings;
 use super::topk::{Candidate, Neighbor, TopK};
 use super::{POSTINGS_SLOT, VECTORS_SLOT};
@@ -95,10 +96,16 @@ impl Searcher {
         &self.index
     }
 
-    /// The `k` nearest neighbours of `query`, nearest first.
+    /// The `k` nearest neighbours of a float query, nearest first.
     pub fn search(&mut self, query: &[f32], k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
+        self.search_query(Query::Floats(query), k, s)
+    }
+
+    /// The `k` nearest neighbours of `query` (floats, or a packed code for a
+    /// binary collection), nearest first.
+    pub fn search_query(&mut self, query: Query, k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
         s.validate()?;
-        let q = self.index.prepare_query(query, k)?;
+        let (q, mut codes_q) = self.index.prepare(query, k)?;
         let mut stats = SearchStats::default();
         let ix = self.index.clone();
         let m = &ix.manifest;
@@ -154,7 +161,6 @@ impl Searcher {
         // neighbouring postings on disk are neighbouring clusters, so
         // page-mates are useful candidates that cost no extra I/O.
         self.top.reset(if rerank > 0 { rerank.max(k) } else { k });
-        let mut codes_q = m.quantizer.query(&q, m.metric);
         let mut score_time = std::time::Duration::ZERO;
         let mut scored = 0u32;
         {
@@ -375,16 +381,18 @@ fn plan_reads(pages: &[(u64, u64, u32)], file: usize, base: usize, reqs: &mut Ve
 #[inline]
 pub(crate) fn exact_distance(k: &Kernels, metric: Metric, q: &[f32], x: &[f32]) -> f32 {
     match metric {
-        Metric::L2 | Metric::Cosine => (k.l2_sq)(q, x),
+        Metric::L2 | Metric::Cosine | Metric::Hamming => (k.l2_sq)(q, x),
         Metric::Ip => -(k.dot)(q, x),
     }
 }
 
-/// The distance reported to callers: squared L2, -ip, or 1 - cos.
+/// The distance reported to callers: squared L2, -ip, 1 - cos, or the
+/// Hamming distance (internally 4 x Hamming: squared L2 of +-1 views).
 #[inline]
 pub(crate) fn report_distance(metric: Metric, internal: f32) -> f32 {
     match metric {
         Metric::Cosine => internal / 2.0,
+        Metric::Hamming => internal / 4.0,
         _ => internal,
     }
 }

