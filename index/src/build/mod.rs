@@ -162,8 +162,14 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let t = Instant::now();
     progress.stage("postings", postings as u64);
     let postings_path = tmp.path.join(fmt::POSTINGS_FILE);
-    let (refs, posting_stats) =
-        write_postings(&spill, postings, code_bytes, params.max_posting_len(), &home_start, &postings_path, progress)?;
+    let entry_ids = quantizer.entries_hold_ids();
+    let (refs, posting_stats) = write_postings(
+        &spill,
+        &PostingShape { postings, code_bytes, max_len: params.max_posting_len(), entry_ids },
+        &home_start,
+        &postings_path,
+        progress,
+    )?;
     let _ = std::fs::remove_dir_all(tmp.path.join("spill"));
     progress.finish_stage();
     stage_seconds.insert("postings".into(), t.elapsed().as_secs_f64());
@@ -233,17 +239,25 @@ struct PostingStats {
     dropped: u64,
 }
 
-/// Reads the spill bucket by bucket and writes page-packed postings.
-fn write_postings(
-    spill: &Spill,
+/// What the postings file holds.
+struct PostingShape {
     postings: u32,
     code_bytes: usize,
     max_len: usize,
+    /// Entries name vector ids (binary collections), not `vectors.bin` rows.
+    entry_ids: bool,
+}
+
+/// Reads the spill bucket by bucket and writes page-packed postings.
+fn write_postings(
+    spill: &Spill,
+    shape: &PostingShape,
     home_start: &[u32],
     path: &Path,
     progress: &dyn ProgressSink,
 ) -> Result<(Vec<PostingRef>, PostingStats)> {
     let mut w = BodyWriter::create(path, PAGE_BYTES)?;
+    let PostingShape { postings, code_bytes, max_len, .. } = *shape;
     let mut refs = Vec::with_capacity(postings as usize);
     let (mut entries, mut max_seen, mut dropped) = (0u64, 0u32, 0u64);
     let mut bytes_buf = Vec::new();
@@ -271,8 +285,8 @@ fn write_postings(
             let kept = &group[..keep];
             bytes_buf.clear();
             for r in kept {
-                let row = home_start[r.home as usize] + r.slot;
-                bytes_buf.extend_from_slice(&row.to_le_bytes());
+                let entry = if shape.entry_ids { r.vector } else { home_start[r.home as usize] + r.slot };
+                bytes_buf.extend_from_slice(&entry.to_le_bytes());
             }
             for r in kept {
                 bytes_buf.extend_from_slice(&bytes[r.code_at..r.code_at + code_bytes]);

@@ -14,14 +14,26 @@ pub(super) fn has_avx512_popcount() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq")
 }
 
+/// The kernels this CPU can run (AVX2 implies POPCNT on every CPU we know).
+pub(super) fn variants() -> Vec<(&'static str, super::XorPopcount)> {
+    let mut v: Vec<(&'static str, super::XorPopcount)> = Vec::new();
+    if has_popcnt() && is_x86_feature_detected!("avx2") {
+        v.push(("avx2", xor_popcount_avx2_safe));
+    }
+    if has_avx512_popcount() {
+        v.push(("avx512", xor_popcount_avx512_safe));
+    }
+    v
+}
+
 pub(super) fn xor_popcount_avx2_safe(a: &[u64], b: &[u64]) -> u32 {
-    // SAFETY: only handed out by `x86::avx2()` / `x86::avx512()` after
-    // `has_popcnt()` and AVX2 were detected.
+    // SAFETY: only handed out (by `x86::avx2()`, `x86::avx512()`,
+    // `variants()`) after `has_popcnt()` and AVX2 were detected.
     unsafe { xor_popcount_avx2(a, b) }
 }
 
 pub(super) fn xor_popcount_avx512_safe(a: &[u64], b: &[u64]) -> u32 {
-    // SAFETY: only handed out by `x86::avx512()` after `has_avx512_popcount()`.
+    // SAFETY: only handed out after `has_avx512_popcount()` succeeded.
     unsafe { xor_popcount_avx512(a, b) }
 }
 

@@ -15,6 +15,9 @@ mod x86;
 
 use std::sync::OnceLock;
 
+/// `popcount(a ^ b)` over equal-length word slices.
+pub type XorPopcount = fn(&[u64], &[u64]) -> u32;
+
 /// A set of kernel implementations for one instruction set.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernels {
@@ -29,7 +32,7 @@ pub struct Kernels {
     pub dot_u8: fn(&[f32], &[u8]) -> f32,
     /// `popcount(a ^ b)` over equal-length word slices: Hamming distance of
     /// packed bit codes.
-    pub xor_popcount: fn(&[u64], &[u64]) -> u32,
+    pub xor_popcount: XorPopcount,
 }
 
 pub const SCALAR: Kernels = Kernels {
@@ -59,6 +62,15 @@ pub fn available() -> Vec<Kernels> {
             v.push(k);
         }
     }
+    v
+}
+
+/// Every XOR + popcount kernel this CPU can run, by name (the kernel sets
+/// share them, so tests and benches check each one here).
+pub fn xor_popcount_variants() -> Vec<(&'static str, XorPopcount)> {
+    let mut v: Vec<(&'static str, XorPopcount)> = vec![("scalar", scalar::xor_popcount)];
+    #[cfg(target_arch = "x86_64")]
+    v.extend(hamming_x86::variants());
     v
 }
 
@@ -125,11 +137,11 @@ mod tests {
             let b: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
             let want: u32 = a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum();
             assert_eq!(scalar::xor_popcount(&a, &b), want);
-            for k in available() {
-                assert_eq!((k.xor_popcount)(&a, &b), want, "{} words={words}", k.name);
-                assert_eq!((k.xor_popcount)(&a, &a), 0);
+            for (name, f) in xor_popcount_variants() {
+                assert_eq!(f(&a, &b), want, "{name} words={words}");
+                assert_eq!(f(&a, &a), 0);
                 let ones = vec![u64::MAX; words];
-                assert_eq!((k.xor_popcount)(&ones, &vec![0; words]), 64 * words as u32);
+                assert_eq!(f(&ones, &vec![0; words]), 64 * words as u32);
             }
         }
     }

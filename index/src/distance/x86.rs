@@ -16,7 +16,13 @@ pub(super) fn avx2() -> Option<Kernels> {
             dot: dot_avx2_safe,
             l2_sq_u8_weighted: l2_u8w_avx2_safe,
             dot_u8: dot_u8_avx2_safe,
-            xor_popcount: xor_popcount_avx2_safe,
+            // VPOPCNTDQ where present: 2x the AVX2/POPCNT rate on Zen 4
+            // (benches/RESULTS.md, hamming_scan), without the f32 penalty.
+            xor_popcount: if hamming_x86::has_avx512_popcount() {
+                xor_popcount_avx512_safe
+            } else {
+                xor_popcount_avx2_safe
+            },
         })
     } else {
         None

@@ -13,8 +13,6 @@ use fathom_codec::{words_per_plane, CodecParams};
 
 /// A query prepared for binary codes.
 pub struct BinaryQuery {
-    /// R (q - mean) for l2, R q for ip.
-    qr: Vec<f32>,
     qr_sum: f32,
     qr_norm2: f32,
     /// q.mean for ip; 0 for l2.
@@ -46,7 +44,6 @@ impl BinaryQuery {
             lut,
             qr_sum: qr.iter().sum(),
             qr_norm2: qr.iter().map(|v| v * v).sum(),
-            qr,
             ip_bias,
             ip,
             words: Vec::with_capacity(p.bits * words_per_plane(p.dim)),

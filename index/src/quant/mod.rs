@@ -52,6 +52,12 @@ impl Quantizer {
         }
     }
 
+    /// Whether posting entries hold vector ids rather than `vectors.bin`
+    /// rows: binary collections, whose results need no second read round.
+    pub fn entries_hold_ids(&self) -> bool {
+        matches!(self, Quantizer::Codes(_))
+    }
+
     /// Whether code distances are exact (no rerank needed).
     pub fn is_exact(&self) -> bool {
         matches!(self, Quantizer::F32 { .. } | Quantizer::Codes(_))

@@ -187,11 +187,16 @@ impl Searcher {
 
         // Rerank (or, with exact codes or rerank 0, only read the ids of the
         // top k: rows hold the ids, and rows of one posting share pages).
+        // Binary collections' entries are ids already: no second round.
         let t = Instant::now();
         if rerank == 0 {
             cands.truncate(k);
         }
-        let out = self.read_rows(&q, &cands, k, rerank > 0, posting_reqs, &mut stats)?;
+        let out = if m.quantizer.entries_hold_ids() {
+            cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(m.metric, c.distance) }).collect()
+        } else {
+            self.read_rows(&q, &cands, k, rerank > 0, posting_reqs, &mut stats)?
+        };
         stats.rerank_time = t.elapsed();
         Ok((out, stats))
     }
@@ -309,8 +314,8 @@ impl ScoreContext<'_> {
                 let (rows, codes) = bytes.split_at(r.count as usize * 4);
                 for (row, code) in rows.chunks_exact(4).zip(codes.chunks_exact(self.code_bytes)) {
                     let d = q.distance(self.kern, code);
-                    if d < top.threshold() {
-                        // Keyed by row: unique per vector, so replicas dedupe.
+                    if d <= top.threshold() {
+                        // Keyed by row (or id): unique per vector, so replicas dedupe.
                         let row = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
                         top.push(row, row, d);
                     }

@@ -79,9 +79,15 @@ impl TopK {
         }
     }
 
+    /// Offers a candidate. Ties on distance keep the smaller id, so the
+    /// result does not depend on the order candidates arrive in (reads
+    /// complete in any order; Hamming distances tie often).
     #[inline]
     pub fn push(&mut self, id: u32, row: u32, distance: f32) {
-        if self.cap == 0 || distance >= self.threshold() || self.members.contains(&id) {
+        if self.cap == 0 || distance > self.threshold() || self.members.contains(&id) {
+            return;
+        }
+        if self.heap.len() >= self.cap && self.heap.peek().is_some_and(|w| Entry(distance, id, row) >= *w) {
             return;
         }
         self.heap.push(Entry(distance, id, row));
@@ -123,5 +129,18 @@ mod tests {
         let mut out = Vec::new();
         t.into_sorted(&mut out);
         assert_eq!(out.iter().map(|n| n.id).collect::<Vec<_>>(), vec![4, 2, 3]);
+    }
+
+    #[test]
+    fn ties_keep_the_smallest_ids_in_any_arrival_order() {
+        let mut out = Vec::new();
+        for order in [[5u32, 3, 9, 1, 7], [1, 3, 5, 7, 9], [9, 7, 5, 3, 1]] {
+            let mut t = TopK::new(3);
+            for id in order {
+                t.push(id, id, 2.0);
+            }
+            t.into_sorted(&mut out);
+            assert_eq!(out.iter().map(|n| n.id).collect::<Vec<_>>(), vec![1, 3, 5]);
+        }
     }
 }

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""faiss binary indexes on 1-bit codes of float embeddings, for the binary
+benchmark: IndexBinaryIVF and IndexBinaryHNSW over sign(R (x - mean)) (the
+same 1-bit code Fathom's codec makes), optional exact float rerank of the
+top R Hamming candidates (numpy, vectors in RAM). Single thread, batched
+queries (faiss's best case). One JSON row per setting on stdout.
+
+Usage: binary_peers.py BASE.fbin QUERIES.fbin GT.ibin [--limit N]
+"""
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+
+K = 10
+
+
+def read_fbin(p):
+    n, d = np.fromfile(p, dtype=np.int32, count=2)
+    return np.fromfile(p, dtype=np.float32, offset=8).reshape(n, d)
+
+
+def read_ibin(p):
+    n, k = np.fromfile(p, dtype=np.int32, count=2)
+    return np.fromfile(p, dtype=np.int32, offset=8).reshape(n, k)
+
+
+def codes(x, mean, rot):
+    return np.packbits((x - mean) @ rot.T >= 0, axis=1, bitorder="little")
+
+
+def recall(found, gt):
+    return float(np.mean([len(set(f[:K]) & set(g[:K])) / K for f, g in zip(found, gt)]))
+
+
+def rerank(base, q, cand, depth):
+    if depth <= K:
+        return cand[:, :K]
+    v = base[cand]  # nq x depth x d
+    d = ((v - q[:, None, :]) ** 2).sum(-1)
+    d[cand < 0] = np.inf
+    order = np.argsort(d, axis=1)[:, :K]
+    return np.take_along_axis(cand, order, axis=1)
+
+
+def run(name, index, params, base, q, qc, gt, set_param):
+    for p in params:
+        set_param(p)
+        for depth in (K, 40, 100):
+            dt = float("inf")
+            for _ in range(3):  # best of three: the machine is shared
+                t = time.perf_counter()
+                _, cand = index.search(qc, depth)
+                found = rerank(base, q, cand, depth)
+                dt = min(dt, time.perf_counter() - t)
+            row = dict(system=name, param=p, rerank=depth if depth > K else 0, recall=recall(found, gt),
+                       qps=len(q) / dt, code_bytes=qc.shape[1], queries=len(q))
+            print(json.dumps(row), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("base")
+    ap.add_argument("queries")
+    ap.add_argument("gt")
+    ap.add_argument("--limit", type=int, default=1000)
+    a = ap.parse_args()
+    faiss.omp_set_num_threads(1)
+    base = read_fbin(a.base)
+    q = read_fbin(a.queries)[: a.limit]
+    gt = read_ibin(a.gt)[: a.limit]
+    d = base.shape[1]
+    mean = base.mean(0)
+    rot, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((d, d)))
+    bc, qc = codes(base, mean, rot), codes(q, mean, rot)
+    bits = bc.shape[1] * 8
+
+    nlist = 1024
+    ivf = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(bits), bits, nlist)
+    t = time.perf_counter()
+    ivf.train(bc)
+    ivf.add(bc)
+    print(json.dumps(dict(system="faiss-binary-ivf", build_seconds=time.perf_counter() - t, nlist=nlist)), flush=True)
+    run("faiss-binary-ivf", ivf, [4, 8, 16, 32, 64], base, q, qc, gt, lambda p: setattr(ivf, "nprobe", p))
+
+    hnsw = faiss.IndexBinaryHNSW(bits, 32)
+    t = time.perf_counter()
+    hnsw.add(bc)
+    print(json.dumps(dict(system="faiss-binary-hnsw", build_seconds=time.perf_counter() - t, M=32)), flush=True)
+    run("faiss-binary-hnsw", hnsw, [16, 32, 64, 128, 256], base, q, qc, gt,
+        lambda p: setattr(hnsw.hnsw, "efSearch", p))
+
+
+if __name__ == "__main__":
+    main()
