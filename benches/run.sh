@@ -71,7 +71,19 @@ binary() {
       $F bench --index "$DATA/$set-enc$u.idx" --queries "$q" --gt "$gt" --limit 1000 --threads 1 --json \
           --max-postings 8,16,32,64 > "$OUT/$set-enc$u.jsonl"
     done
-    $PY "$ROOT/benches/scripts/binary_peers.py" "$base" "$q" "$gt" --limit 1000 > "$OUT/$set-faiss-binary.jsonl"
+    # Raw bits: the same 1-bit codes faiss indexes, as a Hamming collection,
+    # judged against exact Hamming neighbours and against the float truth.
+    $PY "$ROOT/benches/scripts/binary_peers.py" "$base" "$q" "$gt" --write-bits "$DATA" --name $set-1b --write-only
+    local bits=$(( $(od -An -t d4 -j 4 -N 4 "$DATA/$set-1b.base.u8bin") * 8 ))
+    $F gt --base "$DATA/$set-1b.base.u8bin" --queries "$DATA/$set-1b.queries.u8bin" --k 100 --metric hamming --out "$DATA/$set-1b.gt.ibin"
+    rm -rf "$DATA/$set-1b.idx"
+    $F build --input "$DATA/$set-1b.base.u8bin" --bits $bits --out "$DATA/$set-1b.idx" --json --quiet > "$OUT/$set-raw1-build.json"
+    for truth in hamming float; do
+      local g="$DATA/$set-1b.gt.ibin"; [ $truth = float ] && g="$gt"
+      $F bench --index "$DATA/$set-1b.idx" --queries "$DATA/$set-1b.queries.u8bin" --gt "$g" --limit 1000 --threads 1 --json \
+          --max-postings 4,8,16,32,64 > "$OUT/$set-raw1-vs-$truth.jsonl"
+    done
+    $PY "$ROOT/benches/scripts/binary_peers.py" "$base" "$q" "$gt" --limit 1000 --hamming-gt "$DATA/$set-1b.gt.ibin" > "$OUT/$set-faiss-binary.jsonl"
   done
 }
 

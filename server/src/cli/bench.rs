@@ -7,7 +7,7 @@ use crate::sysinfo::{human_bytes, rss_bytes};
 use anyhow::Context;
 use fathom_index::input::read_ids;
 use fathom_index::io::BackendChoice;
-use fathom_index::{Index, OpenOptions, SearchSettings, SearchStats};
+use fathom_index::{Index, OpenOptions, Query, SearchSettings, SearchStats};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -98,19 +98,70 @@ pub(super) struct Row {
     pub(super) process_rss_bytes: u64,
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
-    let (qs, dim) = super::read_all_f32(&a.queries)?;
-    let ix = match &a.index {
-        Some(dir) => {
-            let ix = Index::open(dir, OpenOptions { backend: a.backend, direct_io: !a.buffered })
-                .with_context(|| format!("opening {}", dir.display()))?;
-            anyhow::ensure!(dim == ix.dim(), "queries have dimension {dim}, the index {}", ix.dim());
-            Some(ix)
+/// The benchmark's queries: floats, or packed codes for a raw-bit collection.
+enum QuerySet {
+    Floats(Vec<f32>, usize),
+    Codes(Vec<u8>, usize),
+}
+
+impl QuerySet {
+    /// Raw-bit collections read packed .u8bin queries (rows zero-padded to
+    /// the code size); everything else reads floats.
+    fn load(path: &std::path::Path, ix: Option<&Index>) -> anyhow::Result<Self> {
+        let raw_bits = ix.and_then(|ix| ix.code_space()).filter(|s| s.codec.is_none());
+        if let Some(space) = raw_bits {
+            let f = fathom_index::input::VectorFile::open(path)?;
+            let width = space.dim.div_ceil(8);
+            anyhow::ensure!(
+                f.element == fathom_index::ElementType::U8 && f.dim == width,
+                "the index holds {}-bit vectors: queries must be a .u8bin of {width} bytes per row ({} has {} x {})",
+                space.dim,
+                path.display(),
+                f.dim,
+                f.element
+            );
+            let mut raw = Vec::new();
+            f.read_raw(0, f.count as usize, &mut raw)?;
+            let cb = space.code_bytes();
+            let mut codes = vec![0u8; f.count as usize * cb];
+            for (c, r) in codes.chunks_exact_mut(cb).zip(raw.chunks_exact(width)) {
+                c[..width].copy_from_slice(r);
+            }
+            return Ok(QuerySet::Codes(codes, cb));
         }
+        let (qs, dim) = super::read_all_f32(path)?;
+        if let Some(ix) = ix {
+            anyhow::ensure!(dim == ix.dim(), "queries have dimension {dim}, the index {}", ix.dim());
+        }
+        Ok(QuerySet::Floats(qs, dim))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            QuerySet::Floats(q, w) => q.len() / w,
+            QuerySet::Codes(q, w) => q.len() / w,
+        }
+    }
+
+    fn get(&self, i: usize) -> Query<'_> {
+        match self {
+            QuerySet::Floats(q, w) => Query::Floats(&q[i * w..(i + 1) * w]),
+            QuerySet::Codes(q, w) => Query::Code(&q[i * w..(i + 1) * w]),
+        }
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let ix = match &a.index {
+        Some(dir) => Some(
+            Index::open(dir, OpenOptions { backend: a.backend, direct_io: !a.buffered })
+                .with_context(|| format!("opening {}", dir.display()))?,
+        ),
         None => None,
     };
+    let qs = QuerySet::load(&a.queries, ix.as_deref())?;
     let gt = read_ids(&a.gt)?;
-    let mut nq = qs.len() / dim;
+    let mut nq = qs.len();
     anyhow::ensure!(gt.len() >= nq, "ground truth has {} rows for {nq} queries", gt.len());
     anyhow::ensure!(gt.first().is_some_and(|r| r.len() >= a.k), "ground truth has fewer than k = {} ids per row", a.k);
     if let Some(l) = a.limit {
@@ -156,10 +207,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     for s in grid {
-        let row = match (&ix, &a.addr) {
-            (Some(ix), _) => measure(ix, &qs[..nq * dim], &gt, a.k, a.threads, s)?,
-            (None, Some(addr)) => super::bench_remote::measure(addr, &qs[..nq * dim], dim, &gt, a.k, a.concurrency, s)?,
-            (None, None) => anyhow::bail!("pass --index or --addr"),
+        let row = match (&ix, &a.addr, &qs) {
+            (Some(ix), _, _) => measure(ix, &qs, nq, &gt, a.k, a.threads, s)?,
+            (None, Some(addr), QuerySet::Floats(f, dim)) => {
+                super::bench_remote::measure(addr, &f[..nq * dim], *dim, &gt, a.k, a.concurrency, s)?
+            }
+            (None, Some(_), QuerySet::Codes(..)) => anyhow::bail!("remote bench sends float queries only"),
+            (None, None, _) => anyhow::bail!("pass --index or --addr"),
         };
         if a.json {
             println!("{}", serde_json::to_string(&row)?);
@@ -186,18 +240,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
 fn measure(
     ix: &Arc<Index>,
-    qs: &[f32],
+    qs: &QuerySet,
+    nq: usize,
     gt: &[Vec<i32>],
     k: usize,
     threads: usize,
     s: SearchSettings,
 ) -> anyhow::Result<Row> {
-    let dim = ix.dim();
-    let nq = qs.len() / dim;
     // Warm-up (CPU caches, allocations); not timed.
     let mut warm = ix.searcher()?;
-    for q in qs.chunks_exact(dim).take(100) {
-        warm.search(q, k, &s)?;
+    for i in 0..nq.min(100) {
+        warm.search_query(qs.get(i), k, &s)?;
     }
     let backend = warm.backend_name().to_string();
     drop(warm);
@@ -217,7 +270,7 @@ fn measure(
                             break;
                         }
                         let t = Instant::now();
-                        let (res, stats) = se.search(&qs[i * dim..(i + 1) * dim], k, &s)?;
+                        let (res, stats) = se.search_query(qs.get(i), k, &s)?;
                         out.push((i, res.iter().map(|n| n.id).collect(), t.elapsed()));
                         st.add(&stats);
                     }
