@@ -23,26 +23,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
+from vecio import read_fbin, read_ibin, recall, write_bin  # noqa: E402
 
 K = 10
 
 
-def read_fbin(p):
-    n, d = np.fromfile(p, dtype=np.int32, count=2)
-    return np.fromfile(p, dtype=np.float32, offset=8).reshape(n, d)
-
-
-def read_ibin(p):
-    n, k = np.fromfile(p, dtype=np.int32, count=2)
-    return np.fromfile(p, dtype=np.int32, offset=8).reshape(n, k)
-
-
 def codes(x, mean, rot):
     return np.packbits((x - mean) @ rot.T >= 0, axis=1, bitorder="little")
-
-
-def recall(found, gt):
-    return float(np.mean([len(set(f[:K]) & set(g[:K])) / K for f, g in zip(found, gt)]))
 
 
 def rerank(base, q, cand, depth):
@@ -99,9 +86,7 @@ def main():
     if a.write_bits:
         allq = codes(read_fbin(a.queries), mean, rot)
         for part, c in (("base", bc), ("queries", allq)):
-            with open(os.path.join(a.write_bits, f"{a.name}.{part}.u8bin"), "wb") as f:
-                np.array(c.shape, dtype=np.int32).tofile(f)
-                c.tofile(f)
+            write_bin(os.path.join(a.write_bits, f"{a.name}.{part}.u8bin"), c, np.uint8)
         if a.write_only:
             return
     kth = None

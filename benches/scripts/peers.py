@@ -14,16 +14,7 @@ import sys
 import time
 
 import numpy as np
-
-
-def read_fbin(p):
-    n, d = np.fromfile(p, dtype=np.int32, count=2)
-    return np.fromfile(p, dtype=np.float32, offset=8).reshape(n, d)
-
-
-def read_ibin(p):
-    n, k = np.fromfile(p, dtype=np.int32, count=2)
-    return np.fromfile(p, dtype=np.int32, offset=8).reshape(n, k)
+from vecio import read_fbin, read_ibin, recall
 
 
 def rss():
@@ -31,10 +22,6 @@ def rss():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def recall(found, gt, k=10):
-    return float(np.mean([len(set(f[:k]) & set(g[:k])) / k for f, g in zip(found, gt)]))
 
 
 def timed(search, qs):

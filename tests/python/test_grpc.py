@@ -9,6 +9,7 @@ Usage: test_grpc.py PATH/TO/fathom
 """
 import json
 import os
+import random
 import re
 import shutil
 import struct
@@ -61,22 +62,8 @@ def main():
     subprocess.run([fathom, "synth", "--n", "20000", "--dim", "24", "--clusters", "50", "--queries", "20", "--out", base], check=True)
     idx = os.path.join(work, "idx")
     subprocess.run([fathom, "build", "--input", base, "--metric", "l2", "--out", idx, "--quiet"], check=True)
-    srv = subprocess.Popen([fathom, "serve", "--index", idx, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"],
-                           stderr=subprocess.PIPE, text=True)
+    srv, ch, grpc_addr, metrics_addr = serve(fathom, idx)
     try:
-        line = ""
-        while "fathom serving on" not in line:
-            line = srv.stderr.readline()
-            assert line, "server exited"
-        grpc_addr, metrics_addr = re.search(r"serving on (\S+) \(metrics Some\((\S+)\)\)", line).groups()
-        ch = grpc.insecure_channel(grpc_addr)
-        health = health_pb2_grpc.HealthStub(ch)
-        for _ in range(100):
-            st = health.Check(health_pb2.HealthCheckRequest(service="fathom.v1.Fathom")).status
-            if st == health_pb2.HealthCheckResponse.SERVING:
-                break
-            time.sleep(0.1)
-        assert st == health_pb2.HealthCheckResponse.SERVING, st
         services = ProtoReflectionDescriptorDatabase(ch).get_services()
         assert "fathom.v1.Fathom" in services and "grpc.health.v1.Health" in services, services
         stub = pbg.FathomStub(ch)
@@ -114,8 +101,70 @@ def main():
     finally:
         srv.terminate()
         code = srv.wait(timeout=15)
-        shutil.rmtree(work, ignore_errors=True)
     assert code == 0, f"server exited {code} on SIGTERM, expected 0"
+    try:
+        check_raw_bits(fathom, work, pb, pbg)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def serve(fathom, idx):
+    """Starts `fathom serve` and waits until health says SERVING."""
+    srv = subprocess.Popen([fathom, "serve", "--index", idx, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"],
+                           stderr=subprocess.PIPE, text=True)
+    line = ""
+    while "fathom serving on" not in line:
+        line = srv.stderr.readline()
+        assert line, "server exited"
+    grpc_addr, metrics_addr = re.search(r"serving on (\S+) \(metrics Some\((\S+)\)\)", line).groups()
+    ch = grpc.insecure_channel(grpc_addr)
+    health = health_pb2_grpc.HealthStub(ch)
+    for _ in range(100):
+        st = health.Check(health_pb2.HealthCheckRequest(service="fathom.v1.Fathom")).status
+        if st == health_pb2.HealthCheckResponse.SERVING:
+            break
+        time.sleep(0.1)
+    assert st == health_pb2.HealthCheckResponse.SERVING, st
+    return srv, ch, grpc_addr, metrics_addr
+
+
+def check_raw_bits(fathom, work, pb, pbg):
+    """A Hamming collection of 128-bit vectors written here: packed BITS
+    queries find their own row at distance 0 and report true Hamming
+    distances; float queries and GetCodec are refused."""
+    rng = random.Random(5)
+    n, width = 2000, 16
+    rows = [bytes(rng.getrandbits(8) for _ in range(width)) for _ in range(n)]
+    path = os.path.join(work, "bits.u8bin")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<ii", n, width))
+        f.write(b"".join(rows))
+    idx = os.path.join(work, "bits-idx")
+    subprocess.run([fathom, "build", "--input", path, "--bits", "128", "--out", idx, "--quiet"], check=True)
+    srv, ch, _, _ = serve(fathom, idx)
+    try:
+        stub = pbg.FathomStub(ch)
+        info = stub.GetIndexInfo(pb.GetIndexInfoRequest())
+        assert (info.metric, info.code, info.code_bytes) == ("hamming", "bits", 16), info
+        for i in (0, 7, 1999):
+            packed = pb.PackedVector(element_type=pb.ELEMENT_TYPE_BITS, data=rows[i])
+            r = stub.Search(pb.SearchRequest(vector=pb.Vector(packed=packed), k=10))
+            assert (r.neighbors[0].id, r.neighbors[0].distance) == (i, 0.0), r.neighbors[0]
+            for nb in r.neighbors:
+                want = bin(int.from_bytes(rows[i], "little") ^ int.from_bytes(rows[nb.id], "little")).count("1")
+                assert nb.distance == want, (nb, want)
+        for call in (lambda: stub.Search(pb.SearchRequest(vector=pb.Vector(floats=pb.FloatVector(values=[0.5] * 128)), k=5)),
+                     lambda: stub.GetCodec(pb.GetCodecRequest())):
+            try:
+                call()
+                raise AssertionError("accepted")
+            except grpc.RpcError as e:
+                assert e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION), e.code()
+                assert "packed bits" in e.details(), e.details()
+        print("python grpc client OK: packed BITS queries on a Hamming collection")
+    finally:
+        srv.terminate()
+        assert srv.wait(timeout=15) == 0
 
 
 if __name__ == "__main__":

@@ -25,26 +25,28 @@ pub struct Args {
     /// Working-memory bound, e.g. 2GiB.
     #[arg(long, default_value = "2GiB", value_parser = parse_size)]
     memory_budget: u64,
-    /// Target vectors per posting (nearest assignment); default 32, or 96
-    /// for binary collections (small codes: fewer, fuller postings keep the
-    /// in-memory centroids small).
+    /// Target vectors per posting (nearest assignment) [default: 32; 96 for
+    /// binary collections].
     #[arg(long)]
     leaf_size: Option<usize>,
-    /// Entries per posting at most, replicas included (0 = 4 x leaf size).
-    #[arg(long, default_value_t = 0)]
-    max_posting_len: usize,
-    /// Postings a vector may be stored in (R).
-    #[arg(long, default_value_t = BuildParams::default().replicas)]
-    replicas: usize,
+    /// Entries per posting at most, replicas included (0 = 4 x leaf size)
+    /// [default: 0; 768 for binary collections].
+    #[arg(long)]
+    max_posting_len: Option<usize>,
+    /// Postings a vector may be stored in (R) [default: 8; 16 for binary
+    /// collections].
+    #[arg(long)]
+    replicas: Option<usize>,
     /// Replicate within (1 + eps1) of the nearest centroid distance.
     #[arg(long, default_value_t = BuildParams::default().eps1)]
     eps1: f32,
     /// Disable the RNG rule for replicas.
     #[arg(long)]
     no_rng_rule: bool,
-    /// RNG rule factor: 1 strict, larger relaxes it.
-    #[arg(long, default_value_t = BuildParams::default().rng_factor)]
-    rng_factor: f32,
+    /// RNG rule factor: 1 strict, larger relaxes it [default: 1.5; 3 for
+    /// binary collections].
+    #[arg(long)]
+    rng_factor: Option<f32>,
     /// Children per hierarchical split.
     #[arg(long, default_value_t = BuildParams::default().branching)]
     branching: usize,
@@ -80,11 +82,6 @@ pub struct Args {
     json: bool,
 }
 
-/// Default leaf size of binary collections. MiniLM-384, 1 bit, 100k: leaf
-/// 96 holds 3.1 MiB in memory against 8.7 MiB at 32, at the same recall and
-/// QPS (benches/RESULTS.md).
-const BINARY_COLLECTION_LEAF_SIZE: usize = 96;
-
 /// `binary:U` -> U.
 fn parse_encode(s: &str) -> Result<usize, String> {
     let bits = s.strip_prefix("binary:").ok_or_else(|| format!("--encode {s:?}: expected binary:U (U = 1..4)"))?;
@@ -100,29 +97,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (None, b) if b > 0 => Metric::Hamming,
         (None, _) => anyhow::bail!("--metric is required (l2, ip or cosine; hamming with --bits)"),
     };
+    let encode_bits = a.encode.unwrap_or(0);
+    let base = if a.bits > 0 || encode_bits > 0 {
+        BuildParams::binary_collection(metric, a.bits, encode_bits)
+    } else {
+        BuildParams { metric, ..BuildParams::default() }
+    };
     let params = BuildParams {
-        metric,
-        input_bits: a.bits,
-        encode_bits: a.encode.unwrap_or(0),
         seed: a.seed,
         threads: a.threads,
         memory_budget_bytes: a.memory_budget,
-        leaf_size: a.leaf_size.unwrap_or(if a.bits > 0 || a.encode.is_some() {
-            BINARY_COLLECTION_LEAF_SIZE
-        } else {
-            BuildParams::default().leaf_size
-        }),
-        max_posting_len: a.max_posting_len,
-        replicas: a.replicas,
+        leaf_size: a.leaf_size.unwrap_or(base.leaf_size),
+        max_posting_len: a.max_posting_len.unwrap_or(base.max_posting_len),
+        replicas: a.replicas.unwrap_or(base.replicas),
         eps1: a.eps1,
-        rng_factor: if a.no_rng_rule { 0.0 } else { a.rng_factor },
+        rng_factor: if a.no_rng_rule { 0.0 } else { a.rng_factor.unwrap_or(base.rng_factor) },
         branching: a.branching,
         kmeans_iters: a.kmeans_iters,
         sample_size: a.sample_size,
         code: a.code,
         pq_subspaces: a.pq_subspaces,
         binary_bits: a.binary_bits,
-        ..BuildParams::default()
+        ..base
     };
     let progress = StderrProgress::new(a.quiet);
     let report = super::pool(a.threads)?
