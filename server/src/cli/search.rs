@@ -17,16 +17,58 @@ pub struct Args {
     /// Only the first N rows.
     #[arg(long)]
     limit: Option<usize>,
+    /// The query file (.u8bin) holds packed bits for a binary collection:
+    /// each row is sent as a BITS code, zero-padded to whole 64-bit words.
+    #[arg(long)]
+    packed: bool,
+}
+
+/// A query file's rows: floats, or packed codes.
+enum Rows {
+    Floats(Vec<f32>, usize),
+    Codes(Vec<Vec<u8>>),
+}
+
+fn read_rows(a: &Args) -> anyhow::Result<Rows> {
+    if !a.packed {
+        let (qs, dim) = super::read_all_f32(&a.query)?;
+        return Ok(Rows::Floats(qs, dim));
+    }
+    let f = fathom_index::input::VectorFile::open(&a.query)?;
+    anyhow::ensure!(
+        f.element == fathom_index::ElementType::U8,
+        "--packed reads packed bits from a .u8bin; {} holds {}",
+        a.query.display(),
+        f.element
+    );
+    let mut raw = Vec::new();
+    f.read_raw(0, f.count as usize, &mut raw)?;
+    Ok(Rows::Codes(
+        raw.chunks_exact(f.dim)
+            .map(|r| {
+                let mut c = r.to_vec();
+                c.resize(f.dim.next_multiple_of(8), 0);
+                c
+            })
+            .collect(),
+    ))
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let (qs, dim) = super::read_all_f32(&a.query)?;
-    let n = (qs.len() / dim).min(a.limit.unwrap_or(usize::MAX));
+    let rows = read_rows(&a)?;
+    let total = match &rows {
+        Rows::Floats(q, dim) => q.len() / dim,
+        Rows::Codes(c) => c.len(),
+    };
+    let n = total.min(a.limit.unwrap_or(usize::MAX));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let client = Client::connect(&a.addr, ClientOptions::default()).await?;
-        for (i, q) in qs.chunks_exact(dim).take(n).enumerate() {
-            let r = client.search(q, a.k, None).await?;
+        for i in 0..n {
+            let r = match &rows {
+                Rows::Floats(q, dim) => client.search(&q[i * dim..(i + 1) * dim], a.k, None).await?,
+                Rows::Codes(c) => client.search_code(&c[i], a.k, None).await?,
+            };
             let ids: Vec<u32> = r.neighbors.iter().map(|n| n.id).collect();
             let d: Vec<f32> = r.neighbors.iter().map(|n| n.distance).collect();
             println!("{}", serde_json::json!({"query": i, "ids": ids, "distances": d}));
