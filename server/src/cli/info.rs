@@ -44,8 +44,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             println!("file        {name:<14} {:>12}  crc32 {:08x}", human_bytes(f.bytes), f.crc32);
         }
         let res = ix.resident_bytes();
+        // A binary collection is compared with its codes, not with floats.
+        let (raw, what) = match ix.code_bytes() {
+            Some(cb) => (m.vector_count * cb as u64, "packed codes"),
+            None => (raw, "raw f32 vectors"),
+        };
         println!(
-            "resident    {} for the index ({:.1}% of {} raw f32 vectors)",
+            "resident    {} for the index ({:.1}% of {} {what})",
             human_bytes(res),
             100.0 * res as f64 / raw as f64,
             human_bytes(raw)
