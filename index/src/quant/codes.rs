@@ -62,7 +62,10 @@ impl CodeSpace {
         }
         match fathom_codec::pack::Code::from_bytes(self.dim, self.planes, bytes) {
             Some(_) => Ok(()),
-            None => Err(format!("bits past dimension {} are set (padding must be zero)", self.dim)),
+            None => Err(format!(
+                "bits past dimension {} are set (padding must be zero; bit j is bit j % 8 of byte j / 8)",
+                self.dim
+            )),
         }
     }
 
