@@ -70,10 +70,10 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
 
     // 1. Sample (for an encoded collection, first fit the codec on one).
     let t = Instant::now();
-    progress.stage("sample", 0);
     let src = Source::for_build(file, params, progress)?;
     let dim = src.dim;
     let sample_count = params.sample_count(n, dim);
+    progress.stage("sample", sample_count);
     let sample = stream::read_sample(&src, sample_count, params.seed, progress)?;
     progress.finish_stage();
     stage_seconds.insert("sample".into(), t.elapsed().as_secs_f64());
@@ -127,7 +127,9 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let vlayout = VectorLayout::new(4 + src.stored_bytes());
     let code_bytes = quantizer.code_bytes();
     let record_bytes = 16 + code_bytes as u64;
-    let spill_bytes = n * params.replicas.min(4) as u64 * record_bytes;
+    // Sized for every vector in all R postings: an upper bound, so buckets
+    // stay within the budget however many replicas the closure keeps.
+    let spill_bytes = n * params.replicas as u64 * record_bytes;
     let buckets = spill_bytes.div_ceil((params.memory_budget_bytes / 4).max(1 << 20)).clamp(1, 4096) as u32;
     let mut spill = Spill::create(&tmp.path.join("spill"), postings, buckets, code_bytes)?;
     let vbuckets =

@@ -86,8 +86,10 @@ impl Source {
         if p.encode_bits == 0 {
             return Ok(floats);
         }
-        let n = floats.file.count;
-        let sample = super::stream::read_sample(&floats, p.sample_count(n, floats.dim), p.seed, progress)?;
+        let count = p.sample_count(floats.file.count, floats.dim);
+        progress.stage("codec", count);
+        let sample = super::stream::read_sample(&floats, count, p.seed, progress)?;
+        progress.finish_stage();
         let codec = CodecParams::fit(&sample, floats.dim, p.encode_bits, p.seed ^ 0xB1)
             .map_err(|e| BuildError::BadParam { name: "encode", what: e.to_string() })?;
         Ok(Source::encoded(floats.file, p.metric, Arc::new(codec)))

@@ -137,6 +137,8 @@ impl CodeSpace {
 pub struct CodeQuery {
     space: CodeSpace,
     q: Vec<u64>,
+    /// |v_q|^2, computed once.
+    q_norm2: f32,
     x: Vec<u64>,
 }
 
@@ -144,7 +146,8 @@ impl CodeQuery {
     pub fn new(space: &CodeSpace, code: &[u8]) -> Self {
         let mut q = Vec::new();
         CodeSpace::words(code, &mut q);
-        CodeQuery { space: space.clone(), q, x: Vec::new() }
+        let q_norm2 = space.ip(crate::distance::kernels(), &q, &q);
+        CodeQuery { space: space.clone(), q, q_norm2, x: Vec::new() }
     }
 
     /// Squared L2 between the query's and the entry's views (4 x Hamming
@@ -155,7 +158,23 @@ impl CodeQuery {
             return f32::INFINITY; // cannot happen past the posting CRC; never near
         }
         CodeSpace::words(code, &mut self.x);
-        self.space.l2(k, &self.q, &self.x)
+        let s = &self.space;
+        if s.planes == 1 {
+            return s.l2(k, &self.q, &self.x);
+        }
+        // |v_x|^2 = sum_i a_i^2 d + 2 sum_{i<j} a_i a_j <b_i, b_j>: half
+        // the plane pairs of a full self product.
+        let w = s.words_per_plane();
+        let d = s.dim as f32;
+        let plane = |i: usize| &self.x[i * w..(i + 1) * w];
+        let mut x_norm2 = 0f32;
+        for (i, ai) in s.scales.iter().enumerate() {
+            x_norm2 += ai * ai * d;
+            for (j, aj) in s.scales.iter().enumerate().skip(i + 1) {
+                x_norm2 += 2.0 * ai * aj * (d - 2.0 * (k.xor_popcount)(plane(i), plane(j)) as f32);
+            }
+        }
+        self.q_norm2 + x_norm2 - 2.0 * s.ip(k, &self.q, &self.x)
     }
 }
 
