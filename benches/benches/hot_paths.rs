@@ -113,6 +113,22 @@ fn hamming_scan(c: &mut Criterion) {
                 })
             });
         }
+        // The block kernels the searcher uses: one call per posting of 768 codes.
+        let bytes: Vec<u8> = codes.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut out = vec![0u32; 768];
+        for (name, f) in fathom_index::distance::hamming_block_variants() {
+            g.bench_function(format!("block_{name}"), |bn| {
+                bn.iter(|| {
+                    let mut best = u32::MAX;
+                    for block in bytes.chunks(768 * words * 8) {
+                        let n = block.len() / (words * 8);
+                        f(black_box(&q), block, &mut out[..n]);
+                        best = best.min(out[..n].iter().copied().min().unwrap_or(u32::MAX));
+                    }
+                    best
+                })
+            });
+        }
         g.bench_function("memory_sum", |bn| bn.iter(|| codes.iter().fold(0u64, |a, &w| a.wrapping_add(w))));
         g.finish();
     }

@@ -18,6 +18,10 @@ use std::sync::OnceLock;
 /// `popcount(a ^ b)` over equal-length word slices.
 pub type XorPopcount = fn(&[u64], &[u64]) -> u32;
 
+/// `out[i] = popcount(q ^ code_i)` over a block of packed codes of
+/// `8 * q.len()` bytes each, unaligned: one call scores a whole posting.
+pub type HammingBlock = fn(&[u64], &[u8], &mut [u32]);
+
 /// A set of kernel implementations for one instruction set.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernels {
@@ -33,6 +37,8 @@ pub struct Kernels {
     /// `popcount(a ^ b)` over equal-length word slices: Hamming distance of
     /// packed bit codes.
     pub xor_popcount: XorPopcount,
+    /// [`HammingBlock`]: a posting's codes against one query code.
+    pub hamming_block: HammingBlock,
 }
 
 pub const SCALAR: Kernels = Kernels {
@@ -42,6 +48,7 @@ pub const SCALAR: Kernels = Kernels {
     l2_sq_u8_weighted: scalar::l2_sq_u8_weighted,
     dot_u8: scalar::dot_u8,
     xor_popcount: scalar::xor_popcount,
+    hamming_block: scalar::hamming_block,
 };
 
 /// The fastest kernels this CPU supports (detected once).
@@ -71,6 +78,14 @@ pub fn xor_popcount_variants() -> Vec<(&'static str, XorPopcount)> {
     let mut v: Vec<(&'static str, XorPopcount)> = vec![("scalar", scalar::xor_popcount)];
     #[cfg(target_arch = "x86_64")]
     v.extend(hamming_x86::variants());
+    v
+}
+
+/// Every block Hamming kernel this CPU can run, by name.
+pub fn hamming_block_variants() -> Vec<(&'static str, HammingBlock)> {
+    let mut v: Vec<(&'static str, HammingBlock)> = vec![("scalar", scalar::hamming_block)];
+    #[cfg(target_arch = "x86_64")]
+    v.extend(hamming_x86::block_variants());
     v
 }
 
@@ -142,6 +157,30 @@ mod tests {
                 assert_eq!(f(&a, &a), 0);
                 let ones = vec![u64::MAX; words];
                 assert_eq!(f(&ones, &vec![0; words]), 64 * words as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn hamming_block_equals_per_code_popcount() {
+        let mut rng = Rng::new(6);
+        for words in [1usize, 2, 5, 6, 8, 9, 16, 17] {
+            let n = 13;
+            let q: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+            // One byte of offset: codes inside a posting need not be aligned.
+            let bytes: Vec<u8> = (0..1 + n * 8 * words).map(|_| rng.below(256) as u8).collect();
+            let codes = &bytes[1..];
+            let want: Vec<u32> = codes
+                .chunks_exact(8 * words)
+                .map(|c| {
+                    let w: Vec<u64> = c.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).collect();
+                    scalar::xor_popcount(&q, &w)
+                })
+                .collect();
+            for (name, f) in hamming_block_variants() {
+                let mut out = vec![0u32; n];
+                f(&q, codes, &mut out);
+                assert_eq!(out, want, "{name} words={words}");
             }
         }
     }

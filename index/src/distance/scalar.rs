@@ -32,3 +32,17 @@ pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
     debug_assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
+
+/// `out[i] = popcount(q ^ code_i)` for the packed codes of `codes`, each
+/// `8 * q.len()` bytes (little-endian words, any alignment).
+#[inline]
+pub fn hamming_block(q: &[u64], codes: &[u8], out: &mut [u32]) {
+    let cb = 8 * q.len();
+    for (o, code) in out.iter_mut().zip(codes.chunks_exact(cb)) {
+        *o = q
+            .iter()
+            .zip(code.chunks_exact(8))
+            .map(|(w, c)| (w ^ u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).count_ones())
+            .sum();
+    }
+}

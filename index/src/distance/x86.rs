@@ -23,6 +23,7 @@ pub(super) fn avx2() -> Option<Kernels> {
             } else {
                 xor_popcount_avx2_safe
             },
+            hamming_block: hamming_x86::best_block(),
         })
     } else {
         None
@@ -49,6 +50,7 @@ pub(super) fn avx512() -> Option<Kernels> {
             } else {
                 xor_popcount_avx2_safe
             },
+            hamming_block: hamming_x86::best_block(),
         })
     } else {
         None

@@ -140,6 +140,8 @@ pub struct CodeQuery {
     /// |v_q|^2, computed once.
     q_norm2: f32,
     x: Vec<u64>,
+    /// Hamming distances of one block (single-plane codes).
+    block: Vec<u32>,
 }
 
 impl CodeQuery {
@@ -147,7 +149,26 @@ impl CodeQuery {
         let mut q = Vec::new();
         CodeSpace::words(code, &mut q);
         let q_norm2 = space.ip(crate::distance::kernels(), &q, &q);
-        CodeQuery { space: space.clone(), q, q_norm2, x: Vec::new() }
+        CodeQuery { space: space.clone(), q, q_norm2, x: Vec::new(), block: Vec::new() }
+    }
+
+    /// The distances of every code in `codes` (a posting's code block),
+    /// into `out`. Single-plane codes go through one block kernel call.
+    pub fn distances(&mut self, k: &Kernels, codes: &[u8], out: &mut Vec<f32>) {
+        out.clear();
+        let cb = self.space.code_bytes();
+        if self.space.planes == 1 && codes.len().is_multiple_of(cb) {
+            self.block.clear();
+            self.block.resize(codes.len() / cb, 0);
+            (k.hamming_block)(&self.q, codes, &mut self.block);
+            let a = self.space.scales[0];
+            out.extend(self.block.iter().map(|&h| 4.0 * a * a * h as f32));
+            return;
+        }
+        for code in codes.chunks_exact(cb) {
+            let d = self.distance(k, code);
+            out.push(d);
+        }
     }
 
     /// Squared L2 between the query's and the entry's views (4 x Hamming

@@ -66,6 +66,8 @@ pub struct Searcher {
     chosen: std::collections::BTreeSet<u32>,
     top: TopK,
     row: Vec<f32>,
+    /// Code distances of the posting being scored.
+    dists: Vec<f32>,
 }
 
 impl Searcher {
@@ -85,6 +87,7 @@ impl Searcher {
             chosen: Default::default(),
             top: TopK::new(0),
             row: Vec::new(),
+            dists: Vec::new(),
         })
     }
 
@@ -164,14 +167,14 @@ impl Searcher {
         let mut score_time = std::time::Duration::ZERO;
         let mut scored = 0u32;
         {
-            let Searcher { reader, reqs, buf, top, chosen, kern, .. } = self;
+            let Searcher { reader, reqs, buf, top, chosen, kern, dists, .. } = self;
             let cx = ScoreContext { ix: &ix, code_bytes, page_mates: s.page_mates, chosen, kern };
             reader.read_each(reqs, buf, &mut |i, region| {
                 if i >= posting_reqs {
                     return Ok(());
                 }
                 let t = Instant::now();
-                scored += cx.score_region(&reqs[i], region, &mut codes_q, top)?;
+                scored += cx.score_region(&reqs[i], region, &mut codes_q, top, dists)?;
                 score_time += t.elapsed();
                 Ok(())
             })?;
@@ -290,7 +293,14 @@ struct ScoreContext<'a> {
 impl ScoreContext<'_> {
     /// Scores the postings lying wholly inside one read (`region` holds the
     /// bytes of `rq`); returns the entries scored.
-    fn score_region(&self, rq: &ReadReq, region: &[u8], q: &mut QueryCodes, top: &mut TopK) -> Result<u32> {
+    fn score_region(
+        &self,
+        rq: &ReadReq,
+        region: &[u8],
+        q: &mut QueryCodes,
+        top: &mut TopK,
+        dists: &mut Vec<f32>,
+    ) -> Result<u32> {
         let postings = &self.ix.postings;
         let (lo, hi) = (rq.offset, rq.offset + rq.len as u64);
         let mut scored = 0;
@@ -312,12 +322,20 @@ impl ScoreContext<'_> {
                     }));
                 }
                 let (rows, codes) = bytes.split_at(r.count as usize * 4);
-                for (row, code) in rows.chunks_exact(4).zip(codes.chunks_exact(self.code_bytes)) {
-                    let d = q.distance(self.kern, code);
+                // Keyed by row (or id): unique per vector, so replicas dedupe.
+                let mut offer = |row: &[u8], d: f32| {
                     if d <= top.threshold() {
-                        // Keyed by row (or id): unique per vector, so replicas dedupe.
                         let row = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
                         top.push(row, row, d);
+                    }
+                };
+                if let QueryCodes::Codes(cq) = q {
+                    // Binary collections: one kernel call for the whole block.
+                    cq.distances(self.kern, codes, dists);
+                    rows.chunks_exact(4).zip(dists.iter()).for_each(|(row, &d)| offer(row, d));
+                } else {
+                    for (row, code) in rows.chunks_exact(4).zip(codes.chunks_exact(self.code_bytes)) {
+                        offer(row, q.distance(self.kern, code));
                     }
                 }
                 scored += r.count;
