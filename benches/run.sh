@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${DATA:-$ROOT/bench-data}
 PY=${PY:-python3}
-OUT=$ROOT/benches/runs/$(date +%Y-%m-%d)-$(hostname -s)
+OUT=$ROOT/benches/runs/${RUN:-$(date +%Y-%m-%d)-$(hostname -s)}   # RUN=name: another directory
 F=$ROOT/target/release/fathom
 LIMIT=${LIMIT:-2000}
 mkdir -p "$DATA" "$OUT"
