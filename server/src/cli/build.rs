@@ -25,7 +25,7 @@ pub struct Args {
     /// Working-memory bound, e.g. 2GiB.
     #[arg(long, default_value = "2GiB", value_parser = parse_size)]
     memory_budget: u64,
-    /// Target vectors per posting (nearest assignment) [default: 32; 96 for
+    /// Target vectors per posting (nearest assignment) [default: 64; 96 for
     /// binary collections].
     #[arg(long)]
     leaf_size: Option<usize>,
