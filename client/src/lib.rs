@@ -128,12 +128,7 @@ impl Client {
         k: u32,
         settings: Option<SearchSettings>,
     ) -> Result<SearchResponse, Error> {
-        let req = SearchRequest { vector: Some(floats(vector)), k, settings };
-        self.retrying(|mut c| {
-            let r = self.request(req.clone());
-            async move { c.search(r).await }
-        })
-        .await
+        self.search_vector(floats(vector), k, settings).await
     }
 
     /// The `k` nearest neighbours of a packed binary code (binary
@@ -146,7 +141,16 @@ impl Client {
         settings: Option<SearchSettings>,
     ) -> Result<SearchResponse, Error> {
         let packed = PackedVector { element_type: ElementType::Bits as i32, data: code.to_vec() };
-        let req = SearchRequest { vector: Some(Vector { data: Some(vector::Data::Packed(packed)) }), k, settings };
+        self.search_vector(Vector { data: Some(vector::Data::Packed(packed)) }, k, settings).await
+    }
+
+    async fn search_vector(
+        &self,
+        vector: Vector,
+        k: u32,
+        settings: Option<SearchSettings>,
+    ) -> Result<SearchResponse, Error> {
+        let req = SearchRequest { vector: Some(vector), k, settings };
         self.retrying(|mut c| {
             let r = self.request(req.clone());
             async move { c.search(r).await }

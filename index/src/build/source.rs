@@ -16,10 +16,8 @@ use std::sync::Arc;
 
 enum Kind {
     Floats,
-    /// Packed bits read from the input, `in_bytes` per row.
-    Bits {
-        in_bytes: usize,
-    },
+    /// Packed bits read from the input, `file.dim` bytes per row.
+    Bits,
     /// Floats encoded by this codec.
     Encoded(Arc<CodecParams>),
 }
@@ -56,12 +54,11 @@ impl Source {
             }
             .into());
         }
-        let in_bytes = file.dim;
         Ok(Source {
             dim: bits,
             file,
             metric: Metric::Hamming,
-            kind: Kind::Bits { in_bytes },
+            kind: Kind::Bits,
             space: Some(CodeSpace::raw_bits(bits)),
         })
     }
@@ -123,12 +120,13 @@ impl Source {
         let mut raw = Vec::new();
         self.file.read_raw(start, count, &mut raw)?;
         match (&self.kind, &self.space) {
-            (Kind::Bits { in_bytes }, Some(space)) => {
+            (Kind::Bits, Some(space)) => {
+                let in_bytes = self.file.dim;
                 let cb = space.code_bytes();
                 stored.clear();
                 stored.resize(count * cb, 0);
-                for (r, (out, row)) in stored.chunks_exact_mut(cb).zip(raw.chunks_exact(*in_bytes)).enumerate() {
-                    out[..*in_bytes].copy_from_slice(row);
+                for (r, (out, row)) in stored.chunks_exact_mut(cb).zip(raw.chunks_exact(in_bytes)).enumerate() {
+                    out[..in_bytes].copy_from_slice(row);
                     space.check(out).map_err(|what| FormatError::BadInput {
                         path: self.file.path().to_path_buf(),
                         what: format!("row {}: {what}", start + r as u64),

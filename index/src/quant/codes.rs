@@ -122,6 +122,22 @@ impl CodeSpace {
         s
     }
 
+    /// |v|^2 of a code (as words): sum_i a_i^2 d + 2 sum_{i<j} a_i a_j
+    /// <b_i, b_j>, half the plane pairs of `ip(a, a)`.
+    pub fn norm2(&self, k: &Kernels, a: &[u64]) -> f32 {
+        let w = self.words_per_plane();
+        let d = self.dim as f32;
+        let plane = |i: usize| &a[i * w..(i + 1) * w];
+        let mut s = 0f32;
+        for (i, ai) in self.scales.iter().enumerate() {
+            s += ai * ai * d;
+            for (j, aj) in self.scales.iter().enumerate().skip(i + 1) {
+                s += 2.0 * ai * aj * (d - 2.0 * (k.xor_popcount)(plane(i), plane(j)) as f32);
+            }
+        }
+        s
+    }
+
     /// |v - w|^2 of two codes (as words).
     pub fn l2(&self, k: &Kernels, a: &[u64], b: &[u64]) -> f32 {
         if self.planes == 1 {
@@ -129,7 +145,7 @@ impl CodeSpace {
             let a1 = self.scales[0];
             return 4.0 * a1 * a1 * (k.xor_popcount)(a, b) as f32;
         }
-        self.ip(k, a, a) + self.ip(k, b, b) - 2.0 * self.ip(k, a, b)
+        self.norm2(k, a) + self.norm2(k, b) - 2.0 * self.ip(k, a, b)
     }
 }
 
@@ -148,7 +164,7 @@ impl CodeQuery {
     pub fn new(space: &CodeSpace, code: &[u8]) -> Self {
         let mut q = Vec::new();
         CodeSpace::words(code, &mut q);
-        let q_norm2 = space.ip(crate::distance::kernels(), &q, &q);
+        let q_norm2 = space.norm2(crate::distance::kernels(), &q);
         CodeQuery { space: space.clone(), q, q_norm2, x: Vec::new(), block: Vec::new() }
     }
 
@@ -183,19 +199,7 @@ impl CodeQuery {
         if s.planes == 1 {
             return s.l2(k, &self.q, &self.x);
         }
-        // |v_x|^2 = sum_i a_i^2 d + 2 sum_{i<j} a_i a_j <b_i, b_j>: half
-        // the plane pairs of a full self product.
-        let w = s.words_per_plane();
-        let d = s.dim as f32;
-        let plane = |i: usize| &self.x[i * w..(i + 1) * w];
-        let mut x_norm2 = 0f32;
-        for (i, ai) in s.scales.iter().enumerate() {
-            x_norm2 += ai * ai * d;
-            for (j, aj) in s.scales.iter().enumerate().skip(i + 1) {
-                x_norm2 += 2.0 * ai * aj * (d - 2.0 * (k.xor_popcount)(plane(i), plane(j)) as f32);
-            }
-        }
-        self.q_norm2 + x_norm2 - 2.0 * s.ip(k, &self.q, &self.x)
+        self.q_norm2 + s.norm2(k, &self.x) - 2.0 * s.ip(k, &self.q, &self.x)
     }
 }
 

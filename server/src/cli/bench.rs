@@ -110,23 +110,15 @@ impl QuerySet {
     fn load(path: &std::path::Path, ix: Option<&Index>) -> anyhow::Result<Self> {
         let raw_bits = ix.and_then(|ix| ix.code_space()).filter(|s| s.codec.is_none());
         if let Some(space) = raw_bits {
-            let f = fathom_index::input::VectorFile::open(path)?;
-            let width = space.dim.div_ceil(8);
-            anyhow::ensure!(
-                f.element == fathom_index::ElementType::U8 && f.dim == width,
-                "the index holds {}-bit vectors: queries must be a .u8bin of {width} bytes per row ({} has {} x {})",
-                space.dim,
-                path.display(),
-                f.dim,
-                f.element
-            );
-            let mut raw = Vec::new();
-            f.read_raw(0, f.count as usize, &mut raw)?;
             let cb = space.code_bytes();
-            let mut codes = vec![0u8; f.count as usize * cb];
-            for (c, r) in codes.chunks_exact_mut(cb).zip(raw.chunks_exact(width)) {
-                c[..width].copy_from_slice(r);
-            }
+            let (codes, width) = super::read_packed(path, cb)?;
+            anyhow::ensure!(
+                width == space.dim.div_ceil(8),
+                "the index holds {}-bit vectors: queries must be a .u8bin of {} bytes per row ({} has {width})",
+                space.dim,
+                space.dim.div_ceil(8),
+                path.display()
+            );
             return Ok(QuerySet::Codes(codes, cb));
         }
         let (qs, dim) = super::read_all_f32(path)?;

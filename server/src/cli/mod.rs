@@ -71,6 +71,27 @@ pub fn latency_mean_p99(lat_ms: &mut [f64]) -> (f64, f64) {
 }
 
 /// Reads every row of a vector file as f32.
+/// The rows of a .u8bin of packed bits, each zero-padded to `code_bytes`
+/// (a whole number of 64-bit words, the code layout); returns them
+/// concatenated with the row width of the file.
+pub fn read_packed(path: &std::path::Path, code_bytes: usize) -> anyhow::Result<(Vec<u8>, usize)> {
+    let f = fathom_index::input::VectorFile::open(path)?;
+    anyhow::ensure!(
+        f.element == fathom_index::ElementType::U8 && f.dim <= code_bytes,
+        "packed queries come from a .u8bin of at most {code_bytes} bytes per row; {} holds {} x {}",
+        path.display(),
+        f.dim,
+        f.element
+    );
+    let mut raw = Vec::new();
+    f.read_raw(0, f.count as usize, &mut raw)?;
+    let mut codes = vec![0u8; f.count as usize * code_bytes];
+    for (c, r) in codes.chunks_exact_mut(code_bytes).zip(raw.chunks_exact(f.dim)) {
+        c[..f.dim].copy_from_slice(r);
+    }
+    Ok((codes, f.dim))
+}
+
 pub fn read_all_f32(path: &std::path::Path) -> anyhow::Result<(Vec<f32>, usize)> {
     let f = fathom_index::input::VectorFile::open(path)?;
     let mut v = Vec::new();

@@ -34,24 +34,10 @@ fn read_rows(a: &Args) -> anyhow::Result<Rows> {
         let (qs, dim) = super::read_all_f32(&a.query)?;
         return Ok(Rows::Floats(qs, dim));
     }
-    let f = fathom_index::input::VectorFile::open(&a.query)?;
-    anyhow::ensure!(
-        f.element == fathom_index::ElementType::U8,
-        "--packed reads packed bits from a .u8bin; {} holds {}",
-        a.query.display(),
-        f.element
-    );
-    let mut raw = Vec::new();
-    f.read_raw(0, f.count as usize, &mut raw)?;
-    Ok(Rows::Codes(
-        raw.chunks_exact(f.dim)
-            .map(|r| {
-                let mut c = r.to_vec();
-                c.resize(f.dim.next_multiple_of(8), 0);
-                c
-            })
-            .collect(),
-    ))
+    let width = fathom_index::input::VectorFile::open(&a.query)?.dim;
+    let cb = width.next_multiple_of(8);
+    let (codes, _) = super::read_packed(&a.query, cb)?;
+    Ok(Rows::Codes(codes.chunks_exact(cb).map(<[u8]>::to_vec).collect()))
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
