@@ -82,7 +82,7 @@ fn topk(c: &mut Criterion) {
             t.reset(30);
             for (i, &d) in ds.iter().enumerate() {
                 if d < t.threshold() {
-                    t.push(i as u32, i as u32, d);
+                    t.push(i as u64, i as u32, d);
                 }
             }
         })

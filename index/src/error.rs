@@ -11,7 +11,7 @@ pub enum FormatError {
     Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: not a Fathom {kind} file (magic {found:02x?})")]
     BadMagic { path: PathBuf, kind: &'static str, found: [u8; 8] },
-    #[error("{path}: format version {found} is not readable by this build (reads {min}..={max})")]
+    #[error("{path}: format version {found} is not readable by this build (reads {min}..={max}){}", version_hint(*found, *min))]
     UnsupportedVersion { path: PathBuf, found: u32, min: u32, max: u32 },
     #[error("{path}: corrupt at byte {offset}: {what}")]
     Corrupt { path: PathBuf, offset: u64, what: String },
@@ -19,6 +19,14 @@ pub enum FormatError {
     Checksum { path: PathBuf, section: String, expected: u32, found: u32 },
     #[error("{path}: {what}")]
     BadInput { path: PathBuf, what: String },
+}
+
+fn version_hint(found: u32, min: u32) -> &'static str {
+    if found < min {
+        "; it was written by an older fathom: rebuild the index with this version's `fathom build`"
+    } else {
+        "; it was written by a newer fathom: upgrade this server"
+    }
 }
 
 /// Problems with a query or its settings.

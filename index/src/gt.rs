@@ -50,7 +50,7 @@ pub fn ground_truth(
                     _ => (kern.l2_sq)(q, x),
                 };
                 if d < top.threshold() {
-                    top.push((start + r as u64) as u32, 0, d);
+                    top.push(start + r as u64, 0, d);
                 }
             }
         });
@@ -93,7 +93,7 @@ pub fn ground_truth_bits(
             for (r, x) in block.chunks_exact(per).enumerate() {
                 let d = (kern.xor_popcount)(q, x) as f32;
                 if d < top.threshold() {
-                    top.push((start + r as u64) as u32, 0, d);
+                    top.push(start + r as u64, 0, d);
                 }
             }
         });
@@ -115,8 +115,8 @@ fn sorted(mut tops: Vec<TopK>) -> Vec<Vec<Neighbor>> {
 }
 
 /// recall@k: the fraction of the true top-k found in `found`'s first k.
-pub fn recall_at(found: &[u32], truth: &[i32], k: usize) -> f64 {
-    let truth: std::collections::HashSet<i32> = truth.iter().take(k).copied().collect();
-    let hits = found.iter().take(k).filter(|&&id| truth.contains(&(id as i32))).count();
+pub fn recall_at(found: &[u64], truth: &[i32], k: usize) -> f64 {
+    let truth: std::collections::HashSet<i64> = truth.iter().take(k).map(|&t| t as i64).collect();
+    let hits = found.iter().take(k).filter(|&&id| truth.contains(&(id as i64))).count();
     hits as f64 / k.min(truth.len()).max(1) as f64
 }

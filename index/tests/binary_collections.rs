@@ -180,8 +180,8 @@ fn the_engine_stores_the_codec_fixed_packing_vectors() {
         let mut s = ix.searcher().unwrap();
         for (row, code) in bytes.chunks_exact(cb).enumerate() {
             let (found, _) = s.search_query(Query::Code(code), 64, &full_probe()).unwrap();
-            let at_zero: Vec<u32> = found.iter().filter(|n| n.distance.abs() < 1e-4).map(|n| n.id).collect();
-            assert!(at_zero.contains(&(row as u32)), "bits {bits} row {row}: {found:?}");
+            let at_zero: Vec<u64> = found.iter().filter(|n| n.distance.abs() < 1e-4).map(|n| n.id).collect();
+            assert!(at_zero.contains(&(row as u64)), "bits {bits} row {row}: {found:?}");
             // And the float row encodes (server side) to that code.
             let (by_float, _) = s.search(&data[row * dim..(row + 1) * dim], 64, &full_probe()).unwrap();
             assert_eq!(by_float, found);

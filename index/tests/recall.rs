@@ -26,7 +26,7 @@ fn recall_with(metric: Metric, params: BuildParams, settings: SearchSettings, ta
     let mut total = 0.0;
     for (q, t) in qs.chunks_exact(64).zip(&truth) {
         let (found, _) = s.search(q, K, &settings).unwrap();
-        let ids: Vec<u32> = found.iter().map(|n| n.id).collect();
+        let ids: Vec<u64> = found.iter().map(|n| n.id).collect();
         let truth_ids: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
         total += recall_at(&ids, &truth_ids, K);
         // Reported distances are the metric's, nearest first.

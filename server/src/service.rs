@@ -84,6 +84,7 @@ impl FathomService {
                         bytes_read: s.bytes_read,
                         candidates_scored: s.candidates_scored,
                     }),
+                    coverage: None,
                 })
                 .collect()),
             Err(JobError::DeadlineExceeded) => Err(deadline_exceeded()),
@@ -187,29 +188,38 @@ impl Fathom for FathomService {
 
     async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
         let started = Instant::now();
-        let r = self.state().map(|st| {
-            let m = &st.index.manifest;
-            pb::IndexInfo {
-                metric: m.metric.to_string(),
-                dimension: m.dim as u32,
-                element_type: match m.element {
-                    fathom_index::ElementType::F32 => ElementType::F32,
-                    fathom_index::ElementType::U8 => ElementType::U8,
-                    fathom_index::ElementType::I8 => ElementType::I8,
-                    fathom_index::ElementType::Bits => ElementType::Bits,
-                } as i32,
-                bits_per_dimension: st.index.code_space().map_or(0, |s| s.planes as u32),
-                code_bytes: st.index.code_bytes().unwrap_or(0) as u32,
-                vector_count: m.vector_count,
-                posting_count: m.posting_count,
-                format_version: m.format_version,
-                code: m.code.to_string(),
-                build_params_json: serde_json::to_string(&m.build).unwrap_or_default(),
-                resident_bytes: st.index.resident_bytes(),
-                disk_bytes: m.files.values().map(|f| f.bytes).sum(),
-                default_settings: Some(validate::to_pb_settings(&self.defaults)),
-            }
-        });
+        let r = self.state().map(|st| index_info(&st.index, &self.defaults));
         self.finish("GetIndexInfo", started, r)
+    }
+}
+
+/// What GetIndexInfo says of one open index.
+pub fn index_info(index: &Index, defaults: &SearchSettings) -> pb::IndexInfo {
+    let st = index;
+    let m = &st.manifest;
+    pb::IndexInfo {
+        metric: m.metric.to_string(),
+        dimension: m.dim as u32,
+        element_type: match m.element {
+            fathom_index::ElementType::F32 => ElementType::F32,
+            fathom_index::ElementType::U8 => ElementType::U8,
+            fathom_index::ElementType::I8 => ElementType::I8,
+            fathom_index::ElementType::Bits => ElementType::Bits,
+        } as i32,
+        bits_per_dimension: st.code_space().map_or(0, |s| s.planes as u32),
+        code_bytes: st.code_bytes().unwrap_or(0) as u32,
+        vector_count: m.vector_count,
+        posting_count: m.posting_count,
+        format_version: m.format_version,
+        code: m.code.to_string(),
+        build_params_json: serde_json::to_string(&m.build).unwrap_or_default(),
+        resident_bytes: st.resident_bytes(),
+        disk_bytes: m.files.values().map(|f| f.bytes).sum(),
+        default_settings: Some(validate::to_pb_settings(defaults)),
+        collection_id: m.collection_id.clone(),
+        shard: m.build.shard,
+        shard_count: m.build.shard_count,
+        user_ids: m.user_ids,
+        index_version: index.version(),
     }
 }

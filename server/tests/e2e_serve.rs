@@ -105,7 +105,7 @@ async fn serves_recall_errors_health_metrics_and_drains_on_sigterm() {
     let mut recall = 0.0;
     for (q, t) in queries.chunks_exact(DIM).zip(&truth) {
         let r = client.search(q, 10, None).await.unwrap();
-        let ids: Vec<u32> = r.neighbors.iter().map(|n| n.id).collect();
+        let ids: Vec<u64> = r.neighbors.iter().map(|n| n.id).collect();
         let want: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
         recall += recall_at(&ids, &want, 10);
     }

@@ -10,6 +10,7 @@
 
 pub mod params;
 pub mod progress;
+mod rows;
 mod source;
 mod spill;
 mod stream;
@@ -17,6 +18,7 @@ pub mod writer;
 
 pub use params::BuildParams;
 pub use progress::{NoProgress, ProgressSink};
+pub use rows::shard_of;
 
 use crate::cluster::hierarchy::{self, SplitParams};
 use crate::distance::kernels;
@@ -28,6 +30,7 @@ use crate::format::{self as fmt, Manifest, PAGE_BYTES};
 use crate::input::VectorFile;
 use crate::quant::{Pq, Quantizer, Sq8};
 use crate::search::centroids::CentroidIndex;
+use rows::Rows;
 use source::Source;
 use spill::Spill;
 use std::collections::BTreeMap;
@@ -54,10 +57,22 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     if file.count == 0 {
         return Err(BuildError::EmptyInput(0).into());
     }
-    if file.count > u32::MAX as u64 {
+    // Ids and the shard's rows are checked before anything is written.
+    let rows = Rows::open(params, file.count)?;
+    if rows.kept == 0 {
+        return Err(BuildError::BadParam {
+            name: "shard",
+            what: format!(
+                "shard {} of {} holds none of the {} input rows",
+                params.shard, params.shard_count, file.count
+            ),
+        }
+        .into());
+    }
+    if rows.kept > u32::MAX as u64 {
         return Err(BuildError::BadParam {
             name: "input",
-            what: format!("{} vectors exceed the 2^32 id space", file.count),
+            what: format!("{} vectors in one index exceed 2^32 rows; split it with --shards", rows.kept),
         }
         .into());
     }
@@ -65,7 +80,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let mut stage_seconds = BTreeMap::new();
     let mut tmp = TempBuildDir::create(out)?;
     let kern = kernels();
-    let n = file.count;
+    let n = rows.kept;
     let metric = params.metric;
 
     // 1. Sample (for an encoded collection, first fit the codec on one).
@@ -74,7 +89,8 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let dim = src.dim;
     let sample_count = params.sample_count(n, dim);
     progress.stage("sample", sample_count);
-    let sample = stream::read_sample(&src, sample_count, params.seed, progress)?;
+    let sample = stream::read_kept_sample(&src, &rows, sample_count, params.seed, progress)?;
+    let sample_count = (sample.len() / dim) as u64;
     progress.finish_stage();
     stage_seconds.insert("sample".into(), t.elapsed().as_secs_f64());
 
@@ -124,20 +140,24 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     // 3. Assign and spill; write full vectors.
     let t = Instant::now();
     let element = src.stored_element();
-    let vlayout = VectorLayout::new(4 + src.stored_bytes());
+    let vlayout = VectorLayout::new(layout::VECTOR_ID_BYTES + src.stored_bytes());
     let code_bytes = quantizer.code_bytes();
-    let record_bytes = 16 + code_bytes as u64;
+    let entry_ids = quantizer.entries_hold_ids();
+    // A binary collection's entries carry the id beside the code.
+    let payload_bytes = code_bytes + if entry_ids { layout::ENTRY_ID_BYTES } else { 0 };
+    let record_bytes = spill::RECORD_HEADER_BYTES as u64 + payload_bytes as u64;
     // Sized for every vector in all R postings: an upper bound, so buckets
     // stay within the budget however many replicas the closure keeps.
     let spill_bytes = n * params.replicas as u64 * record_bytes;
     let buckets = spill_bytes.div_ceil((params.memory_budget_bytes / 4).max(1 << 20)).clamp(1, 4096) as u32;
-    let mut spill = Spill::create(&tmp.path.join("spill"), postings, buckets, code_bytes)?;
+    let mut spill = Spill::create(&tmp.path.join("spill"), postings, buckets, payload_bytes)?;
     let vbuckets =
         (n * vlayout.row_bytes as u64).div_ceil((params.memory_budget_bytes / 4).max(1 << 20)).clamp(1, 4096);
     let mut vspill = Spill::create(&tmp.path.join("spill-vectors"), postings, vbuckets as u32, vlayout.row_bytes)?;
     progress.stage("assign", n);
     let assigned = stream::assign_all(
         &src,
+        &rows,
         &stream::AssignContext { params, cindex: &cindex, quantizer: &quantizer },
         &mut spill,
         &mut vspill,
@@ -164,7 +184,6 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let t = Instant::now();
     progress.stage("postings", postings as u64);
     let postings_path = tmp.path.join(fmt::POSTINGS_FILE);
-    let entry_ids = quantizer.entries_hold_ids();
     let (refs, posting_stats) = write_postings(
         &spill,
         &PostingShape { postings, code_bytes, max_len: params.max_posting_len(), entry_ids },
@@ -227,11 +246,24 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         },
         files,
         created_by: format!("fathom {}", env!("CARGO_PKG_VERSION")),
+        collection_id: collection_id(params, &rows, assigned.input_crc),
+        user_ids: rows.user_ids(),
     };
     manifest.write(&tmp.path)?;
     writer::publish(&tmp.path, out)?;
     tmp.keep();
     Ok(BuildReport { manifest, stage_seconds, total_seconds: started.elapsed().as_secs_f64() })
+}
+
+/// The id shared by the shards of one build: the input's bytes, the ids,
+/// every parameter but the shard number.
+fn collection_id(params: &BuildParams, rows: &Rows, input_crc: u32) -> String {
+    let shared = BuildParams { shard: 0, ..params.clone() };
+    let mut h = crc32fast::Hasher::new();
+    h.update(serde_json::to_string(&shared).unwrap_or_default().as_bytes());
+    h.update(&rows.input_rows.to_le_bytes());
+    h.update(&rows.ids_crc.to_le_bytes());
+    format!("{input_crc:08x}{:08x}", h.finalize())
 }
 
 struct PostingStats {
@@ -286,12 +318,18 @@ fn write_postings(
             dropped += (group.len() - keep) as u64;
             let kept = &group[..keep];
             bytes_buf.clear();
+            // Entries: ids (carried at the front of the payload) or rows.
+            let code_from = if shape.entry_ids { layout::ENTRY_ID_BYTES } else { 0 };
             for r in kept {
-                let entry = if shape.entry_ids { r.vector } else { home_start[r.home as usize] + r.slot };
-                bytes_buf.extend_from_slice(&entry.to_le_bytes());
+                if shape.entry_ids {
+                    bytes_buf.extend_from_slice(&bytes[r.code_at..r.code_at + code_from]);
+                } else {
+                    bytes_buf.extend_from_slice(&(home_start[r.home as usize] + r.slot).to_le_bytes());
+                }
             }
             for r in kept {
-                bytes_buf.extend_from_slice(&bytes[r.code_at..r.code_at + code_bytes]);
+                let at = r.code_at + code_from;
+                bytes_buf.extend_from_slice(&bytes[at..at + code_bytes]);
             }
             let at = place_posting(w.body_bytes, bytes_buf.len() as u64);
             w.pad_to(at)?;

@@ -48,6 +48,14 @@ pub struct BuildParams {
     /// Binary collection from floats: encode the input with the codec at
     /// this many bits per dimension (0 = keep floats).
     pub encode_bits: usize,
+    /// This build is shard `shard` of `shard_count` (1 = unsharded): it
+    /// keeps the input rows whose id hashes to it (`build::shard_of`).
+    pub shard: u32,
+    pub shard_count: u32,
+    /// One u64 id per input row (`input::IdFile`); none = row numbers. The
+    /// path is not recorded (the bytes are, through the collection id).
+    #[serde(skip)]
+    pub ids_file: Option<std::path::PathBuf>,
 }
 
 impl Default for BuildParams {
@@ -74,6 +82,9 @@ impl Default for BuildParams {
             assign_probe_groups: 32,
             input_bits: 0,
             encode_bits: 0,
+            shard: 0,
+            shard_count: 1,
+            ids_file: None,
         }
     }
 }
@@ -124,6 +135,12 @@ impl BuildParams {
         }
         if !(1..=fathom_codec::MAX_BITS).contains(&self.binary_bits) {
             return bad("binary_bits", "must be in 1..=4");
+        }
+        if self.shard_count == 0 || self.shard_count > 4096 {
+            return bad("shards", "must be in 1..=4096");
+        }
+        if self.shard >= self.shard_count {
+            return bad("shard", "must be below the shard count (shards are numbered from 0)");
         }
         if self.assign_probe_groups == 0 {
             return bad("assign_probe_groups", "must be at least 1");

@@ -2,6 +2,7 @@
 //! every vector (closure assignment, encoding, spilling, full-vector write).
 
 use super::progress::ProgressSink;
+use super::rows::Rows;
 use super::source::Source;
 use super::spill::Spill;
 use super::writer::BodyWriter;
@@ -18,6 +19,42 @@ use crate::rng::Rng;
 use crate::search::centroids::{CentroidIndex, CentroidScore};
 use rayon::prelude::*;
 use std::path::Path;
+
+/// Reads about `count` of the kept rows, chosen uniformly (seeded): their
+/// views, row-major. A shard samples `shards` times as many input rows and
+/// keeps its own, so it needs no map from its rows to the input's.
+pub(super) fn read_kept_sample(
+    src: &Source,
+    rows: &Rows,
+    count: u64,
+    seed: u64,
+    progress: &dyn ProgressSink,
+) -> Result<Vec<f32>> {
+    if rows.keeps_all() {
+        return read_sample(src, count, seed, progress);
+    }
+    let wanted = (count * rows.shards() as u64).min(src.count());
+    let picks = Rng::derive(seed, 0x5A).sample_indices(src.count(), wanted);
+    let mut out = Vec::with_capacity(count as usize * src.dim);
+    let (mut stored, mut view, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < picks.len() {
+        let mut j = i + 1;
+        while j < picks.len() && picks[j] == picks[j - 1] + 1 && j - i < 65_536 {
+            j += 1;
+        }
+        src.read(picks[i], j - i, &mut stored, &mut view)?;
+        rows.ids(picks[i], j - i, &mut ids)?;
+        for (r, id) in ids.iter().enumerate() {
+            if rows.keeps(*id) {
+                out.extend_from_slice(&view[r * src.dim..(r + 1) * src.dim]);
+            }
+        }
+        progress.advance(((j - i) as u64).div_ceil(rows.shards() as u64));
+        i = j;
+    }
+    Ok(out)
+}
 
 /// Reads `count` rows chosen uniformly (seeded): their views, row-major.
 pub(super) fn read_sample(src: &Source, count: u64, seed: u64, progress: &dyn ProgressSink) -> Result<Vec<f32>> {
@@ -49,6 +86,9 @@ pub(super) struct Assigned {
     pub replica_histogram: Vec<u64>,
     /// Vectors whose nearest posting is p (they are stored together).
     pub primaries: Vec<u32>,
+    /// CRC-32 of every input row's stored bytes (kept or not): the same for
+    /// every shard of one input, part of the collection id.
+    pub input_crc: u32,
 }
 
 /// One vector's output from the parallel step.
@@ -57,11 +97,14 @@ struct Placed {
     code: Vec<u8>,
 }
 
-/// Assigns every vector; spills posting entries to `spill` and full vectors
-/// to `vectors`, both keyed by the vector's home (nearest) posting and its
-/// slot among that posting's primaries (in id order).
+/// Assigns every kept vector; spills posting entries to `spill` and full
+/// vectors to `vectors`, both keyed by the vector's home (nearest) posting
+/// and its slot among that posting's primaries (in input order). A vector
+/// row is its u64 id then its stored bytes; a binary collection's entry
+/// payload is its u64 id then its code.
 pub(super) fn assign_all(
     src: &Source,
+    rows: &Rows,
     cx: &AssignContext,
     spill: &mut Spill,
     vectors: &mut Spill,
@@ -75,23 +118,32 @@ pub(super) fn assign_all(
     let mut histogram = vec![0u64; p.replicas];
     let mut primaries = vec![0u32; cx.cindex.posting_count()];
     let (mut stored, mut f, mut row) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ids, mut kept) = (Vec::new(), Vec::new());
+    let mut crc = crc32fast::Hasher::new();
     let want = (p.replicas * 2).max(8);
+    let entry_ids = cx.quantizer.entries_hold_ids();
+    let mut local = 0u32;
     let mut start = 0u64;
     while start < src.count() {
-        let rows = chunk.min((src.count() - start) as usize);
-        src.read(start, rows, &mut stored, &mut f)?;
+        let n = chunk.min((src.count() - start) as usize);
+        src.read(start, n, &mut stored, &mut f)?;
+        crc.update(&stored);
+        rows.ids(start, n, &mut ids)?;
+        kept.clear();
+        kept.extend((0..n).filter(|&r| rows.keeps(ids[r])));
         let sb = src.stored_bytes();
-        let placed: Vec<Placed> = f
-            .par_chunks(dim)
-            .enumerate()
+        let placed: Vec<Placed> = kept
+            .par_iter()
             .with_min_len(64)
             .map_init(
                 || (Vec::new(), Vec::new(), Vec::new()),
-                |(scratch, cands, chosen), (r, x)| {
+                |(scratch, cands, chosen), &r| {
+                    let x = &f[r * dim..(r + 1) * dim];
                     cx.cindex.nearest(CentroidScore::L2, x, p.assign_probe_groups, want, scratch, cands);
                     assign::choose(kern, &closure, &cx.cindex.centroids, dim, cands, chosen);
-                    let code = if src.space.is_some() {
-                        stored[r * sb..(r + 1) * sb].to_vec() // the code is the stored vector
+                    let code = if entry_ids {
+                        // The code is the stored vector; the entry names the id.
+                        [&ids[r].to_le_bytes()[..], &stored[r * sb..(r + 1) * sb]].concat()
                     } else {
                         let mut code = vec![0u8; cx.quantizer.code_bytes()];
                         cx.quantizer.encode(x, &mut code);
@@ -101,8 +153,9 @@ pub(super) fn assign_all(
                 },
             )
             .collect();
-        for (r, pl) in placed.iter().enumerate() {
-            let id = (start + r as u64) as u32;
+        for (&r, pl) in kept.iter().zip(&placed) {
+            let id = local;
+            local += 1;
             let home = pl.postings[0].0;
             let slot = primaries[home as usize];
             primaries[home as usize] += 1;
@@ -111,16 +164,16 @@ pub(super) fn assign_all(
             }
             histogram[pl.postings.len().saturating_sub(1)] += 1;
             row.clear();
-            row.extend_from_slice(&id.to_le_bytes());
+            row.extend_from_slice(&ids[r].to_le_bytes());
             row.extend_from_slice(&stored[r * sb..(r + 1) * sb]);
             vectors.push(home, id, 0.0, 0, (home, slot), &row)?;
         }
-        progress.advance(rows as u64);
-        start += rows as u64;
+        progress.advance(n as u64);
+        start += n as u64;
     }
     spill.finish_writing()?;
     vectors.finish_writing()?;
-    Ok(Assigned { replica_histogram: histogram, primaries })
+    Ok(Assigned { replica_histogram: histogram, primaries, input_crc: crc.finalize() })
 }
 
 /// Writes `vectors.bin` from the vector spill: rows in (home posting, slot)

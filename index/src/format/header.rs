@@ -15,9 +15,12 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-pub const FORMAT_VERSION: u32 = 1;
-pub const MIN_FORMAT_VERSION: u32 = 1;
-pub const MAX_FORMAT_VERSION: u32 = 1;
+/// Format 2: 64-bit user ids (vector rows, binary collections' entries),
+/// shard fields in the manifest. Format 1 (32-bit row ids) is not read:
+/// opening one says to rebuild.
+pub const FORMAT_VERSION: u32 = 2;
+pub const MIN_FORMAT_VERSION: u32 = 2;
+pub const MAX_FORMAT_VERSION: u32 = 2;
 pub const HEADER_FIXED_BYTES: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +162,7 @@ mod tests {
 
     #[test]
     fn every_other_version_is_rejected() {
-        for v in [0u32, 2, 3, 100, u32::MAX] {
+        for v in [0u32, 1, 3, 100, u32::MAX] {
             let mut b = sample().encode();
             b[8..12].copy_from_slice(&v.to_le_bytes());
             let err = FileHeader::decode(&b, FileKind::Postings, Path::new("p"), 74).unwrap_err();

@@ -8,8 +8,9 @@ use crate::search::centroids::CentroidIndex;
 use std::path::Path;
 
 /// One posting's place in `postings.bin`: absolute byte offset, number of
-/// entries and CRC-32 of its bytes: rows block (u32: the vector's row in
-/// `vectors.bin`, which also holds its id), then codes block.
+/// entries and CRC-32 of its bytes: entries block (u32 rows of
+/// `vectors.bin`, whose rows hold the ids; or, in binary collections, the
+/// u64 ids themselves), then codes block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PostingRef {
     pub offset: u64,
@@ -21,17 +22,22 @@ pub struct PostingRef {
 }
 
 pub const POSTING_REF_BYTES: usize = 20;
-/// Bytes per posting entry besides the code: the row.
-pub const ENTRY_OVERHEAD_BYTES: usize = 4;
+/// Bytes of an entry's row (u32) in a float collection's posting.
+pub const ENTRY_ROW_BYTES: usize = 4;
+/// Bytes of an entry's id (u64) in a binary collection's posting.
+pub const ENTRY_ID_BYTES: usize = 8;
+/// Bytes of the id (u64) that starts every `vectors.bin` row.
+pub const VECTOR_ID_BYTES: usize = 8;
 
 impl PostingRef {
-    pub fn len_bytes(&self, code_bytes: usize) -> u64 {
-        self.count as u64 * (ENTRY_OVERHEAD_BYTES as u64 + code_bytes as u64)
+    /// Bytes of the posting, given the bytes of one entry (row or id + code).
+    pub fn len_bytes(&self, entry_bytes: usize) -> u64 {
+        self.count as u64 * entry_bytes as u64
     }
     /// First page and number of pages covering the posting.
-    pub fn pages(&self, code_bytes: usize) -> (u64, u64) {
+    pub fn pages(&self, entry_bytes: usize) -> (u64, u64) {
         let first = self.offset / PAGE_BYTES as u64;
-        let end = (self.offset + self.len_bytes(code_bytes)).div_ceil(PAGE_BYTES as u64);
+        let end = (self.offset + self.len_bytes(entry_bytes)).div_ceil(PAGE_BYTES as u64);
         (first, end - first)
     }
 }
@@ -198,9 +204,9 @@ mod tests {
         assert_eq!(place_posting(100, 8192), 4096, "two pages fit exactly from the boundary");
         assert_eq!(place_posting(100, 9000), 100, "three pages either way");
         let r = PostingRef { offset: 3900, count: 10, crc: 0, first_row: 0 };
-        assert_eq!(r.pages(6), (0, 1));
+        assert_eq!(r.pages(10), (0, 1));
         let r = PostingRef { offset: 4090, count: 10, crc: 0, first_row: 0 };
-        assert_eq!(r.pages(6), (0, 2));
+        assert_eq!(r.pages(10), (0, 2));
     }
 
     #[test]

@@ -97,6 +97,12 @@ pub struct Manifest {
     pub stats: BuildStats,
     pub files: BTreeMap<String, FileEntry>,
     pub created_by: String,
+    /// Shared by the shards of one build: a hash of the input's bytes, the
+    /// ids, the build parameters but the shard number, and the shard count.
+    /// A router refuses to merge shards whose collection ids differ.
+    pub collection_id: String,
+    /// Ids are the user's (`--ids`), not the input's row numbers.
+    pub user_ids: bool,
 }
 
 impl Manifest {
@@ -152,9 +158,10 @@ impl Manifest {
         if !qok {
             return Err(bad("quantizer parameters do not match the dimension".into()));
         }
+        let id = crate::format::layout::VECTOR_ID_BYTES as u64;
         let row = match &self.quantizer {
-            Quantizer::Codes(s) => 4 + s.code_bytes() as u64,
-            _ => 4 + self.dim as u64 * self.element.size_bytes() as u64,
+            Quantizer::Codes(s) => id + s.code_bytes() as u64,
+            _ => id + self.dim as u64 * self.element.size_bytes() as u64,
         };
         if self.vector_row_bytes as u64 != row || self.vectors_per_page == 0 {
             return Err(bad("vector layout fields disagree with the dimension".into()));

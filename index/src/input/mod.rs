@@ -3,9 +3,11 @@
 //! [`VectorFile`] reads them all with positioned reads, streaming in chunks;
 //! the header is validated against the file size on open.
 
+mod ids;
 mod npy;
 mod write;
 
+pub use ids::IdFile;
 pub use write::{read_ids, write_ids_ibin, BinWriter};
 
 use crate::error::{FormatError, IoContext};

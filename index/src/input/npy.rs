@@ -1,5 +1,6 @@
 //! The .npy header: magic, version, a Python-dict header naming dtype,
-//! order and shape. We accept 2-D C-order float32, uint8 and int8.
+//! order and shape. We accept 2-D C-order float32, uint8 and int8 vectors,
+//! and 1-D (or n x 1) uint64 / int64 ids.
 
 use crate::error::{FormatError, IoContext};
 use crate::types::ElementType;
@@ -16,7 +17,50 @@ pub(super) struct NpyHeader {
 
 const MAX_HEADER_BYTES: usize = 1 << 16;
 
+/// The header's fields as written: dtype descr, shape, where data starts.
+struct RawHeader {
+    descr: String,
+    dims: Vec<u64>,
+    shape: String,
+    data_offset: u64,
+}
+
 pub(super) fn parse_header(file: &File, path: &Path) -> Result<NpyHeader, FormatError> {
+    let bad = |what: String| FormatError::BadInput { path: path.to_path_buf(), what };
+    let RawHeader { descr, dims, shape: inner, data_offset } = parse_raw(file, path)?;
+    let descr = descr.as_str();
+    let element = if descr.starts_with("<f4") {
+        ElementType::F32
+    } else if descr.starts_with("|u1") || descr.starts_with("<u1") {
+        ElementType::U8
+    } else if descr.starts_with("|i1") || descr.starts_with("<i1") {
+        ElementType::I8
+    } else {
+        return Err(bad(format!("dtype {descr} is not supported (float32, uint8 or int8)")));
+    };
+    let (rows, cols) = match dims.as_slice() {
+        [r, c] if *c > 0 => (*r, *c as usize),
+        _ => return Err(bad(format!("shape ({inner}) is not 2-D (n, d) with d > 0"))),
+    };
+    Ok(NpyHeader { element, rows, cols, data_offset })
+}
+
+/// An id array: (rows, signed, data offset). uint64 or int64, shape (n,) or (n, 1).
+pub(crate) fn parse_ids_header(file: &File, path: &Path) -> Result<(u64, bool, u64), FormatError> {
+    let bad = |what: String| FormatError::BadInput { path: path.to_path_buf(), what };
+    let RawHeader { descr, dims, shape, data_offset } = parse_raw(file, path)?;
+    let signed = match descr.as_str() {
+        "<u8" => false,
+        "<i8" => true,
+        d => return Err(bad(format!("ids must be uint64 or int64 (little endian), not dtype {d}"))),
+    };
+    match dims.as_slice() {
+        [n] | [n, 1] => Ok((*n, signed, data_offset)),
+        _ => Err(bad(format!("ids must have shape (n,) or (n, 1), not ({shape})"))),
+    }
+}
+
+fn parse_raw(file: &File, path: &Path) -> Result<RawHeader, FormatError> {
     let bad = |what: String| FormatError::BadInput { path: path.to_path_buf(), what };
     let mut pre = [0u8; 12];
     let len = file.metadata().at(path)?.len();
@@ -44,17 +88,7 @@ pub(super) fn parse_header(file: &File, path: &Path) -> Result<NpyHeader, Format
         Some(rest.to_string())
     };
     let descr = value_of("descr").ok_or_else(|| bad("header has no 'descr'".into()))?;
-    let descr = descr.trim_start_matches('\'');
-    let element = if descr.starts_with("<f4") {
-        ElementType::F32
-    } else if descr.starts_with("|u1") || descr.starts_with("<u1") {
-        ElementType::U8
-    } else if descr.starts_with("|i1") || descr.starts_with("<i1") {
-        ElementType::I8
-    } else {
-        let dtype: String = descr.chars().take_while(|c| *c != '\'').collect();
-        return Err(bad(format!("dtype {dtype} is not supported (float32, uint8 or int8)")));
-    };
+    let descr: String = descr.trim_start_matches('\'').chars().take_while(|c| *c != '\'').collect();
     let fortran = value_of("fortran_order").ok_or_else(|| bad("header has no 'fortran_order'".into()))?;
     if fortran.starts_with("True") {
         return Err(bad("Fortran-order arrays are not supported; save with C order".into()));
@@ -68,9 +102,5 @@ pub(super) fn parse_header(file: &File, path: &Path) -> Result<NpyHeader, Format
         .map(|s| s.parse::<u64>())
         .collect::<Result<_, _>>()
         .map_err(|_| bad(format!("cannot parse shape ({inner})")))?;
-    let (rows, cols) = match dims.as_slice() {
-        [r, c] if *c > 0 => (*r, *c as usize),
-        _ => return Err(bad(format!("shape ({inner}) is not 2-D (n, d) with d > 0"))),
-    };
-    Ok(NpyHeader { element, rows, cols, data_offset: start + header_len as u64 })
+    Ok(RawHeader { descr, dims, shape: inner, data_offset: start + header_len as u64 })
 }

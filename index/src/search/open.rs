@@ -99,12 +99,12 @@ impl Index {
         let ph = FileHeader::read(&pf, FileKind::Postings, &ppath)?;
         let vf = std::fs::File::open(&vpath).map_err(|error| FormatError::Io { path: vpath.clone(), error })?;
         let vh = FileHeader::read(&vf, FileKind::Vectors, &vpath)?;
-        let code_bytes = manifest.quantizer.code_bytes();
+        let entry_bytes = manifest.quantizer.entry_bytes();
         let postings_end = ph.header_bytes as u64 + ph.body_bytes;
         for (i, p) in postings.iter().enumerate() {
             let rows_ok =
                 p.first_row as u64 <= manifest.vector_count && (i == 0 || p.first_row >= postings[i - 1].first_row);
-            if !rows_ok || p.offset < ph.header_bytes as u64 || p.offset + p.len_bytes(code_bytes) > postings_end {
+            if !rows_ok || p.offset < ph.header_bytes as u64 || p.offset + p.len_bytes(entry_bytes) > postings_end {
                 return Err(FormatError::Corrupt {
                     path: dpath,
                     offset: 64 + (i * layout::POSTING_REF_BYTES) as u64,
@@ -261,6 +261,11 @@ impl Index {
     }
 
     /// Bytes of a packed query code (binary collections only).
+    /// The served version's name: the index directory's last component.
+    pub fn version(&self) -> String {
+        self.dir.file_name().map_or_else(|| self.dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
     pub fn code_bytes(&self) -> Option<usize> {
         self.code_space().map(|s| s.code_bytes())
     }

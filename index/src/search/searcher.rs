@@ -10,6 +10,7 @@ use super::topk::{Candidate, Neighbor, TopK};
 use super::{POSTINGS_SLOT, VECTORS_SLOT};
 use crate::distance::{kernels, Kernels};
 use crate::error::{FormatError, IndexError, Result};
+use crate::format::layout::{ENTRY_ID_BYTES, ENTRY_ROW_BYTES, VECTOR_ID_BYTES};
 use crate::format::PAGE_BYTES;
 use crate::input::raw_to_f32;
 use crate::io::{AlignedBuf, PageReader, ReadReq};
@@ -124,12 +125,12 @@ impl Searcher {
 
         // Posting reads: pages of all kept postings, merged when adjacent.
         let t = Instant::now();
-        let code_bytes = m.quantizer.code_bytes();
+        let entry_bytes = m.quantizer.entry_bytes();
         self.pages.clear();
         for &(p, _) in &self.nearest[..keep] {
             let r = &ix.postings[p as usize];
             if r.count > 0 {
-                let (first, n) = r.pages(code_bytes);
+                let (first, n) = r.pages(entry_bytes);
                 let b = s.block_pages as u64;
                 let start = first - first % b;
                 let end = (first + n).next_multiple_of(b).min(ix.postings_file_pages).max(first + n);
@@ -168,7 +169,7 @@ impl Searcher {
         let mut scored = 0u32;
         {
             let Searcher { reader, reqs, buf, top, chosen, kern, dists, .. } = self;
-            let cx = ScoreContext { ix: &ix, code_bytes, page_mates: s.page_mates, chosen, kern };
+            let cx = ScoreContext { ix: &ix, entry_bytes, page_mates: s.page_mates, chosen, kern };
             reader.read_each(reqs, buf, &mut |i, region| {
                 if i >= posting_reqs {
                     return Ok(());
@@ -263,9 +264,10 @@ impl Searcher {
             let c = cands[i as usize];
             let (_, _, within) = lay.locate(c.row as u64);
             let row = &buf[page_at + within..page_at + within + lay.row_bytes];
-            let id = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
+            let (id, elements) = row.split_at(VECTOR_ID_BYTES);
+            let id = u64::from_le_bytes(id.try_into().map_err(|_| IndexError::Backend("short vector row".into()))?);
             let d = if exact {
-                raw_to_f32(ix.manifest.element, &row[4..], &mut self.row);
+                raw_to_f32(ix.manifest.element, elements, &mut self.row);
                 exact_distance(self.kern, ix.manifest.metric, q, &self.row)
             } else {
                 c.distance
@@ -284,7 +286,8 @@ impl Searcher {
 /// What scoring a read region needs besides the query.
 struct ScoreContext<'a> {
     ix: &'a Index,
-    code_bytes: usize,
+    /// Bytes of one entry: its key (row or id) and its code.
+    entry_bytes: usize,
     page_mates: bool,
     chosen: &'a std::collections::BTreeSet<u32>,
     kern: &'a Kernels,
@@ -307,7 +310,7 @@ impl ScoreContext<'_> {
         let mut p = postings.partition_point(|r| r.offset < lo);
         while p < postings.len() && postings[p].offset < hi {
             let r = &postings[p];
-            let len = r.len_bytes(self.code_bytes);
+            let len = r.len_bytes(self.entry_bytes);
             let wanted = self.page_mates || self.chosen.contains(&(p as u32));
             if r.count > 0 && r.offset + len <= hi && wanted {
                 let start = (r.offset - lo) as usize;
@@ -321,21 +324,26 @@ impl ScoreContext<'_> {
                         found,
                     }));
                 }
-                let (rows, codes) = bytes.split_at(r.count as usize * 4);
-                // Keyed by row (or id): unique per vector, so replicas dedupe.
-                let mut offer = |row: &[u8], d: f32| {
-                    if d <= top.threshold() {
-                        let row = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
-                        top.push(row, row, d);
-                    }
-                };
                 if let QueryCodes::Codes(cq) = q {
-                    // Binary collections: one kernel call for the whole block.
+                    // Binary collections: u64 ids, one kernel call for the whole block.
+                    let (ids, codes) = bytes.split_at(r.count as usize * ENTRY_ID_BYTES);
                     cq.distances(self.kern, codes, dists);
-                    rows.chunks_exact(4).zip(dists.iter()).for_each(|(row, &d)| offer(row, d));
+                    for (id, &d) in ids.chunks_exact(ENTRY_ID_BYTES).zip(dists.iter()) {
+                        if d <= top.threshold() {
+                            let id = u64::from_le_bytes([id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7]]);
+                            top.push(id, 0, d);
+                        }
+                    }
                 } else {
-                    for (row, code) in rows.chunks_exact(4).zip(codes.chunks_exact(self.code_bytes)) {
-                        offer(row, q.distance(self.kern, code));
+                    // Keyed by row: unique per vector, so replicas dedupe.
+                    let (rows, codes) = bytes.split_at(r.count as usize * ENTRY_ROW_BYTES);
+                    let code_bytes = self.entry_bytes - ENTRY_ROW_BYTES;
+                    for (row, code) in rows.chunks_exact(ENTRY_ROW_BYTES).zip(codes.chunks_exact(code_bytes)) {
+                        let d = q.distance(self.kern, code);
+                        if d <= top.threshold() {
+                            let row = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
+                            top.push(row as u64, row, d);
+                        }
                     }
                 }
                 scored += r.count;

@@ -7,21 +7,24 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Neighbor {
-    pub id: u32,
+    /// The vector's id: the user's id given at build time, else its row
+    /// number in the input file.
+    pub id: u64,
     /// Smaller is nearer: squared L2, -ip, or 1 - cos.
     pub distance: f32,
 }
 
-/// A candidate inside a search: its id, its row in `vectors.bin`, distance.
+/// A candidate inside a search: its key (the id, or while scoring a float
+/// collection's postings its row), its row in `vectors.bin`, distance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
-    pub id: u32,
+    pub id: u64,
     pub row: u32,
     pub distance: f32,
 }
 
 #[derive(Clone, Copy, PartialEq)]
-struct Entry(f32, u32, u32);
+struct Entry(f32, u64, u32);
 impl Eq for Entry {}
 impl PartialOrd for Entry {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
@@ -34,7 +37,7 @@ impl Ord for Entry {
     }
 }
 
-/// Multiplicative hashing for u32 keys: ids are not adversarial here and
+/// Multiplicative hashing for integer keys: ids are not adversarial here and
 /// SipHash would dominate the cost of an insert.
 #[derive(Default)]
 pub struct IdHasher(u64);
@@ -50,12 +53,15 @@ impl Hasher for IdHasher {
     fn write_u32(&mut self, i: u32) {
         self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (i ^ (i >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 pub struct TopK {
     cap: usize,
     heap: BinaryHeap<Entry>,
-    members: HashSet<u32, BuildHasherDefault<IdHasher>>,
+    members: HashSet<u64, BuildHasherDefault<IdHasher>>,
 }
 
 impl TopK {
@@ -83,7 +89,7 @@ impl TopK {
     /// result does not depend on the order candidates arrive in (reads
     /// complete in any order; Hamming distances tie often).
     #[inline]
-    pub fn push(&mut self, id: u32, row: u32, distance: f32) {
+    pub fn push(&mut self, id: u64, row: u32, distance: f32) {
         if self.cap == 0 || distance > self.threshold() || self.members.contains(&id) {
             return;
         }
@@ -134,10 +140,10 @@ mod tests {
     #[test]
     fn ties_keep_the_smallest_ids_in_any_arrival_order() {
         let mut out = Vec::new();
-        for order in [[5u32, 3, 9, 1, 7], [1, 3, 5, 7, 9], [9, 7, 5, 3, 1]] {
+        for order in [[5u64, 3, 9, 1, 7], [1, 3, 5, 7, 9], [9, 7, 5, 3, 1]] {
             let mut t = TopK::new(3);
             for id in order {
-                t.push(id, id, 2.0);
+                t.push(id, id as u32, 2.0);
             }
             t.into_sorted(&mut out);
             assert_eq!(out.iter().map(|n| n.id).collect::<Vec<_>>(), vec![1, 3, 5]);

@@ -248,7 +248,7 @@ fn measure(
     drop(warm);
     let next = AtomicUsize::new(0);
     let started = Instant::now();
-    type Out = (Vec<(usize, Vec<u32>, Duration)>, SearchStats);
+    type Out = (Vec<(usize, Vec<u64>, Duration)>, SearchStats);
     let results: Vec<anyhow::Result<Out>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {

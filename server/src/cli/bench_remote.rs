@@ -57,7 +57,7 @@ pub(super) fn measure(
         let (mut recall, mut postings, mut reads, mut bytes, mut cands) = (0.0, 0u64, 0u64, 0u64, 0u64);
         for t in tasks {
             for (i, r, d) in t.await?? {
-                let ids: Vec<u32> = r.neighbors.iter().map(|n| n.id).collect();
+                let ids: Vec<u64> = r.neighbors.iter().map(|n| n.id).collect();
                 recall += fathom_index::gt::recall_at(&ids, &gt[i], k);
                 lat.push(d.as_secs_f64() * 1e3);
                 if let Some(st) = r.stats {

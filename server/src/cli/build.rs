@@ -74,6 +74,17 @@ pub struct Args {
     /// bits per dimension (codec fitted on the input; only codes are kept).
     #[arg(long, value_parser = parse_encode)]
     encode: Option<usize>,
+    /// One u64 id per input row, returned by searches: .npy (uint64 or
+    /// int64, shape (n,)) or .u64bin (u32 n, u32 1, n x u64). Default: the
+    /// row number in the input.
+    #[arg(long)]
+    ids: Option<PathBuf>,
+    /// Split the collection into this many shards (by a hash of the id)...
+    #[arg(long, default_value_t = 1)]
+    shards: u32,
+    /// ...and build this one (0-based). Every shard reads the whole input.
+    #[arg(long, default_value_t = 0)]
+    shard: u32,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -118,6 +129,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         code: a.code,
         pq_subspaces: a.pq_subspaces,
         binary_bits: a.binary_bits,
+        shard: a.shard,
+        shard_count: a.shards,
+        ids_file: a.ids.clone(),
         ..base
     };
     let progress = StderrProgress::new(a.quiet);
@@ -134,12 +148,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "max_posting_len": m.stats.max_posting_len, "replica_histogram": m.stats.replica_histogram,
             "dropped_replicas": m.stats.dropped_replicas, "disk_bytes": disk,
             "stage_seconds": report.stage_seconds, "total_seconds": report.total_seconds,
-            "peak_rss_bytes": peak,
+            "peak_rss_bytes": peak, "collection_id": m.collection_id,
+            "shard": m.build.shard, "shard_count": m.build.shard_count, "user_ids": m.user_ids,
         });
         println!("{v}");
     } else if !a.quiet {
         let s = &m.stats;
         eprintln!("built {} ({} vectors x {}, {})", a.out.display(), m.vector_count, m.dim, m.metric);
+        if m.build.shard_count > 1 {
+            eprintln!("  shard {} of {}  collection {}", m.build.shard, m.build.shard_count, m.collection_id);
+        }
         eprintln!(
             "  postings {}  mean length {:.1}  max {}  entries {} ({:.2} per vector)  dropped replicas {}",
             m.posting_count,

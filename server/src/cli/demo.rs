@@ -101,7 +101,7 @@ fn demo(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
             let r = client.search(q, k as u32, None).await?;
             lat.push(t1.elapsed().as_secs_f64() * 1e3);
             reads += r.stats.map_or(0, |s| s.reads as u64);
-            let ids: Vec<u32> = r.neighbors.iter().map(|n| n.id).collect();
+            let ids: Vec<u64> = r.neighbors.iter().map(|n| n.id).collect();
             recall += recall_at(&ids, tr, k);
         }
         let wall = t.elapsed().as_secs_f64();

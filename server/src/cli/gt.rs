@@ -41,7 +41,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         q.read_raw(0, q.count as usize, &mut raw)?;
         let rows =
             super::pool(a.threads)?.install(|| fathom_index::gt::ground_truth_bits(&base, &raw, a.k, &|_| {}))?;
-        let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id).collect()).collect();
+        let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id as u32).collect()).collect();
         write_ids_ibin(&a.out, a.k, &ids)?;
         eprintln!("wrote {} x {} neighbours (hamming) to {}", ids.len(), a.k, a.out.display());
         return Ok(());
@@ -59,7 +59,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             tracing::info!("ground truth: {done}/{total} base rows");
         })
     })?;
-    let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id).collect()).collect();
+    let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id as u32).collect()).collect();
     write_ids_ibin(&a.out, a.k, &ids)?;
     eprintln!("wrote {} x {} neighbours to {}", ids.len(), a.k, a.out.display());
     Ok(())

@@ -27,6 +27,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("format      v{} ({})", m.format_version, m.created_by);
         println!("vectors     {} x {} {} ({})", m.vector_count, m.dim, m.element, m.metric);
         println!(
+            "ids         {}; shard {} of {}; collection {}",
+            if m.user_ids { "the user's (--ids)" } else { "input row numbers" },
+            m.build.shard,
+            m.build.shard_count,
+            m.collection_id
+        );
+        println!(
             "postings    {} in {} centroid groups; code {} ({} bytes per vector)",
             m.posting_count,
             m.centroid_group_count,

@@ -55,7 +55,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 Rows::Floats(q, dim) => client.search(&q[i * dim..(i + 1) * dim], a.k, None).await?,
                 Rows::Codes(c) => client.search_code(&c[i], a.k, None).await?,
             };
-            let ids: Vec<u32> = r.neighbors.iter().map(|n| n.id).collect();
+            let ids: Vec<u64> = r.neighbors.iter().map(|n| n.id).collect();
             let d: Vec<f32> = r.neighbors.iter().map(|n| n.distance).collect();
             println!("{}", serde_json::json!({"query": i, "ids": ids, "distances": d}));
         }
