@@ -1,12 +1,27 @@
 //! A minimal HTTP/1.1 responder for /metrics, /livez and /readyz. Probes and
 //! scrapers send one GET per connection; anything else gets 404/405.
 
-use crate::metrics::Metrics;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+/// What the endpoint shows: a server's or a router's metrics and readiness.
+pub trait Exposition: Send + Sync + 'static {
+    /// Prometheus text format.
+    fn render(&self) -> String;
+    fn ready(&self) -> bool;
+}
+
+impl Exposition for crate::metrics::Metrics {
+    fn render(&self) -> String {
+        crate::metrics::Metrics::render(self)
+    }
+    fn ready(&self) -> bool {
+        self.ready.get() == 1
+    }
+}
+
+pub async fn serve<M: Exposition>(listener: TcpListener, metrics: Arc<M>) {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else { continue };
         let metrics = metrics.clone();
@@ -29,7 +44,7 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             let (status, ctype, body) = match (method, path) {
                 ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
                 ("GET", "/livez") => ("200 OK", "text/plain", "ok\n".to_string()),
-                ("GET", "/readyz") if metrics.ready.get() == 1 => ("200 OK", "text/plain", "ready\n".to_string()),
+                ("GET", "/readyz") if metrics.ready() => ("200 OK", "text/plain", "ready\n".to_string()),
                 ("GET", "/readyz") => ("503 Service Unavailable", "text/plain", "not ready\n".to_string()),
                 ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
                 _ => ("405 Method Not Allowed", "text/plain", "method not allowed\n".to_string()),

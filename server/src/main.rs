@@ -8,6 +8,7 @@ mod config;
 mod http;
 mod metrics;
 mod progress;
+mod router;
 mod serve;
 mod service;
 mod status;
@@ -22,7 +23,8 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // A server says what it is doing (config, index, ready, shutdown); the
     // batch commands stay quiet unless asked.
-    let default_level = if matches!(args.command, cli::Command::Serve(_)) { "info" } else { "warn" };
+    let default_level =
+        if matches!(args.command, cli::Command::Serve(_) | cli::Command::Route(_)) { "info" } else { "warn" };
     init_logging(
         args.log_json || std::env::var("FATHOM_LOG_JSON").is_ok_and(|v| v == "true" || v == "1"),
         default_level,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 pub const METHODS: [&str; 4] = ["Search", "BatchSearch", "GetIndexInfo", "GetCodec"];
-const BUCKETS_SECONDS: [f64; 14] =
+pub const BUCKETS_SECONDS: [f64; 14] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 #[derive(Default)]
@@ -46,7 +46,7 @@ impl Histogram {
         self.sum_nanos.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (b, le) in self.buckets.iter().zip(BUCKETS_SECONDS) {
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}", b.load(Ordering::Relaxed));
@@ -148,7 +148,7 @@ impl Metrics {
     }
 }
 
-fn code_name(c: tonic::Code) -> &'static str {
+pub fn code_name(c: tonic::Code) -> &'static str {
     use tonic::Code::*;
     match c {
         Ok => "OK",

@@ -9,68 +9,14 @@ use fathom_index::input::VectorFile;
 use fathom_index::synth::Mixture;
 use fathom_index::{BuildParams, Metric};
 use fathom_proto::v1::{vector, PackedVector, SearchRequest, SearchSettings, Vector};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tonic::Code;
 
+mod common;
+use common::Server;
+
 const DIM: usize = 32;
-
-struct Server {
-    child: Child,
-    grpc: String,
-    metrics: String,
-}
-
-impl Server {
-    fn start(index: &Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--workers", "2"])
-            .arg("--index")
-            .arg(index)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let line = loop {
-            let l = lines.next().expect("server exited before listening").unwrap();
-            if l.starts_with("fathom serving on ") {
-                break l;
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        // "fathom serving on 127.0.0.1:P (metrics Some(127.0.0.1:Q))"
-        let grpc = line.split_whitespace().nth(3).unwrap().to_string();
-        let metrics = line.rsplit("Some(").next().unwrap().trim_end_matches("))").to_string();
-        Server { child, grpc: format!("http://{grpc}"), metrics }
-    }
-
-    fn http_get(&self, path: &str) -> String {
-        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        // The shell's builtin kill: no procps needed on a minimal machine.
-        Command::new("sh").args(["-c", &format!("kill -TERM {}", self.child.id())]).status().unwrap();
-        for _ in 0..200 {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("server did not exit within 10 s of SIGTERM");
-    }
-}
 
 fn fixture(name: &str) -> (PathBuf, PathBuf, Vec<f32>) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));

@@ -6,6 +6,7 @@ mod build;
 mod demo;
 mod gt;
 mod info;
+mod route;
 mod search;
 mod serve;
 mod synth;
@@ -32,6 +33,8 @@ pub enum Command {
     Bench(bench::Args),
     /// Serve an index over gRPC (health, reflection, Prometheus metrics).
     Serve(serve::Args),
+    /// Route searches across shard servers and merge their answers.
+    Route(route::Args),
     /// Query a running server with the rows of a vector file.
     Search(search::Args),
     /// What an index directory holds.
@@ -49,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Info(a) => info::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Route(a) => route::run(a),
         Command::Search(a) => search::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Demo(a) => demo::run(a),

@@ -1,0 +1,198 @@
+//! Router configuration: defaults < TOML file < `FATHOM_ROUTER_*`
+//! environment variables < flags. Each layer is a TOML table merged key by
+//! key over the one below, and the result is read into one serde struct, so
+//! every key is listed once (here) and unknown keys are refused.
+
+use super::fanout::Policy;
+use super::spec::ShardSpec;
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Every key a layer may set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouterConfig {
+    /// gRPC listen address.
+    #[serde(default = "default_listen")]
+    listen: String,
+    /// HTTP address for /metrics, /livez, /readyz ("" = off).
+    #[serde(default)]
+    metrics_listen: String,
+    /// Shards and replicas: `h0a:7700|h0b:7700,h1a:7700|h1b:7700`.
+    #[serde(default)]
+    shards: String,
+    /// A shard with no live replica: `fail` or `partial`.
+    #[serde(default = "default_policy")]
+    policy: String,
+    /// Longest wait for one shard, also when a request has no deadline.
+    #[serde(default = "default_shard_timeout_ms")]
+    shard_timeout_ms: u64,
+    /// Active health checks and DNS re-resolution, every this often.
+    #[serde(default = "default_health_interval_ms")]
+    health_interval_ms: u64,
+    #[serde(default = "default_connect_timeout_ms")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_max_k")]
+    max_k: usize,
+    #[serde(default = "default_max_batch")]
+    max_batch: usize,
+    #[serde(default = "default_max_message_bytes")]
+    max_message_bytes: usize,
+    #[serde(default = "default_drain_timeout_ms")]
+    drain_timeout_ms: u64,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7800".into()
+}
+fn default_policy() -> String {
+    "partial".into()
+}
+fn default_shard_timeout_ms() -> u64 {
+    10_000
+}
+fn default_health_interval_ms() -> u64 {
+    1_000
+}
+fn default_connect_timeout_ms() -> u64 {
+    1_000
+}
+fn default_max_k() -> usize {
+    1_000
+}
+fn default_max_batch() -> usize {
+    1_024
+}
+fn default_max_message_bytes() -> usize {
+    16 << 20
+}
+fn default_drain_timeout_ms() -> u64 {
+    10_000
+}
+
+/// The validated configuration a router runs with.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterConfig {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    #[serde(skip)]
+    pub shards: ShardSpec,
+    pub shard_list: String,
+    pub policy: Policy,
+    pub shard_timeout: Duration,
+    pub health_interval: Duration,
+    pub connect_timeout: Duration,
+    pub max_k: usize,
+    pub max_batch: usize,
+    pub max_message_bytes: usize,
+    pub drain_timeout: Duration,
+}
+
+/// Layers, lowest first.
+#[derive(Debug, Default)]
+pub struct Layers(toml::Table);
+
+impl Layers {
+    pub fn file(mut self, path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let t: toml::Table = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        self.0.extend(t);
+        Ok(self)
+    }
+
+    /// `FATHOM_ROUTER_<KEY>` for every key; values are TOML (a bare word is a string).
+    pub fn env(mut self) -> Self {
+        for (k, v) in std::env::vars() {
+            if let Some(key) = k.strip_prefix("FATHOM_ROUTER_") {
+                self.0.insert(key.to_ascii_lowercase(), scalar(&v));
+            }
+        }
+        self
+    }
+
+    /// A flag's value, when given.
+    pub fn set(mut self, key: &str, v: Option<impl Into<toml::Value>>) -> Self {
+        if let Some(v) = v {
+            self.0.insert(key.to_string(), v.into());
+        }
+        self
+    }
+
+    pub fn resolve(self) -> anyhow::Result<RouterConfig> {
+        let raw: RawRouterConfig = toml::Value::Table(self.0).try_into().context("router configuration")?;
+        if raw.shards.trim().is_empty() {
+            bail!("no shards: pass --shards, set FATHOM_ROUTER_SHARDS or `shards` in the config");
+        }
+        let shards: ShardSpec = raw.shards.parse().context("shards")?;
+        let listen = raw.listen.parse().context("listen must be an address like 0.0.0.0:7800")?;
+        let metrics_listen = match raw.metrics_listen.as_str() {
+            "" => None,
+            a => Some(a.parse().context("metrics_listen must be an address like 0.0.0.0:9100")?),
+        };
+        let policy = raw.policy.parse().map_err(anyhow::Error::msg)?;
+        for (name, v) in [
+            ("shard_timeout_ms", raw.shard_timeout_ms),
+            ("health_interval_ms", raw.health_interval_ms),
+            ("connect_timeout_ms", raw.connect_timeout_ms),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        Ok(RouterConfig {
+            listen,
+            metrics_listen,
+            shards,
+            shard_list: raw.shards,
+            policy,
+            shard_timeout: Duration::from_millis(raw.shard_timeout_ms),
+            health_interval: Duration::from_millis(raw.health_interval_ms),
+            connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
+            max_k: raw.max_k.max(1),
+            max_batch: raw.max_batch.max(1),
+            max_message_bytes: raw.max_message_bytes.max(1024),
+            drain_timeout: Duration::from_millis(raw.drain_timeout_ms),
+        })
+    }
+}
+
+/// An environment value as TOML: numbers and booleans typed, else a string.
+fn scalar(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = v.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("fathom-router-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r.toml");
+        std::fs::write(&f, "shards = \"a:1,b:2\"\npolicy = \"fail\"\nshard_timeout_ms = 50\n").unwrap();
+        let c = Layers::default().file(&f).unwrap().set("policy", Some("partial")).resolve().unwrap();
+        assert_eq!((c.policy, c.shard_timeout, c.shards.0.len()), (Policy::Partial, Duration::from_millis(50), 2));
+        std::fs::write(&f, "shards = \"a:1\"\nshard_timout_ms = 5\n").unwrap();
+        let e = format!("{:#}", Layers::default().file(&f).unwrap().resolve().unwrap_err());
+        assert!(e.contains("shard_timout_ms"), "{e}");
+        let e = format!("{:#}", Layers::default().resolve().unwrap_err());
+        assert!(e.contains("no shards"), "{e}");
+        let e = format!(
+            "{:#}",
+            Layers::default().set("shards", Some("a:1")).set("policy", Some("maybe")).resolve().unwrap_err()
+        );
+        assert!(e.contains("fail or partial"), "{e}");
+        assert_eq!(scalar("12"), toml::Value::Integer(12));
+        assert_eq!(scalar("h:1|g:2"), toml::Value::String("h:1|g:2".into()));
+    }
+}

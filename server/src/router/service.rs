@@ -1,0 +1,174 @@
+//! The router's gRPC service: the same API as a server, answered by fanning
+//! out to the shards (Search, BatchSearch), summing them (GetIndexInfo) or
+//! passing through (GetCodec).
+
+use super::cluster::Cluster;
+use super::fanout::{self, Policy};
+use super::metrics::RouterMetrics;
+use crate::validate::{self, Limits};
+use fathom_proto::v1::fathom_server::Fathom;
+use fathom_proto::v1::{self as pb, BatchSearchRequest};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::{Request, Response, Status};
+
+pub struct RouterService {
+    pub cluster: Arc<Cluster>,
+    pub policy: Policy,
+    pub limits: Limits,
+    pub shard_timeout: Duration,
+    pub metrics: Arc<RouterMetrics>,
+    pub draining: Arc<AtomicBool>,
+}
+
+impl RouterService {
+    fn check_open(&self) -> Result<(), Status> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(Status::unavailable("router is shutting down"));
+        }
+        Ok(())
+    }
+
+    /// The request's deadline, no later than the per-shard cap.
+    fn deadline_of<T>(&self, r: &Request<T>) -> Instant {
+        let timeout = r
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(validate::grpc_timeout)
+            .map_or(self.shard_timeout, |t| t.min(self.shard_timeout));
+        Instant::now() + timeout
+    }
+
+    async fn fan_out(&self, req: BatchSearchRequest, deadline: Instant) -> Result<Vec<pb::SearchResponse>, Status> {
+        self.check_open()?;
+        validate::k(req.k, &self.limits)?;
+        if req.vectors.is_empty() {
+            return Err(Status::invalid_argument("vectors must hold at least one query"));
+        }
+        if req.vectors.len() > self.limits.max_batch {
+            return Err(Status::resource_exhausted(format!(
+                "batch of {} queries is above the router's max_batch of {}",
+                req.vectors.len(),
+                self.limits.max_batch
+            )));
+        }
+        for (i, v) in req.vectors.iter().enumerate() {
+            validate::vector(Some(v), &format!("vectors[{i}]"))?;
+        }
+        fanout::search(&self.cluster, req, deadline, self.policy, &self.metrics.partial_answers).await
+    }
+
+    fn finish<T>(&self, method: &'static str, started: Instant, r: Result<T, Status>) -> Result<Response<T>, Status> {
+        let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        self.metrics.observe_request(method, code, started.elapsed());
+        if let Err(s) = &r {
+            tracing::debug!(method, code = ?s.code(), message = s.message(), "request failed");
+        }
+        r.map(Response::new)
+    }
+
+    /// Shard infos of the merged collection, or why not every shard has one.
+    fn shard_infos(&self) -> Result<Vec<pb::IndexInfo>, Status> {
+        (0..self.cluster.shards.len())
+            .map(|s| {
+                self.cluster.shard_info(s).ok_or_else(|| {
+                    Status::unavailable(format!("shard {s} has no live replica: {}", self.cluster.why_down(s)))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The collection as a whole: counts and bytes summed, the rest from shard 0.
+pub fn collection_info(infos: &[pb::IndexInfo]) -> Option<pb::IndexInfo> {
+    let first = infos.first()?;
+    Some(pb::IndexInfo {
+        vector_count: infos.iter().map(|i| i.vector_count).sum(),
+        posting_count: infos.iter().map(|i| i.posting_count).sum(),
+        resident_bytes: infos.iter().map(|i| i.resident_bytes).sum(),
+        disk_bytes: infos.iter().map(|i| i.disk_bytes).sum(),
+        shard: 0,
+        shard_count: infos.len() as u32,
+        index_version: infos.iter().map(|i| i.index_version.as_str()).collect::<Vec<_>>().join(","),
+        ..first.clone()
+    })
+}
+
+#[tonic::async_trait]
+impl Fathom for RouterService {
+    async fn search(&self, req: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
+        let started = Instant::now();
+        self.metrics.in_flight.add(1);
+        let deadline = self.deadline_of(&req);
+        let m = req.into_inner();
+        let batch = BatchSearchRequest { vectors: m.vector.into_iter().collect(), k: m.k, settings: m.settings };
+        let r = if batch.vectors.is_empty() {
+            Err(Status::invalid_argument("vector is required"))
+        } else {
+            self.fan_out(batch, deadline)
+                .await
+                .and_then(|mut v| v.pop().ok_or_else(|| Status::internal("empty result")))
+        };
+        self.metrics.in_flight.add(-1);
+        self.finish("Search", started, r)
+    }
+
+    async fn batch_search(
+        &self,
+        req: Request<pb::BatchSearchRequest>,
+    ) -> Result<Response<pb::BatchSearchResponse>, Status> {
+        let started = Instant::now();
+        self.metrics.in_flight.add(1);
+        let deadline = self.deadline_of(&req);
+        let r = self.fan_out(req.into_inner(), deadline).await.map(|results| pb::BatchSearchResponse { results });
+        self.metrics.in_flight.add(-1);
+        self.finish("BatchSearch", started, r)
+    }
+
+    async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
+        let started = Instant::now();
+        let r = self
+            .check_open()
+            .and_then(|()| self.shard_infos())
+            .and_then(|infos| collection_info(&infos).ok_or_else(|| Status::unavailable("no shards")));
+        self.finish("GetIndexInfo", started, r)
+    }
+
+    async fn get_codec(&self, req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
+        let started = Instant::now();
+        let r = async {
+            self.check_open()?;
+            // Shards of one build share the codec of an encoded collection.
+            let replica = (0..self.cluster.shards.len())
+                .find_map(|s| self.cluster.pick(s, &[]))
+                .ok_or_else(|| Status::unavailable("no shard has a live replica"))?;
+            let mut call = Request::new(req.into_inner());
+            call.set_timeout(self.shard_timeout);
+            replica.client.clone().get_codec(call).await.map(Response::into_inner)
+        }
+        .await;
+        self.finish("GetCodec", started, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_info_sums_counts_and_joins_versions() {
+        let i = |n, v: &str| pb::IndexInfo {
+            vector_count: n,
+            disk_bytes: 10,
+            shard_count: 2,
+            index_version: v.into(),
+            metric: "l2".into(),
+            ..Default::default()
+        };
+        let c = collection_info(&[i(5, "a"), i(7, "b")]).unwrap();
+        assert_eq!((c.vector_count, c.disk_bytes, c.shard_count, c.index_version.as_str()), (12, 20, 2, "a,b"));
+        assert_eq!(c.metric, "l2");
+    }
+}

@@ -1,0 +1,105 @@
+//! Processes for end-to-end tests: `fathom serve` and `fathom route` started
+//! on loopback, their addresses read from the line they print, stopped with
+//! SIGTERM (or killed, to play a crash).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:P`
+    pub grpc: String,
+    /// `127.0.0.1:P`
+    pub metrics: String,
+}
+
+impl Server {
+    /// `fathom serve --index INDEX` on loopback ports.
+    pub fn start(index: &Path, env: &[(&str, &str)]) -> Server {
+        Self::serve_on(index, "127.0.0.1:0", &[], env)
+    }
+
+    pub fn serve_on(index: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
+        cmd.args(["serve", "--listen", listen, "--metrics-listen", "127.0.0.1:0", "--workers", "2"])
+            .arg("--index")
+            .arg(index)
+            .args(args);
+        Self::spawn(cmd, env, "fathom serving on ")
+    }
+
+    /// `fathom route --shards SPEC ARGS...` on loopback ports.
+    pub fn route(shards: &str, args: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
+        cmd.args(["route", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--shards", shards]);
+        if !args.contains(&"--health-interval-ms") {
+            cmd.args(["--health-interval-ms", "100"]);
+        }
+        cmd.args(args);
+        Self::spawn(cmd, &[], "fathom routing on ")
+    }
+
+    fn spawn(mut cmd: Command, env: &[(&str, &str)], ready_line: &str) -> Server {
+        cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = loop {
+            let l = lines.next().expect("process exited before listening").unwrap();
+            if l.starts_with(ready_line) {
+                break l;
+            }
+        };
+        // Keep draining stderr so the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        // "fathom serving on 127.0.0.1:P (metrics Some(127.0.0.1:Q))"
+        let grpc = line.split_whitespace().nth(3).unwrap().to_string();
+        let metrics = line.rsplit("Some(").next().unwrap().trim_end_matches("))").to_string();
+        Server { child, grpc: format!("http://{grpc}"), metrics }
+    }
+
+    /// `127.0.0.1:P` of the gRPC port.
+    pub fn addr(&self) -> &str {
+        self.grpc.trim_start_matches("http://")
+    }
+
+    pub fn http_get(&self, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// SIGTERM, then wait for the exit (at most 10 s).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // The shell's builtin kill: no procps needed on a minimal machine.
+        Command::new("sh").args(["-c", &format!("kill -TERM {}", self.child.id())]).status().unwrap();
+        for _ in 0..200 {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("process did not exit within 10 s of SIGTERM");
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

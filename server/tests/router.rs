@@ -1,0 +1,404 @@
+//! Shards and the router as real processes on loopback: the router's
+//! answers equal one index's where the search is exact and keep its recall
+//! otherwise; ids are the user's; a dead shard is handled by the policy and
+//! comes back without restarting the router; a second replica hides a dead
+//! one; a slow shard does not hold answers past the deadline; shards of
+//! other builds, misnumbered shards and unreachable addresses are named.
+
+mod common;
+
+use common::Server;
+use fathom_client::{Client, ClientOptions, Error};
+use fathom_index::build::NoProgress;
+use fathom_index::gt::{ground_truth, recall_at};
+use fathom_index::input::VectorFile;
+use fathom_index::synth::Mixture;
+use fathom_index::{BuildParams, CodeKind, Index, OpenOptions, SearchSettings};
+use fathom_proto::v1 as pb;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::Code;
+
+const DIM: usize = 16;
+const N: u64 = 6_000;
+const SHARDS: u32 = 3;
+
+fn user_id(row: u64) -> u64 {
+    (1 << 36) + row * 3
+}
+
+struct Fixture {
+    dir: PathBuf,
+    base: PathBuf,
+    ids: PathBuf,
+    queries: Vec<f32>,
+}
+
+fn fixture(name: &str) -> Fixture {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("router-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = Mixture { dim: DIM, clusters: 40, seed: 11 };
+    let base = dir.join("base.fbin");
+    m.write_fbin(&base, 0, N).unwrap();
+    let ids = dir.join("ids.u64bin");
+    let mut b = [(N as u32).to_le_bytes(), 1u32.to_le_bytes()].concat();
+    (0..N).for_each(|r| b.extend_from_slice(&user_id(r).to_le_bytes()));
+    std::fs::write(&ids, b).unwrap();
+    Fixture { queries: m.rows(1, 0, 40), dir, base, ids }
+}
+
+impl Fixture {
+    fn build(&self, name: &str, p: BuildParams) -> PathBuf {
+        let out = self.dir.join(name);
+        let p = BuildParams { ids_file: Some(self.ids.clone()), ..p };
+        fathom_index::build(&self.base, &out, &p, &NoProgress).unwrap();
+        out
+    }
+
+    fn shards(&self, prefix: &str, p: &BuildParams) -> Vec<PathBuf> {
+        (0..SHARDS)
+            .map(|i| self.build(&format!("{prefix}{i}"), BuildParams { shard: i, shard_count: SHARDS, ..p.clone() }))
+            .collect()
+    }
+}
+
+/// Reads every posting: exact where codes are exact.
+fn everything() -> pb::SearchSettings {
+    pb::SearchSettings {
+        max_postings: Some(100_000),
+        eps2: Some(1e6),
+        probe_groups: Some(100_000),
+        rerank: Some(1000),
+        prefetch_postings: None,
+    }
+}
+
+async fn connect(s: &Server) -> Client {
+    Client::connect(&s.grpc, ClientOptions { retries: 0, ..Default::default() }).await.unwrap()
+}
+
+/// Waits until the router (or server) reports SERVING.
+async fn until_serving(s: &Server) {
+    let channel = tonic::transport::Endpoint::from_shared(s.grpc.clone()).unwrap().connect().await.unwrap();
+    let mut h = tonic_health::pb::health_client::HealthClient::new(channel);
+    for _ in 0..300 {
+        let r = h.check(tonic_health::pb::HealthCheckRequest { service: "fathom.v1.Fathom".into() }).await;
+        if r.is_ok_and(|r| r.into_inner().status == 1) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{} never became SERVING", s.grpc);
+}
+
+async fn health_of(s: &Server) -> i32 {
+    let channel = tonic::transport::Endpoint::from_shared(s.grpc.clone()).unwrap().connect().await.unwrap();
+    let mut h = tonic_health::pb::health_client::HealthClient::new(channel);
+    let r = h.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
+    r.into_inner().status
+}
+
+fn status(r: Result<impl std::fmt::Debug, Error>) -> (Code, String) {
+    match r {
+        Err(Error::Status { code, message }) => (code, message),
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+/// One server per index, each SERVING before this returns.
+async fn serve_all(indexes: &[PathBuf]) -> Vec<Server> {
+    let servers: Vec<Server> = indexes.iter().map(|s| Server::start(s, &[])).collect();
+    for s in &servers {
+        until_serving(s).await;
+    }
+    servers
+}
+
+/// The router's refusal of a search once it says `needle` (checks run
+/// every 100 ms; at most 10 s).
+async fn refusal(router: &Server, q: &[f32], needles: &[&str]) -> (Code, String) {
+    let client = connect(router).await;
+    let mut last = String::new();
+    for _ in 0..100 {
+        let (c, m) = status(client.search(q, 10, None).await);
+        if needles.iter().all(|n| m.contains(n)) {
+            return (c, m);
+        }
+        last = m;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never refused with {needles:?}; last: {last}");
+}
+
+fn spec(servers: &[&Server]) -> String {
+    servers.iter().map(|s| s.addr().to_string()).collect::<Vec<_>>().join(",")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_behind_a_router_answer_like_one_index() {
+    let f = fixture("exact");
+    let exact = BuildParams { code: CodeKind::F32, ..BuildParams::default() };
+    let whole = f.build("whole", exact.clone());
+    let shards = f.shards("s", &exact);
+    let servers = serve_all(&shards).await;
+    let router = Server::route(&spec(&servers.iter().collect::<Vec<_>>()), &["--policy", "fail"]);
+    until_serving(&router).await;
+    let client = connect(&router).await;
+
+    // Exact: the same neighbours and distances as one index.
+    let ix = Index::open(&whole, OpenOptions::default()).unwrap();
+    let mut one = ix.searcher().unwrap();
+    let all = SearchSettings { max_postings: 100_000, eps2: 1e6, probe_groups: 100_000, ..Default::default() };
+    for q in f.queries.chunks(DIM) {
+        let want = one.search(q, 10, &all).unwrap().0;
+        let got = client.search(q, 10, Some(everything())).await.unwrap();
+        let got: Vec<(u64, f32)> = got.neighbors.iter().map(|n| (n.id, n.distance)).collect();
+        assert_eq!(got, want.iter().map(|n| (n.id, n.distance)).collect::<Vec<_>>());
+        assert!(got.iter().all(|(id, _)| *id >= 1 << 36), "the user's ids");
+    }
+    let batch: Vec<Vec<f32>> = f.queries.chunks(DIM).take(5).map(|q| q.to_vec()).collect();
+    let rs = client.batch_search(&batch, 10, Some(everything())).await.unwrap();
+    for (r, q) in rs.iter().zip(&batch) {
+        assert_eq!(r.neighbors, client.search(q, 10, Some(everything())).await.unwrap().neighbors);
+        assert_eq!(r.coverage, Some(pb::Coverage { shards_answered: 3, shards_total: 3, missing_shards: vec![] }));
+    }
+    // The collection as a whole.
+    let info = client.index_info().await.unwrap();
+    assert_eq!((info.vector_count, info.shard_count, info.dimension), (N, SHARDS, DIM as u32));
+    assert!(info.user_ids);
+    assert_eq!(info.index_version, "s0,s1,s2");
+    // Bad input is the shards' answer, with its code.
+    let (c, m) = status(client.search(&f.queries[..DIM - 1], 10, None).await);
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.contains("dimension"), "{m}");
+    assert_eq!(status(client.search(&f.queries[..DIM], 0, None).await).0, Code::InvalidArgument);
+    let m = router.http_get("/metrics");
+    assert!(m.contains("fathom_router_shards_live 3"), "{m}");
+    assert!(m.contains("fathom_router_shard_requests_total{shard=\"2\""), "{m}");
+    assert!(router.http_get("/readyz").starts_with("HTTP/1.1 200"));
+    assert!(router.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_recall_is_that_of_one_index() {
+    let f = fixture("recall");
+    let whole = f.build("whole", BuildParams::default());
+    let shards = f.shards("s", &BuildParams::default());
+    let servers = serve_all(&shards).await;
+    let router = Server::route(&spec(&servers.iter().collect::<Vec<_>>()), &[]);
+    let one = Server::start(&whole, &[]);
+    until_serving(&router).await;
+    until_serving(&one).await;
+    let truth =
+        ground_truth(&VectorFile::open(&f.base).unwrap(), &f.queries, 10, fathom_index::Metric::L2, &|_| {}).unwrap();
+    let (rc, oc) = (connect(&router).await, connect(&one).await);
+    let (mut r_recall, mut o_recall) = (0.0, 0.0);
+    for (q, t) in f.queries.chunks(DIM).zip(&truth) {
+        let want: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
+        let rows = |ids: Vec<u64>| ids.into_iter().map(|id| (id - (1 << 36)) / 3).collect::<Vec<u64>>();
+        let r = rc.search(q, 10, None).await.unwrap().neighbors.iter().map(|n| n.id).collect();
+        let o = oc.search(q, 10, None).await.unwrap().neighbors.iter().map(|n| n.id).collect();
+        r_recall += recall_at(&rows(r), &want, 10);
+        o_recall += recall_at(&rows(o), &want, 10);
+    }
+    let n = truth.len() as f64;
+    let (r_recall, o_recall) = (r_recall / n, o_recall / n);
+    assert!(o_recall > 0.8, "one index: {o_recall}");
+    assert!(r_recall >= o_recall - 0.01, "router {r_recall} vs one index {o_recall}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_shard_is_handled_by_the_policy_and_comes_back() {
+    let f = fixture("dead");
+    let shards = f.shards("s", &BuildParams::default());
+    let mut servers = serve_all(&shards).await;
+    let sp = spec(&servers.iter().collect::<Vec<_>>());
+    let partial = Server::route(&sp, &["--policy", "partial"]);
+    let fail = Server::route(&sp, &["--policy", "fail"]);
+    until_serving(&partial).await;
+    until_serving(&fail).await;
+    let (pc, fc) = (connect(&partial).await, connect(&fail).await);
+    let q = &f.queries[..DIM];
+    assert_eq!(pc.search(q, 10, None).await.unwrap().coverage.unwrap().shards_answered, 3);
+
+    // Kill shard 1's only replica.
+    let port = servers[1].addr().to_string();
+    servers.remove(1).kill();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let r = pc.search(q, 10, None).await.unwrap();
+        assert!(t.elapsed() < Duration::from_secs(2), "answered within its deadline");
+        let c = r.coverage.unwrap();
+        assert_eq!((c.shards_answered, c.shards_total, c.missing_shards), (2, 3, vec![1]));
+        assert_eq!(r.neighbors.len(), 10);
+        let (code, m) = status(fc.search(q, 10, None).await);
+        assert_eq!(code, Code::Unavailable);
+        assert!(m.contains("shard 1"), "{m}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(health_of(&fail).await, 2, "fail policy: NOT_SERVING without shard 1");
+    assert_eq!(health_of(&partial).await, 1, "partial policy: still SERVING");
+    assert!(partial.http_get("/metrics").contains("fathom_router_partial_answers_total 20"));
+
+    // Restart it on the same port: full answers return, routers untouched.
+    let back = Server::serve_on(&shards[1], &port, &[], &[]);
+    until_serving(&back).await;
+    until_serving(&fail).await;
+    let r = fc.search(q, 10, None).await.unwrap();
+    assert_eq!(r.coverage.unwrap().shards_answered, 3);
+    let mut full = false;
+    for _ in 0..50 {
+        if pc.search(q, 10, None).await.unwrap().coverage.unwrap().shards_answered == 3 {
+            full = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(full, "partial router sees shard 1 again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replica_hides_a_dead_one() {
+    let f = fixture("replica");
+    let shards = f.shards("s", &BuildParams::default());
+    let a = Server::start(&shards[0], &[]);
+    let b = Server::start(&shards[0], &[]);
+    let rest = serve_all(&shards[1..]).await;
+    until_serving(&a).await;
+    until_serving(&b).await;
+    let sp = format!("{}|{},{},{}", a.addr(), b.addr(), rest[0].addr(), rest[1].addr());
+    let router = Server::route(&sp, &["--policy", "fail"]);
+    until_serving(&router).await;
+    let client = connect(&router).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for c in 0..4 {
+        let (client, stop, q) = (client.clone(), stop.clone(), f.queries[c * DIM..(c + 1) * DIM].to_vec());
+        load.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                match client.search(&q, 10, None).await {
+                    Ok(r) if r.coverage.as_ref().is_some_and(|c| c.shards_answered == 3) => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.kill();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for l in load {
+        let (ok, failed) = l.await.unwrap();
+        assert!(failed.is_empty(), "{failed:?}");
+        total += ok;
+    }
+    assert!(total > 20, "{total} requests");
+    drop(b);
+}
+
+/// A TCP proxy to `to` that, once `slow` is set, holds every chunk sent
+/// towards `to` for `delay`.
+async fn slow_proxy(to: String, delay: Duration) -> (String, Arc<AtomicBool>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let slow = Arc::new(AtomicBool::new(false));
+    let flag = slow.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = l.accept().await {
+            let (to, slow) = (to.clone(), flag.clone());
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await else { return };
+                let (mut ri, mut wi) = inbound.split();
+                let (mut ro, mut wo) = outbound.split();
+                let up = async {
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        let n = match tokio::io::AsyncReadExt::read(&mut ri, &mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if slow.load(Ordering::Relaxed) {
+                            tokio::time::sleep(delay).await;
+                        }
+                        if tokio::io::AsyncWriteExt::write_all(&mut wo, &buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut ro, &mut wi);
+                tokio::select! { _ = up => {}, _ = down => {} }
+            });
+        }
+    });
+    (addr, slow)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_shard_does_not_hold_answers_past_the_deadline() {
+    let f = fixture("slow");
+    let shards = f.shards("s", &BuildParams::default());
+    let servers: Vec<Server> = shards.iter().map(|s| Server::start(s, &[])).collect();
+    for s in &servers {
+        until_serving(s).await;
+    }
+    // Shard 2 is live when the router checks it, then slows down: every
+    // chunk towards it waits 1 s (health checks every 3 s keep it live).
+    let (proxy, slow) = slow_proxy(servers[2].addr().to_string(), Duration::from_millis(1000)).await;
+    let sp = format!("{},{},{proxy}", servers[0].addr(), servers[1].addr());
+    let router = Server::route(&sp, &["--policy", "partial", "--health-interval-ms", "3000"]);
+    until_serving(&router).await;
+    let opts = ClientOptions { request_timeout: Some(Duration::from_millis(300)), retries: 0, ..Default::default() };
+    let client = Client::connect(&router.grpc, opts).await.unwrap();
+    assert_eq!(client.search(&f.queries[..DIM], 10, None).await.unwrap().coverage.unwrap().shards_answered, 3);
+    slow.store(true, Ordering::Relaxed);
+    let q = &f.queries[..DIM];
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = client.search(q, 10, None).await.unwrap();
+        let took = t.elapsed();
+        assert!(took < Duration::from_millis(400), "took {took:?} with a 300 ms deadline");
+        let c = r.coverage.unwrap();
+        assert_eq!(c.missing_shards, vec![2], "{c:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_builds_misnumbered_shards_and_dead_addresses_are_named() {
+    let f = fixture("bad");
+    let shards = f.shards("s", &BuildParams::default());
+    let other = f.build("other1", BuildParams { shard: 1, shard_count: SHARDS, seed: 9, ..BuildParams::default() });
+    let s0 = Server::start(&shards[0], &[]);
+    let s1 = Server::start(&shards[1], &[]);
+    let s2 = Server::start(&shards[2], &[]);
+    let o1 = Server::start(&other, &[]);
+    until_serving(&s0).await;
+    until_serving(&o1).await;
+    let q = &f.queries[..DIM];
+
+    // Shard 1 of another build: not merged.
+    let mixed = Server::route(&format!("{},{},{}", s0.addr(), o1.addr(), s2.addr()), &["--policy", "fail"]);
+    let (c, _) = refusal(&mixed, q, &["shard 1: no live replica", "another build"]).await;
+    assert_eq!(c, Code::Unavailable);
+    assert_eq!(health_of(&mixed).await, 2, "NOT_SERVING");
+
+    // Shards listed in the wrong order.
+    let swapped = Server::route(&format!("{},{},{}", s1.addr(), s0.addr(), s2.addr()), &["--policy", "fail"]);
+    let (c, _) = refusal(&swapped, q, &["serves shard 1 of 3, but the router lists it as shard 0"]).await;
+    assert_eq!(c, Code::Unavailable);
+
+    // An address nobody listens on, at start-up.
+    let dead = Server::route(&format!("{},127.0.0.1:1,{}", s0.addr(), s2.addr()), &["--policy", "fail"]);
+    let (c, _) = refusal(&dead, q, &["shard 1: no live replica: 127.0.0.1:1 "]).await;
+    assert_eq!(c, Code::Unavailable);
+    assert_eq!(health_of(&dead).await, 2);
+    let (c, _) = status(connect(&dead).await.index_info().await);
+    assert_eq!(c, Code::Unavailable);
+    assert!(dead.http_get("/readyz").starts_with("HTTP/1.1 503"));
+    drop(s1);
+}
