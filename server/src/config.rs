@@ -17,6 +17,11 @@ use std::time::Duration;
 pub struct RawConfig {
     /// Index directory to serve.
     pub index: Option<PathBuf>,
+    /// Or: a directory of index versions and a `CURRENT` file naming one
+    /// (swapped on SIGHUP).
+    pub index_root: Option<PathBuf>,
+    /// With `index_root`: also check `CURRENT` this often (0 = only on SIGHUP).
+    pub index_watch_ms: Option<u64>,
     /// gRPC listen address.
     pub listen: Option<String>,
     /// HTTP address for /metrics, /livez, /readyz ("" = off).
@@ -53,7 +58,9 @@ pub struct RawSearch {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
-    pub index: PathBuf,
+    pub index: crate::swap::IndexSource,
+    #[serde(with = "opt_millis")]
+    pub index_watch: Option<Duration>,
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
     pub workers: usize,
@@ -71,6 +78,12 @@ pub struct Config {
 mod millis {
     pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+mod opt_millis {
+    pub fn serialize<S: serde::Serializer>(d: &Option<std::time::Duration>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.map_or(0, |d| d.as_millis() as u64))
     }
 }
 
@@ -93,6 +106,8 @@ impl RawConfig {
         }
         Ok(RawConfig {
             index: var("FATHOM_INDEX")?,
+            index_root: var("FATHOM_INDEX_ROOT")?,
+            index_watch_ms: var("FATHOM_INDEX_WATCH_MS")?,
             listen: var("FATHOM_LISTEN")?,
             metrics_listen: var("FATHOM_METRICS_LISTEN")?,
             workers: var("FATHOM_WORKERS")?,
@@ -113,6 +128,8 @@ impl RawConfig {
         let o = over.search.unwrap_or_default();
         RawConfig {
             index: over.index.or(self.index),
+            index_root: over.index_root.or(self.index_root),
+            index_watch_ms: over.index_watch_ms.or(self.index_watch_ms),
             listen: over.listen.or(self.listen),
             metrics_listen: over.metrics_listen.or(self.metrics_listen),
             workers: over.workers.or(self.workers),
@@ -137,6 +154,8 @@ impl RawConfig {
     pub fn resolve(self) -> anyhow::Result<Config> {
         let RawConfig {
             index,
+            index_root,
+            index_watch_ms,
             listen,
             metrics_listen,
             workers,
@@ -149,9 +168,18 @@ impl RawConfig {
             drain_timeout_ms,
             search,
         } = self;
-        let Some(index) = index else {
-            bail!("no index directory: pass --index, set FATHOM_INDEX or `index` in the config")
+        let index = match (index, index_root) {
+            (Some(_), Some(_)) => {
+                bail!("give either an index directory (index) or an index root (index_root), not both")
+            }
+            (Some(d), None) => crate::swap::IndexSource::Dir(d),
+            (None, Some(r)) => crate::swap::IndexSource::Root(r),
+            (None, None) => bail!(
+                "no index: pass --index DIR (or --index-root DIR), set FATHOM_INDEX (FATHOM_INDEX_ROOT) or `index` \
+                 (`index_root`) in the config"
+            ),
         };
+        let index_watch = index_watch_ms.filter(|&ms| ms > 0).map(Duration::from_millis);
         let listen: SocketAddr = listen
             .as_deref()
             .unwrap_or("127.0.0.1:7700")
@@ -184,6 +212,7 @@ impl RawConfig {
         let backend: BackendChoice = backend.as_deref().unwrap_or("auto").parse().map_err(anyhow::Error::msg)?;
         Ok(Config {
             index,
+            index_watch,
             listen,
             metrics_listen,
             workers,
@@ -208,7 +237,10 @@ mod tests {
         let file: RawConfig = toml::from_str("index = \"a\"\nworkers = 3\n[search]\nrerank = 50\n").unwrap();
         let flags = RawConfig { workers: Some(5), ..Default::default() };
         let c = RawConfig::default().overlay(file).overlay(flags).resolve().unwrap();
-        assert_eq!((c.index, c.workers, c.search.rerank), (PathBuf::from("a"), 5, 50));
+        assert!(matches!(&c.index, crate::swap::IndexSource::Dir(d) if d == Path::new("a")));
+        assert_eq!((c.workers, c.search.rerank), (5, 50));
+        let both = RawConfig { index: Some("a".into()), index_root: Some("r".into()), ..Default::default() };
+        assert!(both.resolve().unwrap_err().to_string().contains("not both"));
         assert!(toml::from_str::<RawConfig>("wrokers = 3").is_err());
         let bad = RawConfig { index: Some("a".into()), listen: Some("nope".into()), ..Default::default() };
         assert!(bad.resolve().unwrap_err().to_string().contains("listen"));

@@ -12,6 +12,7 @@ mod router;
 mod serve;
 mod service;
 mod status;
+mod swap;
 mod sysinfo;
 mod validate;
 mod workers;

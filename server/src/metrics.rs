@@ -75,7 +75,9 @@ pub struct Metrics {
     pub index_vectors: Gauge,
     pub ready: Gauge,
     /// The served index, once open (for gauges read at scrape time).
-    pub index: std::sync::OnceLock<std::sync::Arc<fathom_index::Index>>,
+    index: parking_lot::RwLock<Option<std::sync::Arc<fathom_index::Index>>>,
+    /// Index swaps by result: ok, refused, failed.
+    swaps: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 const STAGES: [&str; 4] = ["centroids", "io", "scoring", "rerank"];
@@ -87,6 +89,19 @@ impl Metrics {
         if let Some(i) = METHODS.iter().position(|m| *m == method) {
             self.request_seconds[i].observe(d);
         }
+    }
+
+    /// Gauges of a newly served index.
+    pub fn show_index(&self, index: &std::sync::Arc<fathom_index::Index>) {
+        let m = &index.manifest;
+        self.index_vectors.set(m.vector_count as i64);
+        self.index_resident_bytes.set(index.resident_bytes() as i64);
+        self.index_disk_bytes.set(m.files.values().map(|f| f.bytes).sum::<u64>() as i64);
+        *self.index.write() = Some(index.clone());
+    }
+
+    pub fn count_swap(&self, result: &'static str) {
+        *self.swaps.lock().entry(result).or_default() += 1;
     }
 
     pub fn observe_search(&self, s: &SearchStats) {
@@ -135,12 +150,22 @@ impl Metrics {
             (
                 "fathom_reads_in_flight",
                 "Disk reads submitted and not yet completed.",
-                self.index.get().map_or(0, |ix| ix.reads_in_flight()),
+                self.index.read().as_ref().map_or(0, |ix| ix.reads_in_flight()),
             ),
             ("process_resident_memory_bytes", "Resident memory of the process.", crate::sysinfo::rss_bytes() as i64),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let _ = writeln!(o, "# HELP fathom_index_swaps_total Index swaps by result (ok, refused, failed).");
+        let _ = writeln!(o, "# TYPE fathom_index_swaps_total counter");
+        for (r, n) in self.swaps.lock().iter() {
+            let _ = writeln!(o, "fathom_index_swaps_total{{result=\"{r}\"}} {n}");
+        }
+        if let Some(ix) = self.index.read().as_ref() {
+            let _ = writeln!(o, "# HELP fathom_index_info The index version served.\n# TYPE fathom_index_info gauge");
+            let (v, c) = (ix.version().replace(['"', '\\', '\n'], "_"), &ix.manifest.collection_id);
+            let _ = writeln!(o, "fathom_index_info{{version=\"{v}\",collection=\"{c}\"}} 1");
         }
         let _ = writeln!(o, "# HELP fathom_build_info Build of this server.\n# TYPE fathom_build_info gauge");
         let _ = writeln!(o, "fathom_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));

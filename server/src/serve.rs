@@ -1,20 +1,20 @@
 //! `serve()`: binds the listeners, opens the index in the background (health
-//! says NOT_SERVING until then), serves gRPC with health and reflection, and
-//! on SIGTERM/SIGINT (or the given shutdown future) stops taking work,
-//! drains in-flight requests within the drain timeout and returns.
+//! says NOT_SERVING until then), serves gRPC with health and reflection,
+//! swaps to a new index version on SIGHUP (see `swap`), and on
+//! SIGTERM/SIGINT (or the given shutdown future) stops taking work, drains
+//! in-flight requests within the drain timeout and returns.
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::service::{FathomService, Ready};
+use crate::service::FathomService;
+use crate::swap::{IndexSource, Served};
 use crate::validate::Limits;
-use crate::workers::Pool;
 use anyhow::Context;
-use fathom_index::{Index, OpenOptions};
 use fathom_proto::v1::fathom_server::FathomServer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
@@ -48,7 +48,7 @@ pub async fn serve(
 
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_not_serving::<FathomServer<FathomService>>().await;
-    let ready: Arc<OnceLock<Ready>> = Arc::new(OnceLock::new());
+    let served = Arc::new(Served::default());
     let draining = Arc::new(AtomicBool::new(false));
 
     // Open the index off the runtime; health flips to SERVING when done. A
@@ -56,38 +56,22 @@ pub async fn serve(
     // server that can never answer should not look alive).
     let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     {
-        let (cfg, ready, metrics, reporter) = (cfg.clone(), ready.clone(), metrics.clone(), reporter.clone());
+        let (cfg, served, metrics, reporter) = (cfg.clone(), served.clone(), metrics.clone(), reporter.clone());
         tokio::spawn(async move {
-            let loader_metrics = metrics.clone();
-            let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<Ready> {
-                let metrics = loader_metrics;
-                let started = std::time::Instant::now();
-                let index = Index::open(&cfg.index, OpenOptions { backend: cfg.backend, direct_io: cfg.direct_io })
-                    .with_context(|| format!("opening index {}", cfg.index.display()))?;
-                let pool = Pool::start(index.clone(), cfg.workers, cfg.queue_depth, metrics.clone())?;
-                let m = &index.manifest;
-                metrics.index_vectors.set(m.vector_count as i64);
-                let _ = metrics.index.set(index.clone());
-                metrics.index_resident_bytes.set(index.resident_bytes() as i64);
-                metrics.index_disk_bytes.set(m.files.values().map(|f| f.bytes).sum::<u64>() as i64);
-                tracing::info!(
-                    vectors = m.vector_count,
-                    dim = m.dim,
-                    metric = %m.metric,
-                    backend = index.backend_name(),
-                    direct_io = index.direct_io(),
-                    resident_bytes = index.resident_bytes(),
-                    seconds = started.elapsed().as_secs_f64(),
-                    "index ready"
-                );
-                Ok(Ready { index, pool })
+            let (loader_served, loader_metrics) = (served.clone(), metrics.clone());
+            let loader_cfg = cfg.clone();
+            let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let dir = loader_cfg.index.current()?;
+                let ready = crate::swap::open_ready(&dir, &loader_cfg, &loader_metrics)?;
+                loader_served.set(ready, &loader_metrics);
+                Ok(())
             })
             .await;
             match opened {
-                Ok(Ok(r)) => {
-                    let _ = ready.set(r);
+                Ok(Ok(())) => {
                     metrics.ready.set(1);
                     reporter.set_serving::<FathomServer<FathomService>>().await;
+                    swaps(cfg, served, metrics).await;
                 }
                 Ok(Err(e)) => {
                     let _ = fail_tx.send(e);
@@ -100,7 +84,7 @@ pub async fn serve(
     }
 
     let svc = FathomService {
-        ready,
+        served,
         draining: draining.clone(),
         metrics: metrics.clone(),
         limits: Limits { max_k: cfg.max_k, max_batch: cfg.max_batch },
@@ -159,6 +143,39 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Swaps index versions on SIGHUP and, when `index_watch_ms` is set, when
+/// `CURRENT` changes. Runs for the life of the server.
+async fn swaps(cfg: Config, served: Arc<Served>, metrics: Arc<Metrics>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: index swaps are off");
+        return;
+    };
+    let watch = cfg.index_watch;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => tracing::info!("SIGHUP: checking the index version"),
+            _ = async {
+                match watch {
+                    Some(every) => tokio::time::sleep(every).await,
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                let current = served.get().map(|r| r.index.dir.clone());
+                if cfg.index.current().ok() == current {
+                    continue;
+                }
+            }
+        }
+        if matches!(cfg.index, IndexSource::Dir(_)) {
+            tracing::warn!("serving one --index directory: nothing to swap (use --index-root)");
+            continue;
+        }
+        let (cfg, served, metrics) = (cfg.clone(), served.clone(), metrics.clone());
+        let _ = tokio::task::spawn_blocking(move || crate::swap::swap(&cfg.index, &served, &cfg, &metrics)).await;
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

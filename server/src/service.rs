@@ -10,7 +10,7 @@ use fathom_index::{Index, SearchSettings};
 use fathom_proto::v1::fathom_server::Fathom;
 use fathom_proto::v1::{self as pb, ElementType};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
@@ -22,7 +22,7 @@ pub struct Ready {
 }
 
 pub struct FathomService {
-    pub ready: Arc<OnceLock<Ready>>,
+    pub served: Arc<crate::swap::Served>,
     pub draining: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
@@ -43,11 +43,13 @@ impl Drop for InFlight<'_> {
 }
 
 impl FathomService {
-    fn state(&self) -> Result<&Ready, Status> {
+    /// The index served now; a request keeps it (and its workers) until it
+    /// is answered, even if a swap replaces it meanwhile.
+    fn state(&self) -> Result<Arc<Ready>, Status> {
         if self.draining.load(Ordering::Relaxed) {
             return Err(Status::unavailable("server is shutting down"));
         }
-        self.ready.get().ok_or_else(|| Status::unavailable("index is still loading; retry shortly"))
+        self.served.get().ok_or_else(|| Status::unavailable("index is still loading; retry shortly"))
     }
 
     /// Runs queries on the worker pool, honouring the client's deadline.

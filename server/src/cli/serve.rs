@@ -8,6 +8,13 @@ pub struct Args {
     /// Index directory to serve.
     #[arg(long)]
     index: Option<PathBuf>,
+    /// Or: a directory of index versions whose file CURRENT names the one
+    /// to serve; SIGHUP swaps to the version CURRENT names then.
+    #[arg(long)]
+    index_root: Option<PathBuf>,
+    /// With --index-root: also check CURRENT every this many milliseconds.
+    #[arg(long)]
+    index_watch_ms: Option<u64>,
     /// gRPC address (default 127.0.0.1:7700).
     #[arg(long)]
     listen: Option<String>,
@@ -35,6 +42,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let flags = RawConfig {
         index: a.index,
+        index_root: a.index_root,
+        index_watch_ms: a.index_watch_ms,
         listen: a.listen,
         metrics_listen: a.metrics_listen,
         workers: a.workers,

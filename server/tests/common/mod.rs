@@ -31,6 +31,15 @@ impl Server {
         Self::spawn(cmd, env, "fathom serving on ")
     }
 
+    /// `fathom serve --index-root ROOT` on loopback ports.
+    pub fn serve_root(root: &Path) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--workers", "2"])
+            .arg("--index-root")
+            .arg(root);
+        Self::spawn(cmd, &[], "fathom serving on ")
+    }
+
     /// `fathom route --shards SPEC ARGS...` on loopback ports.
     pub fn route(shards: &str, args: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));

@@ -1,0 +1,164 @@
+//! Index versions and swaps. With `--index-root DIR`, DIR holds one
+//! directory per index version and a file `CURRENT` naming the one to
+//! serve. On SIGHUP (or every `index_watch_ms`, when set) the server reads
+//! `CURRENT`; a new version is opened and checked first, new requests go
+//! to it, requests in flight finish on the old one, which closes when the
+//! last of them is done. A version the clients could not use unchanged
+//! (another dimension, metric, element type, code, codec or shard) is
+//! refused and the old one keeps serving.
+
+use crate::metrics::Metrics;
+use crate::service::Ready;
+use crate::workers::Pool;
+use anyhow::{bail, Context};
+use fathom_index::quant::Quantizer;
+use fathom_index::{Index, Manifest, OpenOptions};
+use parking_lot::RwLock;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The file in an index root that names the version to serve.
+pub const CURRENT_FILE: &str = "CURRENT";
+
+/// Where the index to serve is.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexSource {
+    /// One directory, for the life of the process.
+    Dir(PathBuf),
+    /// Versions under a root, the current one named by `CURRENT`.
+    Root(PathBuf),
+}
+
+impl IndexSource {
+    /// The directory to serve now.
+    pub fn current(&self) -> anyhow::Result<PathBuf> {
+        match self {
+            IndexSource::Dir(d) => Ok(d.clone()),
+            IndexSource::Root(root) => current_version(root),
+        }
+    }
+}
+
+/// `root/<name in CURRENT>`, the name checked to be a plain directory name.
+pub fn current_version(root: &Path) -> anyhow::Result<PathBuf> {
+    let path = root.join(CURRENT_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (it names the index version to serve)", path.display()))?;
+    let name = text.trim();
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        bail!("{}: {name:?} is not the name of a version directory in {}", path.display(), root.display());
+    }
+    Ok(root.join(name))
+}
+
+/// Why `new` cannot replace `old` under running clients, if it cannot.
+pub fn incompatibility(old: &Manifest, new: &Manifest) -> Option<String> {
+    let codec = |m: &Manifest| match &m.quantizer {
+        Quantizer::Codes(s) => s.codec.as_ref().map(|c| c.to_bytes()),
+        _ => None,
+    };
+    let planes = |m: &Manifest| match &m.quantizer {
+        Quantizer::Codes(s) => s.planes,
+        _ => 0,
+    };
+    let checks = [
+        ("dimension", old.dim.to_string(), new.dim.to_string()),
+        ("metric", old.metric.to_string(), new.metric.to_string()),
+        ("element type", old.element.to_string(), new.element.to_string()),
+        ("binary collection code", format!("{}/{}", old.code, planes(old)), format!("{}/{}", new.code, planes(new))),
+        (
+            "shard",
+            format!("{} of {}", old.build.shard, old.build.shard_count),
+            format!("{} of {}", new.build.shard, new.build.shard_count),
+        ),
+    ];
+    for (what, a, b) in checks {
+        if a != b {
+            return Some(format!("its {what} is {b}, the served index's is {a}"));
+        }
+    }
+    if codec(old) != codec(new) {
+        return Some("its codec differs from the served one (clients encode queries with it)".into());
+    }
+    None
+}
+
+/// Opens `dir` and starts its search workers.
+pub fn open_ready(dir: &Path, cfg: &crate::config::Config, metrics: &Arc<Metrics>) -> anyhow::Result<Ready> {
+    let started = std::time::Instant::now();
+    let index = Index::open(dir, OpenOptions { backend: cfg.backend, direct_io: cfg.direct_io })
+        .with_context(|| format!("opening index {}", dir.display()))?;
+    let pool = Pool::start(index.clone(), cfg.workers, cfg.queue_depth, metrics.clone())?;
+    let m = &index.manifest;
+    tracing::info!(
+        version = %index.version(),
+        vectors = m.vector_count,
+        dim = m.dim,
+        metric = %m.metric,
+        backend = index.backend_name(),
+        direct_io = index.direct_io(),
+        resident_bytes = index.resident_bytes(),
+        seconds = started.elapsed().as_secs_f64(),
+        "index ready"
+    );
+    Ok(Ready { index, pool })
+}
+
+/// The index being served; replaced whole on a swap.
+#[derive(Default)]
+pub struct Served(RwLock<Option<Arc<Ready>>>);
+
+impl Served {
+    pub fn get(&self) -> Option<Arc<Ready>> {
+        self.0.read().clone()
+    }
+
+    pub fn set(&self, r: Ready, metrics: &Metrics) {
+        metrics.show_index(&r.index);
+        *self.0.write() = Some(Arc::new(r));
+    }
+}
+
+/// Moves to the version `source` names now, unless it is the one served.
+/// Blocking: opens the new index on this thread.
+pub fn swap(source: &IndexSource, served: &Served, cfg: &crate::config::Config, metrics: &Arc<Metrics>) {
+    let Some(old) = served.get() else {
+        tracing::warn!("swap requested while the first index is still loading; ignored");
+        return;
+    };
+    let dir = match source.current() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("index swap failed: {e:#}");
+            metrics.count_swap("failed");
+            return;
+        }
+    };
+    if dir == old.index.dir {
+        tracing::info!(version = %old.index.version(), "index swap: already serving this version");
+        return;
+    }
+    tracing::info!(from = %old.index.version(), to = %dir.display(), "index swap: opening the new version");
+    let ready = match open_ready(&dir, cfg, metrics) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("index swap failed, still serving {}: {e:#}", old.index.version());
+            metrics.count_swap("failed");
+            return;
+        }
+    };
+    if let Some(why) = incompatibility(&old.index.manifest, &ready.index.manifest) {
+        tracing::error!(
+            "index swap refused, still serving {}: {} cannot replace it: {why}",
+            old.index.version(),
+            ready.index.version()
+        );
+        metrics.count_swap("refused");
+        return;
+    }
+    let version = ready.index.version();
+    served.set(ready, metrics);
+    metrics.count_swap("ok");
+    tracing::info!(version = %version, "index swapped; the old version closes when its requests finish");
+}
