@@ -2,7 +2,7 @@
 # End-to-end benchmark: Fathom and its peers on the same machine, same run.
 # Writes JSON rows and logs to benches/runs/<date>-<host>/ ; RESULTS.md quotes them.
 #
-#   benches/run.sh [glove|synth|fio|binary|all]      (needs root for drop_caches)
+#   benches/run.sh [glove|synth|fio|binary|router|all]      (needs root for drop_caches)
 #
 # Data lives in $DATA (default /work/data or ./bench-data), generated on demand.
 set -euo pipefail
@@ -110,6 +110,50 @@ synth() {
   kill -TERM $pid; wait $pid
 }
 
+# Shards and the router on loopback: the router's overhead over one shard
+# queried directly, and latency as shards grow 1, 3, 6 (each shard holds
+# 1/N of the vectors and every query goes to every shard); the cost of ids.
+router() {
+  local n=${ROUTER_N:-300000}
+  [ -f "$DATA/r${n}.fbin" ] || $F synth --n $n --dim 96 --clusters 1000 --out "$DATA/r${n}.fbin" --queries 2000
+  [ -f "$DATA/r${n}.gt.ibin" ] || $F gt --base "$DATA/r${n}.fbin" --queries "$DATA/r${n}.queries.fbin" --k 100 --metric l2 --out "$DATA/r${n}.gt.ibin"
+  local q=(--queries "$DATA/r${n}.queries.fbin" --gt "$DATA/r${n}.gt.ibin" --limit "$LIMIT" --json --max-postings 16)
+  : > "$OUT/router.jsonl"
+  for shards in 1 3 6; do
+    local spec="" pids=()
+    for ((i = 0; i < shards; i++)); do
+      local idx="$DATA/r${n}-s$i-of-$shards.idx"
+      [ -d "$idx" ] || $F build --input "$DATA/r${n}.fbin" --metric l2 --out "$idx" --shards $shards --shard $i --quiet --json > "$OUT/router-build-s$i-of-$shards.json"
+      $F serve --index "$idx" --listen 127.0.0.1:$((7810 + i)) --workers 2 2> "$OUT/router-shard$i.log" &
+      pids+=($!)
+      spec+="${spec:+,}127.0.0.1:$((7810 + i))"
+    done
+    $F route --shards "$spec" --listen 127.0.0.1:7809 --health-interval-ms 500 2> "$OUT/router-$shards.log" &
+    pids+=($!)
+    sleep 3
+    for c in 1 16; do
+      if [ $shards = 1 ]; then
+        $F bench --addr http://127.0.0.1:7810 "${q[@]}" --concurrency $c | sed "s/^{/{\"via\":\"direct\",\"shards\":1,\"concurrency\":$c,/"
+      fi
+      $F bench --addr http://127.0.0.1:7809 "${q[@]}" --concurrency $c | sed "s/^{/{\"via\":\"router\",\"shards\":$shards,\"concurrency\":$c,/"
+    done >> "$OUT/router.jsonl"
+    ps -o rss= -p "${pids[-1]}" | awk '{print "{\"router_rss_kib\":"$1"}"}' >> "$OUT/router.jsonl"
+    kill -TERM "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
+  done
+  # Ids: the same input with and without --ids (u64 per row).
+  $PY - "$DATA/r${n}.ids.u64bin" $n <<'PYEOF'
+import struct, sys
+n = int(sys.argv[2])
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<II", n, 1))
+    f.write(b"".join(struct.pack("<Q", (1 << 40) + 7 * i) for i in range(n)))
+PYEOF
+  rm -rf "$DATA/r${n}-ids.idx" "$DATA/r${n}-rows.idx"
+  $F build --input "$DATA/r${n}.fbin" --metric l2 --out "$DATA/r${n}-rows.idx" --quiet --json > "$OUT/router-rows-build.json"
+  $F build --input "$DATA/r${n}.fbin" --metric l2 --out "$DATA/r${n}-ids.idx" --ids "$DATA/r${n}.ids.u64bin" --quiet --json > "$OUT/router-ids-build.json"
+  $F info "$DATA/r${n}-rows.idx" > "$OUT/router-rows-info.txt"
+  $F info "$DATA/r${n}-ids.idx" > "$OUT/router-ids-info.txt"
+}
 
 case "${1:-all}" in
   fio) fio_limits ;;
@@ -117,6 +161,7 @@ case "${1:-all}" in
   peers) peers ;;
   synth) synth ;;
   binary) binary ;;
+  router) router ;;
   all) fio_limits; glove; synth ;;
 esac
 echo "results in $OUT"

@@ -245,5 +245,7 @@ mod tests {
         let bad = RawConfig { index: Some("a".into()), listen: Some("nope".into()), ..Default::default() };
         assert!(bad.resolve().unwrap_err().to_string().contains("listen"));
         assert!(RawConfig::default().resolve().unwrap_err().to_string().contains("no index"));
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/fathom.example.toml");
+        RawConfig::from_file(&example).unwrap().resolve().expect("the example config is valid");
     }
 }

@@ -193,6 +193,9 @@ mod tests {
         );
         assert!(e.contains("fail or partial"), "{e}");
         assert_eq!(scalar("12"), toml::Value::Integer(12));
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/router.example.toml");
+        let c = Layers::default().file(&example).unwrap().resolve().unwrap();
+        assert_eq!((c.shards.0.len(), c.policy), (2, Policy::Partial), "the example config is valid");
         assert_eq!(scalar("h:1|g:2"), toml::Value::String("h:1|g:2".into()));
     }
 }
