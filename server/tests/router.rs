@@ -269,7 +269,10 @@ async fn a_second_replica_hides_a_dead_one() {
     let rest = serve_all(&shards[1..]).await;
     until_serving(&a).await;
     until_serving(&b).await;
-    let sp = format!("{}|{},{},{}", a.addr(), b.addr(), rest[0].addr(), rest[1].addr());
+    // Shard 1 by name: "localhost" resolves (to one or more addresses) when
+    // the router starts and at every health check.
+    let port1 = rest[0].addr().rsplit(':').next().unwrap().to_string();
+    let sp = format!("{}|{},localhost:{port1},{}", a.addr(), b.addr(), rest[1].addr());
     let router = Server::route(&sp, &["--policy", "fail"]);
     until_serving(&router).await;
     let client = connect(&router).await;
