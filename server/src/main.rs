@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod grpc;
 mod http;
 mod metrics;
 mod progress;

@@ -5,18 +5,17 @@
 //! in-flight requests within the drain timeout and returns.
 
 use crate::config::Config;
+use crate::grpc;
 use crate::metrics::Metrics;
 use crate::service::FathomService;
 use crate::swap::{IndexSource, Served};
 use crate::validate::Limits;
-use anyhow::Context;
-use fathom_proto::v1::fathom_server::FathomServer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
 
 /// Addresses actually bound (port 0 resolved).
 #[derive(Debug, Clone, Copy)]
@@ -32,22 +31,12 @@ pub async fn serve(
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-    let grpc = listener.local_addr()?;
-    let metrics_addr = match cfg.metrics_listen {
-        Some(a) => {
-            let l = TcpListener::bind(a).await.with_context(|| format!("binding metrics {a}"))?;
-            let bound = l.local_addr()?;
-            tokio::spawn(crate::http::serve(l, metrics.clone()));
-            Some(bound)
-        }
-        None => None,
-    };
-    on_bound(Bound { grpc, metrics: metrics_addr });
-    tracing::info!(%grpc, metrics = ?metrics_addr, "listening");
+    let (listener, bound) = grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone()).await?;
+    on_bound(bound);
+    tracing::info!(grpc = %bound.grpc, metrics = ?bound.metrics, "listening");
 
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_not_serving::<FathomServer<FathomService>>().await;
+    let reporter = HealthReporter::new();
+    grpc::set_health(&reporter, ServingStatus::NotServing).await;
     let served = Arc::new(Served::default());
     let draining = Arc::new(AtomicBool::new(false));
 
@@ -70,7 +59,7 @@ pub async fn serve(
             match opened {
                 Ok(Ok(())) => {
                     metrics.ready.set(1);
-                    reporter.set_serving::<FathomServer<FathomService>>().await;
+                    grpc::set_health(&reporter, ServingStatus::Serving).await;
                     swaps(cfg, served, metrics).await;
                 }
                 Ok(Err(e)) => {
@@ -90,59 +79,22 @@ pub async fn serve(
         limits: Limits { max_k: cfg.max_k, max_batch: cfg.max_batch },
         defaults: cfg.search,
     };
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(fathom_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(fathom_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-
-    // Shutdown: stop taking work, report NOT_SERVING, let tonic drain.
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    {
-        let (reporter, draining, metrics) = (reporter.clone(), draining.clone(), metrics.clone());
-        tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutdown requested: draining");
+    let stopping = grpc::Stopping {
+        shutdown,
+        on_shutdown: move || {
             draining.store(true, Ordering::Relaxed);
             metrics.ready.set(0);
-            reporter.set_not_serving::<FathomServer<FathomService>>().await;
-            let _ = stop_tx.send(());
-            let _ = stopped_tx.send(());
-        });
-    }
-    let server = tonic::transport::Server::builder()
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(
-            FathomServer::new(svc)
-                .max_decoding_message_size(cfg.max_message_bytes)
-                .max_encoding_message_size(cfg.max_message_bytes),
-        )
-        // TCP_NODELAY: without it Nagle holds back small HTTP/2 frames until
-        // the peer's delayed ACK, ~40 ms stalls under concurrency.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
-            let _ = stop_rx.await;
-        });
-    let drain = cfg.drain_timeout;
-    tokio::pin!(server);
-    tokio::select! {
-        r = &mut server => r.context("gRPC server")?,
-        Ok(e) = fail_rx => return Err(e),
-        _ = async {
-            if stopped_rx.await.is_ok() {
-                tokio::time::sleep(drain).await;
-            } else {
-                std::future::pending::<()>().await;
+        },
+        // An index that cannot open ends the server; without one, never.
+        fatal: async move {
+            match fail_rx.await {
+                Ok(e) => e,
+                Err(_) => std::future::pending().await,
             }
-        } => tracing::warn!("drain timeout of {drain:?} passed; closing remaining connections"),
-    }
-    tracing::info!("stopped");
-    Ok(())
+        },
+        drain: cfg.drain_timeout,
+    };
+    grpc::run(listener, svc, cfg.max_message_bytes, reporter, stopping).await
 }
 
 /// Swaps index versions on SIGHUP and, when `index_watch_ms` is set, when

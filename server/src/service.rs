@@ -95,12 +95,7 @@ impl FathomService {
     }
 
     fn finish<T>(&self, method: &'static str, started: Instant, r: Result<T, Status>) -> Result<Response<T>, Status> {
-        let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
-        self.metrics.observe_request(method, code, started.elapsed());
-        if let Err(s) = &r {
-            tracing::debug!(method, code = ?s.code(), message = s.message(), "request failed");
-        }
-        r.map(Response::new)
+        crate::status::finish(method, started, r, |m, c, d| self.metrics.observe_request(m, c, d))
     }
 }
 
@@ -139,16 +134,7 @@ impl Fathom for FathomService {
         let timeout = timeout_of(&req);
         let r = async {
             let m = req.into_inner();
-            if m.vectors.is_empty() {
-                return Err(Status::invalid_argument("vectors must hold at least one query"));
-            }
-            if m.vectors.len() > self.limits.max_batch {
-                return Err(Status::resource_exhausted(format!(
-                    "batch of {} queries is above the server's max_batch of {}",
-                    m.vectors.len(),
-                    self.limits.max_batch
-                )));
-            }
+            validate::batch_len(m.vectors.len(), &self.limits, "server")?;
             let qs = m
                 .vectors
                 .iter()

@@ -1,7 +1,24 @@
 //! Engine errors -> gRPC status, in one exhaustive match.
 
 use fathom_index::{BuildError, FormatError, IndexError};
-use tonic::Status;
+use std::time::{Duration, Instant};
+use tonic::{Response, Status};
+
+/// Ends a request: counts it (`observe` gets method, code, latency), logs
+/// a failure at debug, wraps the answer.
+pub fn finish<T>(
+    method: &'static str,
+    started: Instant,
+    r: Result<T, Status>,
+    observe: impl FnOnce(&'static str, tonic::Code, Duration),
+) -> Result<Response<T>, Status> {
+    let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+    observe(method, code, started.elapsed());
+    if let Err(s) = &r {
+        tracing::debug!(method, code = ?s.code(), message = s.message(), "request failed");
+    }
+    r.map(Response::new)
+}
 
 pub fn to_status(e: &IndexError) -> Status {
     match e {

@@ -69,6 +69,20 @@ fn floats(data: &vector::Data, field: &str) -> Result<Vec<f32>, Status> {
     }
 }
 
+/// A batch holds 1..=max_batch queries; `who` is "server" or "router".
+pub fn batch_len(n: usize, limits: &Limits, who: &str) -> Result<(), Status> {
+    if n == 0 {
+        return Err(Status::invalid_argument("vectors must hold at least one query"));
+    }
+    if n > limits.max_batch {
+        return Err(Status::resource_exhausted(format!(
+            "batch of {n} queries is above the {who}'s max_batch of {}",
+            limits.max_batch
+        )));
+    }
+    Ok(())
+}
+
 pub fn k(k: u32, limits: &Limits) -> Result<usize, Status> {
     let k = k as usize;
     if k == 0 {

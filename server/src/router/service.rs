@@ -44,16 +44,7 @@ impl RouterService {
     async fn fan_out(&self, req: BatchSearchRequest, deadline: Instant) -> Result<Vec<pb::SearchResponse>, Status> {
         self.check_open()?;
         validate::k(req.k, &self.limits)?;
-        if req.vectors.is_empty() {
-            return Err(Status::invalid_argument("vectors must hold at least one query"));
-        }
-        if req.vectors.len() > self.limits.max_batch {
-            return Err(Status::resource_exhausted(format!(
-                "batch of {} queries is above the router's max_batch of {}",
-                req.vectors.len(),
-                self.limits.max_batch
-            )));
-        }
+        validate::batch_len(req.vectors.len(), &self.limits, "router")?;
         for (i, v) in req.vectors.iter().enumerate() {
             validate::vector(Some(v), &format!("vectors[{i}]"))?;
         }
@@ -61,12 +52,7 @@ impl RouterService {
     }
 
     fn finish<T>(&self, method: &'static str, started: Instant, r: Result<T, Status>) -> Result<Response<T>, Status> {
-        let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
-        self.metrics.observe_request(method, code, started.elapsed());
-        if let Err(s) = &r {
-            tracing::debug!(method, code = ?s.code(), message = s.message(), "request failed");
-        }
-        r.map(Response::new)
+        crate::status::finish(method, started, r, |m, c, d| self.metrics.observe_request(m, c, d))
     }
 
     /// Shard infos of the merged collection, or why not every shard has one.
