@@ -125,6 +125,12 @@ impl Index {
             .into());
         }
         let (backend, why) = io::probe_backend(opts.backend);
+        if opts.backend == BackendChoice::Auto && backend == BackendChoice::Pread {
+            tracing::warn!(
+                "{why}: reading with pread instead (in a container the runtime's default seccomp profile \
+                 blocks io_uring; see deploy/README.md)"
+            );
+        }
         tracing::info!(
             dir = %dir.display(),
             vectors = manifest.vector_count,
