@@ -150,7 +150,7 @@ impl Client {
         k: u32,
         settings: Option<SearchSettings>,
     ) -> Result<SearchResponse, Error> {
-        let req = SearchRequest { vector: Some(vector), k, settings };
+        let req = SearchRequest { vector: Some(vector), k, settings, ..Default::default() };
         self.retrying(|mut c| {
             let r = self.request(req.clone());
             async move { c.search(r).await }
@@ -165,7 +165,12 @@ impl Client {
         k: u32,
         settings: Option<SearchSettings>,
     ) -> Result<Vec<SearchResponse>, Error> {
-        let req = BatchSearchRequest { vectors: vectors.iter().map(|v| floats(v)).collect(), k, settings };
+        let req = BatchSearchRequest {
+            vectors: vectors.iter().map(|v| floats(v)).collect(),
+            k,
+            settings,
+            ..Default::default()
+        };
         let resp = self
             .retrying(|mut c| {
                 let r = self.request(req.clone());

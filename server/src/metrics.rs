@@ -164,7 +164,8 @@ impl Metrics {
         }
         if let Some(ix) = self.index.read().as_ref() {
             let _ = writeln!(o, "# HELP fathom_io_backend Disk reads go through this backend (io_uring or pread).");
-            let _ = writeln!(o, "# TYPE fathom_io_backend gauge\nfathom_io_backend{{backend=\"{}\"}} 1", ix.backend_name());
+            let _ =
+                writeln!(o, "# TYPE fathom_io_backend gauge\nfathom_io_backend{{backend=\"{}\"}} 1", ix.backend_name());
             let _ = writeln!(o, "# HELP fathom_index_info The index version served.\n# TYPE fathom_index_info gauge");
             let (v, c) = (ix.version().replace(['"', '\\', '\n'], "_"), &ix.manifest.collection_id);
             let _ = writeln!(o, "fathom_index_info{{version=\"{v}\",collection=\"{c}\"}} 1");

@@ -46,10 +46,24 @@ impl FathomService {
     /// The index served now; a request keeps it (and its workers) until it
     /// is answered, even if a swap replaces it meanwhile.
     fn state(&self) -> Result<Arc<Ready>, Status> {
+        self.state_of("")
+    }
+
+    /// The index of `collection` ("" = the one served now).
+    fn state_of(&self, collection: &str) -> Result<Arc<Ready>, Status> {
         if self.draining.load(Ordering::Relaxed) {
             return Err(Status::unavailable("server is shutting down"));
         }
-        self.served.get().ok_or_else(|| Status::unavailable("index is still loading; retry shortly"))
+        let current = self.served.get().ok_or_else(|| Status::unavailable("index is still loading; retry shortly"))?;
+        if collection.is_empty() || current.index.manifest.collection_id == collection {
+            return Ok(current);
+        }
+        self.served.of_collection(collection).ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "this server holds collection {} (and the one it replaced), not {collection}",
+                current.index.manifest.collection_id
+            ))
+        })
     }
 
     /// Runs queries on the worker pool, honouring the client's deadline.
@@ -59,8 +73,9 @@ impl FathomService {
         k: usize,
         settings: SearchSettings,
         timeout: Option<Duration>,
+        collection: &str,
     ) -> Result<Vec<pb::SearchResponse>, Status> {
-        let st = self.state()?;
+        let st = self.state_of(collection)?;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (reply, rx) = oneshot::channel();
         let job = Job { queries, k, settings, deadline, reply };
@@ -118,7 +133,7 @@ impl Fathom for FathomService {
             let q = validate::vector(m.vector.as_ref(), "vector")?;
             let k = validate::k(m.k, &self.limits)?;
             let s = validate::settings(m.settings.as_ref(), &self.defaults)?;
-            let mut out = self.run(vec![q], k, s, timeout).await?;
+            let mut out = self.run(vec![q], k, s, timeout, &m.collection_id).await?;
             out.pop().ok_or_else(|| Status::internal("empty result"))
         }
         .await;
@@ -143,7 +158,7 @@ impl Fathom for FathomService {
                 .collect::<Result<Vec<_>, _>>()?;
             let k = validate::k(m.k, &self.limits)?;
             let s = validate::settings(m.settings.as_ref(), &self.defaults)?;
-            let results = self.run(qs, k, s, timeout).await?;
+            let results = self.run(qs, k, s, timeout, &m.collection_id).await?;
             Ok(pb::BatchSearchResponse { results })
         }
         .await;
@@ -176,7 +191,14 @@ impl Fathom for FathomService {
 
     async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
         let started = Instant::now();
-        let r = self.state().map(|st| index_info(&st.index, &self.defaults));
+        let r = self.state().map(|st| pb::IndexInfo {
+            previous_collection_id: self
+                .served
+                .previous()
+                .map(|p| p.index.manifest.collection_id.clone())
+                .unwrap_or_default(),
+            ..index_info(&st.index, &self.defaults)
+        });
         self.finish("GetIndexInfo", started, r)
     }
 }
@@ -209,5 +231,6 @@ pub fn index_info(index: &Index, defaults: &SearchSettings) -> pb::IndexInfo {
         shard_count: m.build.shard_count,
         user_ids: m.user_ids,
         index_version: index.version(),
+        previous_collection_id: String::new(),
     }
 }

@@ -2,8 +2,9 @@
 //! directory per index version and a file `CURRENT` naming the one to
 //! serve. On SIGHUP (or every `index_watch_ms`, when set) the server reads
 //! `CURRENT`; a new version is opened and checked first, new requests go
-//! to it, requests in flight finish on the old one, which closes when the
-//! last of them is done. A version the clients could not use unchanged
+//! to it, requests in flight finish on the old one. The old one stays open
+//! for requests that name its collection (a router mid-rollout) until the
+//! next swap, then closes when the last of its requests is done. A version the clients could not use unchanged
 //! (another dimension, metric, element type, code, codec or shard) is
 //! refused and the old one keeps serving.
 
@@ -105,18 +106,42 @@ pub fn open_ready(dir: &Path, cfg: &crate::config::Config, metrics: &Arc<Metrics
     Ok(Ready { index, pool })
 }
 
-/// The index being served; replaced whole on a swap.
+/// The index being served, and the one it replaced at the last swap: still
+/// open (its memory and workers kept) for requests that name its
+/// collection, so that a router rolling a new build across shards answers
+/// from one build throughout. Dropped at the next swap.
 #[derive(Default)]
-pub struct Served(RwLock<Option<Arc<Ready>>>);
+pub struct Served(RwLock<Versions>);
+
+#[derive(Default)]
+struct Versions {
+    current: Option<Arc<Ready>>,
+    previous: Option<Arc<Ready>>,
+}
 
 impl Served {
     pub fn get(&self) -> Option<Arc<Ready>> {
-        self.0.read().clone()
+        self.0.read().current.clone()
     }
 
+    /// The index of `collection` (current or previous), if held.
+    pub fn of_collection(&self, collection: &str) -> Option<Arc<Ready>> {
+        let v = self.0.read();
+        let found =
+            [&v.current, &v.previous].into_iter().flatten().find(|r| r.index.manifest.collection_id == collection);
+        found.cloned()
+    }
+
+    pub fn previous(&self) -> Option<Arc<Ready>> {
+        self.0.read().previous.clone()
+    }
+
+    /// Serves `r`; the index it replaces becomes the previous one.
     pub fn set(&self, r: Ready, metrics: &Metrics) {
         metrics.show_index(&r.index);
-        *self.0.write() = Some(Arc::new(r));
+        let mut v = self.0.write();
+        v.previous = v.current.take();
+        v.current = Some(Arc::new(r));
     }
 }
 
@@ -160,5 +185,9 @@ pub fn swap(source: &IndexSource, served: &Served, cfg: &crate::config::Config, 
     let version = ready.index.version();
     served.set(ready, metrics);
     metrics.count_swap("ok");
-    tracing::info!(version = %version, "index swapped; the old version closes when its requests finish");
+    tracing::info!(
+        version = %version,
+        previous = %old.index.version(),
+        "index swapped; the previous version answers requests naming its collection until the next swap"
+    );
 }

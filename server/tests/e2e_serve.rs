@@ -88,6 +88,7 @@ async fn serves_recall_errors_health_metrics_and_drains_on_sigterm() {
         }),
         k: 10,
         settings: None,
+        collection_id: String::new(),
     };
     let st = raw.search(req).await.unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument);
@@ -98,6 +99,7 @@ async fn serves_recall_errors_health_metrics_and_drains_on_sigterm() {
         vector: Some(Vector { data: Some(vector::Data::Packed(PackedVector { element_type: 1, data: packed })) }),
         k: 10,
         settings: None,
+        collection_id: String::new(),
     };
     let packed_ids = raw.search(req).await.unwrap().into_inner().neighbors;
     assert_eq!(packed_ids, client.search(q, 10, None).await.unwrap().neighbors);

@@ -9,6 +9,8 @@ use fathom_client::{Client, ClientOptions};
 use fathom_index::build::NoProgress;
 use fathom_index::synth::Mixture;
 use fathom_index::BuildParams;
+use fathom_proto::v1::fathom_client::FathomClient;
+use fathom_proto::v1::{vector, FloatVector, SearchRequest, Vector};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,8 +116,25 @@ async fn swaps_under_load_without_failures_and_refuses_what_clients_cannot_use()
     }
     assert!(total > 40, "{total} requests");
     assert!(client.search(&q[..DIM], 5, None).await.unwrap().neighbors.iter().all(|n| n.id >= V2_IDS));
-    assert_eq!(client.index_info().await.unwrap().index_version, "v2");
+    let info = client.index_info().await.unwrap();
+    assert_eq!(info.index_version, "v2");
     assert!(server.http_get("/metrics").contains("fathom_index_info{version=\"v2\""));
+    // The replaced version still answers requests that name its collection
+    // (a router mid-rollout); an unknown collection is refused.
+    assert_ne!(info.previous_collection_id, info.collection_id);
+    let mut raw = FathomClient::connect(server.grpc.clone()).await.unwrap();
+    let ask = |collection: &str| SearchRequest {
+        vector: Some(Vector { data: Some(vector::Data::Floats(FloatVector { values: q[..DIM].to_vec() })) }),
+        k: 5,
+        settings: None,
+        collection_id: collection.to_string(),
+    };
+    let old = raw.search(ask(&info.previous_collection_id)).await.unwrap().into_inner();
+    assert!(old.neighbors.iter().all(|n| n.id < V2_IDS), "answered by v1");
+    let new = raw.search(ask(&info.collection_id)).await.unwrap().into_inner();
+    assert!(new.neighbors.iter().all(|n| n.id >= V2_IDS), "answered by v2");
+    let st = raw.search(ask("0123456789abcdef")).await.unwrap_err();
+    assert_eq!(st.code(), tonic::Code::FailedPrecondition, "{st:?}");
 
     // Another dimension: refused, v2 keeps serving.
     point_to(&root, "v3-narrow");

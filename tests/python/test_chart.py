@@ -37,11 +37,14 @@ import yaml  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 N, DIM, SHARDS, REPLICAS = 3000, 16, 3, 2
 FIRST_ID = 1 << 40
+# Build v2 is of the same vectors under other ids: an answer says which build it came from.
+FIRST_ID_V2 = 1 << 41
 
 
 def values(version):
     v = yaml.safe_load(open(os.path.join(ROOT, "deploy/helm/fathom/ci/3x2-values.yaml")))
     v["collection"]["version"] = version
+    v["build"]["ids"] = f"/input/ids-{version}.u64bin"
     # Faster polling than production: the test waits for swaps.
     v.setdefault("shard", {}).update({"syncIntervalSeconds": 1, "indexWatchMs": 300})
     return v
@@ -164,8 +167,9 @@ def main():
             os.makedirs(d)
         subprocess.run([FATHOM, "synth", "--n", str(N), "--dim", str(DIM), "--clusters", "30",
                         "--out", os.path.join(shared["input"], "base.fbin"), "--queries", "20"], check=True, capture_output=True)
-        with open(os.path.join(shared["input"], "ids.u64bin"), "wb") as f:
-            f.write(struct.pack("<II", N, 1) + b"".join(struct.pack("<Q", FIRST_ID + i) for i in range(N)))
+        for version, first in (("v1", FIRST_ID), ("v2", FIRST_ID_V2)):
+            with open(os.path.join(shared["input"], f"ids-{version}.u64bin"), "wb") as f:
+                f.write(struct.pack("<II", N, 1) + b"".join(struct.pack("<Q", first + i) for i in range(N)))
         objs = render(values("v1"))
         write_configmaps(objs, shared)
         run_job(objs, WORK, shared)
@@ -213,19 +217,25 @@ def main():
         assert info.index_version == "v1,v1,v1", info.index_version
         q = pb.Vector(floats=pb.FloatVector(values=[0.1] * DIM))
         r = stub.Search(pb.SearchRequest(vector=q, k=10), timeout=5)
-        assert len(r.neighbors) == 10 and all(n.id >= FIRST_ID for n in r.neighbors), r
+        assert len(r.neighbors) == 10 and all(FIRST_ID <= n.id < FIRST_ID_V2 for n in r.neighbors), r
         assert r.coverage.shards_answered == SHARDS, r.coverage
         print(f"chart: {len(pods) - 1} shard pods and a router from the manifests; query through the router OK")
 
         # Roll out v2: a new build Job, then the version ConfigMap changes
-        # in place; sidecars copy, servers swap; queries never fail.
+        # in place; sidecars copy, servers swap. Every answer covers every
+        # shard and comes from one build; none fails.
         stop, failures, answered = threading.Event(), [], [0]
+        builds = set()
 
         def load():
             while not stop.is_set():
                 try:
-                    stub.Search(pb.SearchRequest(vector=q, k=10), timeout=5)
+                    r = stub.Search(pb.SearchRequest(vector=q, k=10), timeout=5)
                     answered[0] += 1
+                    which = {"v2" if n.id >= FIRST_ID_V2 else "v1" for n in r.neighbors}
+                    if len(which) != 1 or r.coverage.shards_answered != SHARDS:
+                        failures.append(f"builds {which}, coverage {r.coverage}")
+                    builds.update(which)
                 except grpc.RpcError as e:
                     failures.append(f"{e.code()}: {e.details()}")
 
@@ -239,7 +249,7 @@ def main():
         stop.set()
         t.join()
         assert not failures, failures[:5]
-        assert answered[0] > 10, answered[0]
+        assert answered[0] > 10 and builds == {"v1", "v2"}, (answered[0], builds)
         print(f"chart: rolled out v2 under load: {answered[0]} queries, none failed")
     finally:
         for pod in pods:

@@ -7,7 +7,10 @@
 //! collection id, and only replicas of the chosen collection are used. The
 //! chosen collection is kept while every shard has a live replica of it;
 //! when it no longer has and another collection has, the router moves to
-//! that one (a rebuilt collection rolled out replica by replica).
+//! that one. A server keeps the index it swapped away from for requests
+//! naming its collection, so a new build rolled out shard by shard is
+//! answered from the old build until every shard holds the new one, then
+//! from the new one: never a mix.
 
 use super::metrics::ReplicaMetrics;
 use fathom_proto::v1::fathom_client::FathomClient;
@@ -103,6 +106,11 @@ impl Replica {
             Ok(Ok(r)) => Ok(r.into_inner()),
         }
     }
+}
+
+/// Whether a replica answers for `collection` (served, or replaced at its last swap).
+fn holds(info: &IndexInfo, collection: &str) -> bool {
+    info.collection_id == collection || info.previous_collection_id == collection
 }
 
 pub struct Shard {
@@ -232,33 +240,42 @@ impl Cluster {
     /// Keeps the current collection while every shard has a live replica of
     /// it; else moves to one that has; else keeps the best covered.
     fn choose_collection(&self) {
-        let mut cover: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+        // Shards on which a collection is served now, and on which it is
+        // held (served, or kept since the last swap).
+        let mut served: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+        let mut held: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
         for s in &self.shards {
             for r in s.replicas().iter().filter(|r| r.is_live()) {
                 if let Some(i) = r.info() {
-                    cover.entry(i.collection_id).or_default().insert(s.number);
+                    served.entry(i.collection_id.clone()).or_default().insert(s.number);
+                    held.entry(i.collection_id).or_default().insert(s.number);
+                    if !i.previous_collection_id.is_empty() {
+                        held.entry(i.previous_collection_id).or_default().insert(s.number);
+                    }
                 }
             }
         }
-        let full = |c: &String| cover.get(c).is_some_and(|s| s.len() == self.shards.len());
+        let n = self.shards.len();
+        let full = |m: &BTreeMap<String, BTreeSet<u32>>, c: &String| m.get(c).is_some_and(|s| s.len() == n);
         let current = self.collection();
-        let next = match &current {
-            Some(c) if full(c) => current.clone(),
-            _ => cover.keys().find(|c| full(c)).cloned().or_else(|| {
-                let best = cover.values().map(BTreeSet::len).max().unwrap_or(0);
+        let keep = |m: &BTreeMap<String, BTreeSet<u32>>| current.clone().filter(|c| full(m, c));
+        // A build served everywhere wins (the end of a rollout); then the
+        // one in use while every shard still holds it; then any complete
+        // one; else the best covered.
+        let next = keep(&served)
+            .or_else(|| served.keys().find(|c| full(&served, c)).cloned())
+            .or_else(|| keep(&held))
+            .or_else(|| held.keys().find(|c| full(&held, c)).cloned())
+            .or_else(|| {
+                let best = held.values().map(BTreeSet::len).max().unwrap_or(0);
                 match &current {
-                    Some(c) if cover.get(c).is_some_and(|s| s.len() == best) => current.clone(),
-                    _ => cover.iter().find(|(_, s)| s.len() == best).map(|(c, _)| c.clone()),
+                    Some(c) if held.get(c).is_some_and(|s| s.len() == best) => current.clone(),
+                    _ => held.iter().find(|(_, s)| s.len() == best).map(|(c, _)| c.clone()),
                 }
-            }),
-        };
-        if cover.len() > 1 {
-            let parts: Vec<String> = cover.iter().map(|(c, s)| format!("collection {c} on shards {s:?}")).collect();
-            tracing::warn!(
-                "shards of different builds: {}; answers merge only collection {}",
-                parts.join(", "),
-                next.as_deref().unwrap_or("-")
-            );
+            });
+        if let Some(c) = next.as_ref().filter(|c| !full(&held, c) && held.len() > 1) {
+            let parts: Vec<String> = held.iter().map(|(c, s)| format!("collection {c} on shards {s:?}")).collect();
+            tracing::warn!("shards of different builds: {}; answers merge only collection {c}", parts.join(", "));
         }
         if next != current {
             tracing::info!(collection = next.as_deref().unwrap_or("-"), "router merges answers of this collection");
@@ -274,9 +291,7 @@ impl Cluster {
         let all = shard.replicas.read();
         let usable: Vec<&Arc<Replica>> = all
             .iter()
-            .filter(|r| {
-                r.is_live() && !tried.contains(&r.addr) && r.info().is_some_and(|i| i.collection_id == collection)
-            })
+            .filter(|r| r.is_live() && !tried.contains(&r.addr) && r.info().is_some_and(|i| holds(&i, &collection)))
             .collect();
         if usable.is_empty() {
             return None;
@@ -310,7 +325,7 @@ impl Cluster {
                 let p = r.problem();
                 let why = match (r.info(), &collection) {
                     _ if !p.is_empty() => p,
-                    (Some(i), Some(c)) if &i.collection_id != c => {
+                    (Some(i), Some(c)) if !holds(&i, c) => {
                         format!("serves collection {}, not {c} (a shard of another build)", i.collection_id)
                     }
                     _ => "not checked yet".into(),

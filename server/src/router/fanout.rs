@@ -156,8 +156,10 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
         if remaining < Duration::from_micros(200) {
             return Err(Status::deadline_exceeded("the request's deadline passed before the shard answered"));
         }
-        // A shard holding fewer than k vectors is asked for all of them.
+        // A shard holding fewer than k vectors is asked for all of them;
+        // every shard answers from the collection the router merges.
         let mut body = req.clone();
+        body.collection_id = cluster.collection().unwrap_or_default();
         if let Some(info) = replica.info() {
             body.k = body.k.min(info.vector_count.min(u32::MAX as u64) as u32).max(1);
         }

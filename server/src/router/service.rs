@@ -48,6 +48,13 @@ impl RouterService {
         for (i, v) in req.vectors.iter().enumerate() {
             validate::vector(Some(v), &format!("vectors[{i}]"))?;
         }
+        let merged = self.cluster.collection().unwrap_or_default();
+        if !req.collection_id.is_empty() && req.collection_id != merged {
+            return Err(Status::failed_precondition(format!(
+                "the router merges collection {merged}, not {}",
+                req.collection_id
+            )));
+        }
         fanout::search(&self.cluster, req, deadline, self.policy, &self.metrics.partial_answers).await
     }
 
@@ -89,7 +96,12 @@ impl Fathom for RouterService {
         self.metrics.in_flight.add(1);
         let deadline = self.deadline_of(&req);
         let m = req.into_inner();
-        let batch = BatchSearchRequest { vectors: m.vector.into_iter().collect(), k: m.k, settings: m.settings };
+        let batch = BatchSearchRequest {
+            vectors: m.vector.into_iter().collect(),
+            k: m.k,
+            settings: m.settings,
+            collection_id: m.collection_id,
+        };
         let r = if batch.vectors.is_empty() {
             Err(Status::invalid_argument("vector is required"))
         } else {
