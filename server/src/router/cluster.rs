@@ -286,12 +286,18 @@ impl Cluster {
     /// A live replica of shard `s` serving the chosen collection, not in
     /// `tried`, in turn.
     pub fn pick(&self, s: usize, tried: &[SocketAddr]) -> Option<Arc<Replica>> {
+        self.pick_for(s, &self.collection()?, tried)
+    }
+
+    /// A live replica of shard `s` answering for `collection`, not in
+    /// `tried`, in turn. One request reads the collection once and asks
+    /// every shard for it, so a switch mid-request cannot mix builds.
+    pub fn pick_for(&self, s: usize, collection: &str, tried: &[SocketAddr]) -> Option<Arc<Replica>> {
         let shard = &self.shards[s];
-        let collection = self.collection()?;
         let all = shard.replicas.read();
         let usable: Vec<&Arc<Replica>> = all
             .iter()
-            .filter(|r| r.is_live() && !tried.contains(&r.addr) && r.info().is_some_and(|i| holds(&i, &collection)))
+            .filter(|r| r.is_live() && !tried.contains(&r.addr) && r.info().is_some_and(|i| holds(&i, collection)))
             .collect();
         if usable.is_empty() {
             return None;

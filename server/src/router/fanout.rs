@@ -54,6 +54,9 @@ pub async fn search(
     let n = cluster.shards.len();
     let remaining = deadline.saturating_duration_since(Instant::now());
     let shard_deadline = deadline.checked_sub(reply_margin(remaining)).unwrap_or(deadline);
+    // Every shard answers for the one collection read here.
+    let mut req = req;
+    req.collection_id = cluster.collection().unwrap_or_default();
     let req = Arc::new(req);
     let mut calls = tokio::task::JoinSet::new();
     for s in 0..n {
@@ -146,7 +149,7 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
     let mut tried = Vec::new();
     let mut last: Option<Status> = None;
     for attempt in 0..2 {
-        let Some(replica) = cluster.pick(s, &tried) else {
+        let Some(replica) = cluster.pick_for(s, &req.collection_id, &tried) else {
             return Err(
                 last.unwrap_or_else(|| Status::unavailable(format!("no live replica: {}", cluster.why_down(s))))
             );
@@ -156,10 +159,8 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
         if remaining < Duration::from_micros(200) {
             return Err(Status::deadline_exceeded("the request's deadline passed before the shard answered"));
         }
-        // A shard holding fewer than k vectors is asked for all of them;
-        // every shard answers from the collection the router merges.
+        // A shard holding fewer than k vectors is asked for all of them.
         let mut body = req.clone();
-        body.collection_id = cluster.collection().unwrap_or_default();
         if let Some(info) = replica.info() {
             body.k = body.k.min(info.vector_count.min(u32::MAX as u64) as u32).max(1);
         }
