@@ -44,6 +44,8 @@ pub enum QueryError {
     BadSetting { name: &'static str, what: String },
     #[error("a cosine query must not be the zero vector")]
     ZeroVector,
+    #[error("query norm {norm:e} is too large: distances would overflow (the norm must stay below 1e18)")]
+    TooLarge { norm: f64 },
     #[error("this index holds raw bit vectors: send the query as packed bits ({bytes} bytes)")]
     BitsWanted { bytes: usize },
     #[error("this index holds float vectors: send the query as floats, not packed bits")]

@@ -2,7 +2,7 @@
 //! base is read one block at a time and every query keeps its own top-k.
 
 use crate::distance::kernels;
-use crate::error::Result;
+use crate::error::{FormatError, Result};
 use crate::input::VectorFile;
 use crate::search::topk::{Neighbor, TopK};
 use crate::types::Metric;
@@ -29,6 +29,14 @@ pub fn ground_truth(
 ) -> Result<Vec<Vec<Neighbor>>> {
     let dim = base.dim;
     let kern = kernels();
+    // Non-finite values have no nearest neighbours: refuse them, as build does.
+    if let Some(i) = queries.iter().position(|v| !v.is_finite()) {
+        return Err(FormatError::BadInput {
+            path: "queries".into(),
+            what: format!("query row {} has a non-finite component", i / dim.max(1)),
+        }
+        .into());
+    }
     let mut qs = queries.to_vec();
     if metric == Metric::Cosine {
         qs.chunks_exact_mut(dim).for_each(normalize);
@@ -40,6 +48,13 @@ pub fn ground_truth(
     while start < base.count {
         let rows = BLOCK_ROWS.min((base.count - start) as usize);
         base.read_f32(start, rows, &mut block)?;
+        if let Some(i) = block.iter().position(|v| !v.is_finite()) {
+            return Err(FormatError::BadInput {
+                path: base.path().to_path_buf(),
+                what: format!("row {} has a non-finite component", start + (i / dim) as u64),
+            }
+            .into());
+        }
         if metric == Metric::Cosine {
             block.par_chunks_mut(dim).for_each(normalize);
         }

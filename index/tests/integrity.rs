@@ -223,3 +223,125 @@ fn bad_queries_get_clear_errors() {
     // Still serving after the errors.
     assert_eq!(s.search(q, 10, &d).unwrap().0.len(), 10);
 }
+
+/// issue 12 (2): an edit of any manifest field is refused at open (its own
+/// CRC), never a changed answer; `files` may only name the four data files.
+#[test]
+fn every_manifest_edit_is_refused() {
+    let dir = TempDir::new("manifest-edits");
+    let (idx, _) = small_index(&dir);
+    let text = std::fs::read_to_string(idx.join("manifest.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<String> = value.as_object().unwrap().keys().filter(|k| *k != "manifest_crc32").cloned().collect();
+    assert!(keys.len() >= 15, "{keys:?}");
+    let bad = dir.join("edited");
+    copy_dir(&idx, &bad);
+    for key in &keys {
+        // Change the first character of the field's value, in place.
+        let at = text.find(&format!("\n  \"{key}\": ")).unwrap() + key.len() + 7;
+        let mut edited = text.clone().into_bytes();
+        let c = edited[at];
+        edited[at] = match c {
+            b'0'..=b'8' => c + 1,
+            b'9' => b'1',
+            b'"' if edited[at + 1] != b'"' => {
+                edited[at + 1] ^= 0x01;
+                c
+            }
+            b't' | b'f' => {
+                edited.splice(
+                    at..at + if c == b't' { 4 } else { 5 },
+                    if c == b't' { b"false".to_vec() } else { b"true".to_vec() },
+                );
+                edited[at]
+            }
+            _ => {
+                // Objects and arrays: change the first digit or letter inside.
+                let j = at + edited[at..].iter().position(|b| b.is_ascii_alphanumeric()).unwrap();
+                edited[j] = if edited[j] == b'1' { b'2' } else { b'1' };
+                c
+            }
+        };
+        assert_ne!(edited, text.as_bytes(), "{key}");
+        std::fs::write(bad.join("manifest.json"), &edited).unwrap();
+        let err = open(&bad).err().unwrap_or_else(|| panic!("editing {key} went unnoticed"));
+        assert!(err.to_string().contains("manifest"), "{key}: {err}");
+    }
+    // A manifest rewritten whole (valid CRC) still cannot point outside the
+    // directory or leave a file out (`info --verify` used to panic on that).
+    let mut m = fathom_index::Manifest::read(&idx).unwrap();
+    let entry = m.files.remove("postings.bin").unwrap();
+    m.files.insert("../postings.bin".into(), entry);
+    m.write(&bad).unwrap();
+    let err = open(&bad).err().unwrap().to_string();
+    assert!(err.contains("files lists"), "{err}");
+    m.files.remove("../postings.bin");
+    m.write(&bad).unwrap();
+    assert!(open(&bad).err().unwrap().to_string().contains("files lists"));
+}
+
+/// issue 12 (10): a flipped body-CRC field in a large file's header is
+/// refused at open, not only by a full verify.
+#[test]
+fn a_flipped_header_crc_field_is_refused() {
+    let dir = TempDir::new("header-crc");
+    let (idx, _) = small_index(&dir);
+    for name in ["postings.bin", "vectors.bin"] {
+        let bad = dir.join(&format!("bad-{name}"));
+        copy_dir(&idx, &bad);
+        flip_byte(&bad.join(name), 25);
+        let err = open(&bad).err().unwrap().to_string();
+        assert!(err.contains("header body CRC field") && err.contains(name), "{err}");
+    }
+}
+
+/// issue 12 (7): queries whose distances would overflow are refused (l2,
+/// ip); a huge cosine query is normalised in f64 and answered as its
+/// direction, not with every distance 0.5.
+#[test]
+fn overflowing_queries_are_refused_or_normalised() {
+    let dir = TempDir::new("overflow");
+    let (base, queries) = mixture_files(&dir, 3_000, 5, 8, 20);
+    let q = read_f32(&queries);
+    for metric in [Metric::L2, Metric::Ip] {
+        let idx = dir.join(&format!("idx-{metric}"));
+        build_index(&base, &idx, metric);
+        let ix = open(&idx).unwrap();
+        let mut s = ix.searcher().unwrap();
+        for scale in [1e19f32, 3e38] {
+            let big: Vec<f32> = q[..8].iter().map(|v| v.signum() * scale).collect();
+            let err = s.search(&big, 10, &SearchSettings::default()).unwrap_err();
+            assert!(err.to_string().contains("too large"), "{metric}: {err}");
+        }
+    }
+    let idx = dir.join("idx-cosine");
+    build_index(&base, &idx, Metric::Cosine);
+    let ix = open(&idx).unwrap();
+    let mut s = ix.searcher().unwrap();
+    let small = s.search(&q[..8], 10, &SearchSettings::default()).unwrap().0;
+    let big: Vec<f32> = q[..8].iter().map(|v| v * 1e19).collect();
+    let found = s.search(&big, 10, &SearchSettings::default()).unwrap().0;
+    assert_eq!(found.iter().map(|n| n.id).collect::<Vec<_>>(), small.iter().map(|n| n.id).collect::<Vec<_>>());
+    assert!(found.iter().any(|n| (n.distance - 0.5).abs() > 1e-3), "{found:?}");
+}
+
+/// issue 12 (9): ground truth refuses NaN and inf, in the base and in the
+/// queries, as build does (it used to drop base rows and give ids -1).
+#[test]
+fn ground_truth_refuses_non_finite_values() {
+    let dir = TempDir::new("gt-nan");
+    let (base, queries) = mixture_files(&dir, 1_000, 3, 8, 10);
+    let mut q = read_f32(&queries);
+    let file = fathom_index::input::VectorFile::open(&base).unwrap();
+    q[9] = f32::NAN;
+    let e = fathom_index::gt::ground_truth(&file, &q, 5, Metric::L2, &|_| {}).unwrap_err().to_string();
+    assert!(e.contains("query row 1"), "{e}");
+    let mut bytes = std::fs::read(&base).unwrap();
+    let at = 8 + (500 * 8 + 3) * 4;
+    bytes[at..at + 4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    let inf = dir.join("inf.fbin");
+    std::fs::write(&inf, bytes).unwrap();
+    let file = fathom_index::input::VectorFile::open(&inf).unwrap();
+    let e = fathom_index::gt::ground_truth(&file, &q[..8], 5, Metric::L2, &|_| {}).unwrap_err().to_string();
+    assert!(e.contains("row 500 has a non-finite"), "{e}");
+}

@@ -34,6 +34,10 @@ pub struct RawConfig {
     pub max_batch: Option<usize>,
     /// Largest k a request may ask for.
     pub max_k: Option<usize>,
+    /// Most postings one request may read: queries x max_postings.
+    pub max_request_postings: Option<usize>,
+    /// Most candidates one request may rerank: queries x rerank.
+    pub max_request_rerank: Option<usize>,
     /// Largest request message in bytes.
     pub max_message_bytes: Option<usize>,
     /// I/O backend: auto, uring or pread.
@@ -67,6 +71,8 @@ pub struct Config {
     pub queue_depth: usize,
     pub max_batch: usize,
     pub max_k: usize,
+    pub max_request_postings: usize,
+    pub max_request_rerank: usize,
     pub max_message_bytes: usize,
     pub backend: BackendChoice,
     pub direct_io: bool,
@@ -114,6 +120,8 @@ impl RawConfig {
             queue_depth: var("FATHOM_QUEUE_DEPTH")?,
             max_batch: var("FATHOM_MAX_BATCH")?,
             max_k: var("FATHOM_MAX_K")?,
+            max_request_postings: var("FATHOM_MAX_REQUEST_POSTINGS")?,
+            max_request_rerank: var("FATHOM_MAX_REQUEST_RERANK")?,
             max_message_bytes: var("FATHOM_MAX_MESSAGE_BYTES")?,
             backend: var("FATHOM_BACKEND")?,
             direct_io: var("FATHOM_DIRECT_IO")?,
@@ -136,6 +144,8 @@ impl RawConfig {
             queue_depth: over.queue_depth.or(self.queue_depth),
             max_batch: over.max_batch.or(self.max_batch),
             max_k: over.max_k.or(self.max_k),
+            max_request_postings: over.max_request_postings.or(self.max_request_postings),
+            max_request_rerank: over.max_request_rerank.or(self.max_request_rerank),
             max_message_bytes: over.max_message_bytes.or(self.max_message_bytes),
             backend: over.backend.or(self.backend),
             direct_io: over.direct_io.or(self.direct_io),
@@ -162,6 +172,8 @@ impl RawConfig {
             queue_depth,
             max_batch,
             max_k,
+            max_request_postings,
+            max_request_rerank,
             max_message_bytes,
             backend,
             direct_io,
@@ -219,6 +231,9 @@ impl RawConfig {
             queue_depth,
             max_batch: max_batch.unwrap_or(1024).max(1),
             max_k: max_k.unwrap_or(1000).max(1),
+            max_request_postings: max_request_postings
+                .unwrap_or(crate::validate::Limits::new(1, 1).max_request_postings),
+            max_request_rerank: max_request_rerank.unwrap_or(crate::validate::Limits::new(1, 1).max_request_rerank),
             max_message_bytes: max_message_bytes.unwrap_or(16 << 20),
             backend,
             direct_io: direct_io.unwrap_or(true),

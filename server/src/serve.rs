@@ -76,7 +76,11 @@ pub async fn serve(
         served,
         draining: draining.clone(),
         metrics: metrics.clone(),
-        limits: Limits { max_k: cfg.max_k, max_batch: cfg.max_batch },
+        limits: Limits {
+            max_request_postings: cfg.max_request_postings,
+            max_request_rerank: cfg.max_request_rerank,
+            ..Limits::new(cfg.max_k, cfg.max_batch)
+        },
         defaults: cfg.search,
     };
     let stopping = grpc::Stopping {

@@ -133,6 +133,7 @@ impl Fathom for FathomService {
             let q = validate::vector(m.vector.as_ref(), "vector")?;
             let k = validate::k(m.k, &self.limits)?;
             let s = validate::settings(m.settings.as_ref(), &self.defaults)?;
+            self.limits.check_cost(1, &s)?;
             let mut out = self.run(vec![q], k, s, timeout, &m.collection_id).await?;
             out.pop().ok_or_else(|| Status::internal("empty result"))
         }
@@ -158,6 +159,7 @@ impl Fathom for FathomService {
                 .collect::<Result<Vec<_>, _>>()?;
             let k = validate::k(m.k, &self.limits)?;
             let s = validate::settings(m.settings.as_ref(), &self.defaults)?;
+            self.limits.check_cost(qs.len(), &s)?;
             let results = self.run(qs, k, s, timeout, &m.collection_id).await?;
             Ok(pb::BatchSearchResponse { results })
         }

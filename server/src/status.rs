@@ -20,13 +20,26 @@ pub fn finish<T>(
     r.map(Response::new)
 }
 
+/// The last component of a path: what a client may be told of a file.
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name().map_or_else(|| "an index file".into(), |n| n.to_string_lossy().into_owned())
+}
+
 pub fn to_status(e: &IndexError) -> Status {
     match e {
         IndexError::Query(q) => Status::invalid_argument(q.to_string()),
         IndexError::Format(f) => match f {
-            FormatError::Checksum { .. } | FormatError::Corrupt { .. } => {
+            // The client learns which file and part, never the server's paths.
+            FormatError::Checksum { path, section, .. } => {
                 tracing::error!("index data damaged: {f}");
-                Status::data_loss(format!("index data is damaged: {f}"))
+                Status::data_loss(format!(
+                    "index data is damaged: checksum mismatch in {section} of {}",
+                    file_name(path)
+                ))
+            }
+            FormatError::Corrupt { path, offset, .. } => {
+                tracing::error!("index data damaged: {f}");
+                Status::data_loss(format!("index data is damaged: {} is corrupt at byte {offset}", file_name(path)))
             }
             FormatError::BadMagic { .. } | FormatError::UnsupportedVersion { .. } | FormatError::BadInput { .. } => {
                 tracing::error!("index file problem: {f}");
@@ -46,5 +59,31 @@ pub fn to_status(e: &IndexError) -> Status {
             tracing::error!("unexpected build error in server: {b}");
             Status::internal("internal error; see server log")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// issue 12 (6): DATA_LOSS names the file and part, not the server's path.
+    #[test]
+    fn data_loss_carries_no_server_path() {
+        let e = IndexError::Format(FormatError::Checksum {
+            path: "/var/lib/fathom/v2/postings.bin".into(),
+            section: "posting 7 at byte 8192".into(),
+            expected: 1,
+            found: 2,
+        });
+        let st = to_status(&e);
+        assert_eq!(st.code(), tonic::Code::DataLoss);
+        assert!(!st.message().contains("/var/lib"), "{}", st.message());
+        assert!(st.message().contains("posting 7 at byte 8192 of postings.bin"), "{}", st.message());
+        let e = IndexError::Format(FormatError::Corrupt {
+            path: "/srv/x/vectors.bin".into(),
+            offset: 9,
+            what: "short".into(),
+        });
+        assert_eq!(to_status(&e).message(), "index data is damaged: vectors.bin is corrupt at byte 9");
     }
 }

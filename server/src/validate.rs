@@ -8,6 +8,40 @@ use tonic::Status;
 pub struct Limits {
     pub max_k: usize,
     pub max_batch: usize,
+    /// Most postings one request may ask to read: queries x max_postings.
+    pub max_request_postings: usize,
+    /// Most candidates one request may ask to rerank: queries x rerank.
+    pub max_request_rerank: usize,
+}
+
+impl Limits {
+    /// Limits with the default cost caps.
+    pub fn new(max_k: usize, max_batch: usize) -> Self {
+        Limits { max_k, max_batch, max_request_postings: 65_536, max_request_rerank: 131_072 }
+    }
+
+    /// Refuses a request whose settings would make it cost more than the
+    /// caps (issue 12: 1,024 queries at max_postings 100,000 read the whole
+    /// index 1,024 times).
+    pub fn check_cost(&self, queries: usize, s: &SearchSettings) -> Result<(), Status> {
+        let postings = queries.saturating_mul(s.max_postings);
+        if postings > self.max_request_postings {
+            return Err(Status::resource_exhausted(format!(
+                "{queries} queries x max_postings {} = {postings} postings is above the server's \
+                 max_request_postings of {}; lower max_postings or split the batch",
+                s.max_postings, self.max_request_postings
+            )));
+        }
+        let rerank = queries.saturating_mul(s.rerank);
+        if rerank > self.max_request_rerank {
+            return Err(Status::resource_exhausted(format!(
+                "{queries} queries x rerank {} = {rerank} is above the server's max_request_rerank of {}; \
+                 lower rerank or split the batch",
+                s.rerank, self.max_request_rerank
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A query as the engine takes it: floats, or a packed binary code.

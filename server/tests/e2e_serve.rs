@@ -77,6 +77,15 @@ async fn serves_recall_errors_health_metrics_and_drains_on_sigterm() {
     let bad = SearchSettings { max_postings: Some(0), ..Default::default() };
     let (c, m) = status_of(client.search(q, 10, Some(bad)).await);
     assert_eq!((c, m.contains("max_postings")), (Code::InvalidArgument, true));
+    // issue 12 (12): a request that would cost too much is refused up front.
+    let costly = SearchSettings { max_postings: Some(100_000), eps2: Some(1e30), ..Default::default() };
+    let batch8: Vec<Vec<f32>> = (0..8).map(|_| q.to_vec()).collect();
+    let (c, m) = status_of(client.batch_search(&batch8, 10, Some(costly)).await);
+    assert_eq!((c, m.contains("max_request_postings")), (Code::ResourceExhausted, true), "{m}");
+    let deep = SearchSettings { rerank: Some(50_000), ..Default::default() };
+    let (c, m) = status_of(client.batch_search(&batch8, 10, Some(deep)).await);
+    assert_eq!((c, m.contains("max_request_rerank")), (Code::ResourceExhausted, true), "{m}");
+    assert_eq!(client.search(q, 10, Some(costly)).await.unwrap_err().code(), Some(Code::ResourceExhausted));
     let big: Vec<Vec<f32>> = (0..9).map(|_| q.to_vec()).collect();
     assert_eq!(status_of(client.batch_search(&big, 10, None).await).0, Code::ResourceExhausted);
     assert_eq!(status_of(client.batch_search(&[], 10, None).await).0, Code::InvalidArgument);
@@ -174,7 +183,10 @@ async fn get_codec_serves_the_index_codec_or_failed_precondition() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_answers_resource_exhausted_at_once() {
     let (idx, _, queries) = fixture("queue");
-    let server = Server::start(&idx, &[("FATHOM_QUEUE_DEPTH", "1"), ("FATHOM_WORKERS", "1")]);
+    let server = Server::start(
+        &idx,
+        &[("FATHOM_QUEUE_DEPTH", "1"), ("FATHOM_WORKERS", "1"), ("FATHOM_MAX_REQUEST_POSTINGS", "100000000")],
+    );
     let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
     client.index_info().await.unwrap();
     let no_retry = Client::connect(&server.grpc, ClientOptions { retries: 0, ..Default::default() }).await.unwrap();

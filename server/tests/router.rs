@@ -68,7 +68,7 @@ impl Fixture {
 /// Reads every posting: exact where codes are exact.
 fn everything() -> pb::SearchSettings {
     pb::SearchSettings {
-        max_postings: Some(100_000),
+        max_postings: Some(10_000),
         eps2: Some(1e6),
         probe_groups: Some(100_000),
         rerank: Some(1000),

@@ -1,7 +1,9 @@
 //! `manifest.json`: what an index is (metric, dimension, element type,
 //! counts), how it was built, its quantizer and the size and CRC-32 of every
 //! data file. Serde JSON; unknown fields are tolerated so a minor format
-//! addition stays readable by older builds.
+//! addition stays readable by older builds. The file ends with its own
+//! CRC-32 (`"manifest_crc32"`, over every byte before that key), so an edit
+//! of any field is refused at open instead of changing answers.
 
 use crate::build::BuildParams;
 use crate::error::{FormatError, IoContext};
@@ -105,6 +107,26 @@ pub struct Manifest {
     pub user_ids: bool,
 }
 
+/// The key of the manifest's own checksum, written last.
+const CRC_KEY: &str = "\"manifest_crc32\"";
+
+/// The data files of an index: the only names `files` may hold.
+pub const DATA_FILES: [&str; 4] =
+    [super::CENTROIDS_FILE, super::DIRECTORY_FILE, super::POSTINGS_FILE, super::VECTORS_FILE];
+
+/// Checks the trailing `"manifest_crc32": N` against the bytes before it.
+fn check_crc(text: &str, path: &Path) -> Result<(), FormatError> {
+    let bad = |what: String| FormatError::Corrupt { path: path.to_path_buf(), offset: 0, what };
+    let at = text.rfind(CRC_KEY).ok_or_else(|| bad("no manifest_crc32: not written by a format 2 build".into()))?;
+    let digits: String = text[at + CRC_KEY.len()..].chars().filter(|c| c.is_ascii_digit()).collect();
+    let expected: u32 = digits.parse().map_err(|_| bad("manifest_crc32 is not a number".into()))?;
+    let found = crc32fast::hash(&text.as_bytes()[..at]);
+    if found != expected {
+        return Err(FormatError::Checksum { path: path.to_path_buf(), section: "manifest".into(), expected, found });
+    }
+    Ok(())
+}
+
 impl Manifest {
     pub fn read(dir: &Path) -> Result<Self, FormatError> {
         let path = dir.join(super::MANIFEST_FILE);
@@ -123,6 +145,7 @@ impl Manifest {
                 max: super::MAX_FORMAT_VERSION,
             });
         }
+        check_crc(&text, &path)?;
         let m: Manifest = serde_json::from_value(version).map_err(|e| FormatError::Corrupt {
             path: path.clone(),
             offset: 0,
@@ -158,6 +181,13 @@ impl Manifest {
         if !qok {
             return Err(bad("quantizer parameters do not match the dimension".into()));
         }
+        // Exactly the four data files, by plain name: nothing outside the directory.
+        let names: Vec<&str> = self.files.keys().map(String::as_str).collect();
+        let mut want = DATA_FILES.to_vec();
+        want.sort_unstable();
+        if names != want {
+            return Err(bad(format!("files lists {names:?}; an index has exactly {want:?}")));
+        }
         let id = crate::format::layout::VECTOR_ID_BYTES as u64;
         let row = match &self.quantizer {
             Quantizer::Codes(s) => id + s.code_bytes() as u64,
@@ -173,6 +203,10 @@ impl Manifest {
         let path = dir.join(super::MANIFEST_FILE);
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| FormatError::BadInput { path: path.clone(), what: e.to_string() })?;
+        // Reopen the object to append the checksum of everything before it.
+        let body = text.trim_end().strip_suffix('}').unwrap_or(&text).trim_end();
+        let head = format!("{body},\n  ");
+        let text = format!("{head}{CRC_KEY}: {}\n}}\n", crc32fast::hash(head.as_bytes()));
         crate::build::writer::write_synced(&path, text.as_bytes())
     }
 }

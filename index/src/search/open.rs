@@ -14,6 +14,10 @@ use crate::types::Metric;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Largest squared query norm: distances (sums of squares and products of
+/// the query and the vectors) stay far inside f32's range (3.4e38).
+const MAX_QUERY_NORM_SQ: f64 = 1e36;
+
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
     pub backend: BackendChoice,
@@ -99,6 +103,19 @@ impl Index {
         let ph = FileHeader::read(&pf, FileKind::Postings, &ppath)?;
         let vf = std::fs::File::open(&vpath).map_err(|error| FormatError::Io { path: vpath.clone(), error })?;
         let vh = FileHeader::read(&vf, FileKind::Vectors, &vpath)?;
+        // The large files' headers must name the body CRC the manifest lists.
+        for (h, name, path) in [(&ph, fmt::POSTINGS_FILE, &ppath), (&vh, fmt::VECTORS_FILE, &vpath)] {
+            let listed = manifest.files[name].crc32;
+            if h.body_crc != listed {
+                return Err(FormatError::Checksum {
+                    path: path.clone(),
+                    section: "header body CRC field".into(),
+                    expected: listed,
+                    found: h.body_crc,
+                }
+                .into());
+            }
+        }
         let entry_bytes = manifest.quantizer.entry_bytes();
         let postings_end = ph.header_bytes as u64 + ph.body_bytes;
         for (i, p) in postings.iter().enumerate() {
@@ -328,12 +345,15 @@ impl Index {
         }
         self.check_k(k)?;
         let mut q = q.to_vec();
+        // In f64: a norm past f32's range would make every distance inf.
+        let norm = q.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
         if self.metric() == Metric::Cosine {
-            let norm = q.iter().map(|v| v * v).sum::<f32>().sqrt();
             if norm == 0.0 {
                 return Err(QueryError::ZeroVector);
             }
-            q.iter_mut().for_each(|v| *v /= norm);
+            q.iter_mut().for_each(|v| *v = (*v as f64 / norm) as f32);
+        } else if norm * norm >= MAX_QUERY_NORM_SQ {
+            return Err(QueryError::TooLarge { norm });
         }
         Ok(q)
     }
@@ -342,7 +362,11 @@ impl Index {
     pub fn verify(&self) -> Result<()> {
         for name in [fmt::POSTINGS_FILE, fmt::VECTORS_FILE] {
             let path = self.dir.join(name);
-            let entry = &self.manifest.files[name];
+            let entry = self.manifest.files.get(name).ok_or_else(|| FormatError::Corrupt {
+                path: self.dir.join(fmt::MANIFEST_FILE),
+                offset: 0,
+                what: format!("files has no entry for {name}"),
+            })?;
             let bytes = std::fs::read(&path).map_err(|error| FormatError::Io { path: path.clone(), error })?;
             let found = crc32fast::hash(&bytes[fmt::PAGE_BYTES.min(bytes.len())..]);
             if found != entry.crc32 {

@@ -89,7 +89,7 @@ pub async fn route(
     let svc = RouterService {
         cluster,
         policy: cfg.policy,
-        limits: Limits { max_k: cfg.max_k, max_batch: cfg.max_batch },
+        limits: Limits::new(cfg.max_k, cfg.max_batch),
         shard_timeout: cfg.shard_timeout,
         metrics: metrics.clone(),
         draining: draining.clone(),
