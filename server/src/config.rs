@@ -40,6 +40,12 @@ pub struct RawConfig {
     pub max_request_rerank: Option<usize>,
     /// Largest request message in bytes.
     pub max_message_bytes: Option<usize>,
+    /// Connections open at once (lowered to fit the open-file limit).
+    pub max_connections: Option<usize>,
+    /// A connection that sends nothing for this long is closed.
+    pub handshake_timeout_ms: Option<u64>,
+    /// Concurrent requests (HTTP/2 streams) per connection.
+    pub max_streams_per_connection: Option<u32>,
     /// I/O backend: auto, uring or pread.
     pub backend: Option<String>,
     /// Read index data with O_DIRECT.
@@ -74,6 +80,10 @@ pub struct Config {
     pub max_request_postings: usize,
     pub max_request_rerank: usize,
     pub max_message_bytes: usize,
+    pub max_connections: usize,
+    #[serde(with = "millis")]
+    pub handshake_timeout: Duration,
+    pub max_streams_per_connection: u32,
     pub backend: BackendChoice,
     pub direct_io: bool,
     #[serde(with = "millis")]
@@ -123,6 +133,9 @@ impl RawConfig {
             max_request_postings: var("FATHOM_MAX_REQUEST_POSTINGS")?,
             max_request_rerank: var("FATHOM_MAX_REQUEST_RERANK")?,
             max_message_bytes: var("FATHOM_MAX_MESSAGE_BYTES")?,
+            max_connections: var("FATHOM_MAX_CONNECTIONS")?,
+            handshake_timeout_ms: var("FATHOM_HANDSHAKE_TIMEOUT_MS")?,
+            max_streams_per_connection: var("FATHOM_MAX_STREAMS_PER_CONNECTION")?,
             backend: var("FATHOM_BACKEND")?,
             direct_io: var("FATHOM_DIRECT_IO")?,
             drain_timeout_ms: var("FATHOM_DRAIN_TIMEOUT_MS")?,
@@ -147,6 +160,9 @@ impl RawConfig {
             max_request_postings: over.max_request_postings.or(self.max_request_postings),
             max_request_rerank: over.max_request_rerank.or(self.max_request_rerank),
             max_message_bytes: over.max_message_bytes.or(self.max_message_bytes),
+            max_connections: over.max_connections.or(self.max_connections),
+            handshake_timeout_ms: over.handshake_timeout_ms.or(self.handshake_timeout_ms),
+            max_streams_per_connection: over.max_streams_per_connection.or(self.max_streams_per_connection),
             backend: over.backend.or(self.backend),
             direct_io: over.direct_io.or(self.direct_io),
             drain_timeout_ms: over.drain_timeout_ms.or(self.drain_timeout_ms),
@@ -175,6 +191,9 @@ impl RawConfig {
             max_request_postings,
             max_request_rerank,
             max_message_bytes,
+            max_connections,
+            handshake_timeout_ms,
+            max_streams_per_connection,
             backend,
             direct_io,
             drain_timeout_ms,
@@ -235,6 +254,9 @@ impl RawConfig {
                 .unwrap_or(crate::validate::Limits::new(1, 1).max_request_postings),
             max_request_rerank: max_request_rerank.unwrap_or(crate::validate::Limits::new(1, 1).max_request_rerank),
             max_message_bytes: max_message_bytes.unwrap_or(16 << 20),
+            max_connections: max_connections.unwrap_or(1024).max(1),
+            handshake_timeout: Duration::from_millis(handshake_timeout_ms.unwrap_or(5_000).max(1)),
+            max_streams_per_connection: max_streams_per_connection.unwrap_or(128).max(1),
             backend,
             direct_io: direct_io.unwrap_or(true),
             drain_timeout: Duration::from_millis(drain_timeout_ms.unwrap_or(10_000)),

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::server::{HealthReporter, HealthService};
 use tonic_health::ServingStatus;
 
@@ -43,6 +42,26 @@ pub async fn set_health(reporter: &HealthReporter, status: ServingStatus) {
     reporter.set_service_status("fathom.v1.Fathom", status).await;
 }
 
+/// Connection limits and HTTP/2 settings of a listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub connections: crate::listener::ConnectionLimits,
+    /// Concurrent requests (HTTP/2 streams) per connection.
+    pub max_streams_per_connection: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections: crate::listener::ConnectionLimits {
+                max_connections: 1024,
+                handshake_timeout: Duration::from_secs(5),
+            },
+            max_streams_per_connection: 128,
+        }
+    }
+}
+
 /// How a server stops.
 pub struct Stopping<S, B, F> {
     /// Resolves when the process is asked to stop (SIGTERM, SIGINT, a test).
@@ -61,6 +80,7 @@ pub async fn run<T, S, B, F>(
     listener: TcpListener,
     svc: T,
     max_message_bytes: usize,
+    limits: Limits,
     reporter: HealthReporter,
     stopping: Stopping<S, B, F>,
 ) -> anyhow::Result<()>
@@ -93,7 +113,16 @@ where
         let _ = stop_tx.send(());
         let _ = stopped_tx.send(());
     });
+    // Descriptors beyond connections: index files, rings, metrics, stdio.
+    let connections = crate::listener::ConnectionLimits {
+        max_connections: crate::listener::fit_to_fd_limit(limits.connections.max_connections, 48),
+        ..limits.connections
+    };
     let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        // Find peers that vanished without closing.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -102,9 +131,7 @@ where
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
         )
-        // TCP_NODELAY: without it Nagle holds back small HTTP/2 frames until
-        // the peer's delayed ACK, ~40 ms stalls under concurrency.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
+        .serve_with_incoming_shutdown(crate::listener::incoming(listener, connections), async {
             let _ = stop_rx.await;
         });
     tokio::pin!(server);

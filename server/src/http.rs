@@ -21,16 +21,27 @@ impl Exposition for crate::metrics::Metrics {
     }
 }
 
+/// Scrapers and probes at once; more wait in the backlog. Silent
+/// connections are closed after a second, or sooner when slots run out
+/// (the shared bounded accept loop): probes must not wait behind them.
+const LIMITS: crate::listener::ConnectionLimits =
+    crate::listener::ConnectionLimits { max_connections: 64, handshake_timeout: std::time::Duration::from_secs(1) };
+
 pub async fn serve<M: Exposition>(listener: TcpListener, metrics: Arc<M>) {
-    loop {
-        let Ok((mut sock, _)) = listener.accept().await else { continue };
+    use tokio_stream::StreamExt;
+    let limits = crate::listener::ConnectionLimits {
+        max_connections: crate::listener::fit_to_fd_limit(LIMITS.max_connections, 48),
+        ..LIMITS
+    };
+    let mut conns = crate::listener::incoming(listener, limits);
+    while let Some(Ok(mut sock)) = conns.next().await {
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 8192];
             let mut got = 0;
             // Read the request head (bounded), then answer and close.
             while got < buf.len() {
-                match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf[got..])).await {
+                match tokio::time::timeout(std::time::Duration::from_secs(2), sock.read(&mut buf[got..])).await {
                     Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
                     Ok(Ok(n)) => got += n,
                 }

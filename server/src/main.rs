@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod grpc;
 mod http;
+mod listener;
 mod metrics;
 mod progress;
 mod router;

@@ -98,7 +98,14 @@ pub async fn serve(
         },
         drain: cfg.drain_timeout,
     };
-    grpc::run(listener, svc, cfg.max_message_bytes, reporter, stopping).await
+    let limits = grpc::Limits {
+        connections: crate::listener::ConnectionLimits {
+            max_connections: cfg.max_connections,
+            handshake_timeout: cfg.handshake_timeout,
+        },
+        max_streams_per_connection: cfg.max_streams_per_connection,
+    };
+    grpc::run(listener, svc, cfg.max_message_bytes, limits, reporter, stopping).await
 }
 
 /// Swaps index versions on SIGHUP and, when `index_watch_ms` is set, when

@@ -276,3 +276,31 @@ async fn binary_collections_answer_float_and_packed_queries_alike() {
     assert!(msg.contains("padding"), "{msg}");
     assert!(server.terminate().success());
 }
+
+/// issue 12 (1): silent connections no longer stall the server when it is
+/// short of descriptors: 80 idle sockets on the gRPC port and 70 on the
+/// metrics port, 64 descriptors in all, and a search and a probe still
+/// answer at once (they used to wait until the sockets closed, at 100% CPU).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_do_not_stall_the_server() {
+    let (idx, _, queries) = fixture("idle");
+    let server = Server::serve_with_fd_limit(&idx, 64);
+    let patient = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    patient.index_info().await.unwrap();
+    drop(patient);
+    let grpc_addr = server.addr().to_string();
+    let idle: Vec<std::net::TcpStream> = (0..80)
+        .filter_map(|_| std::net::TcpStream::connect(&grpc_addr).ok())
+        .chain((0..70).filter_map(|_| std::net::TcpStream::connect(&server.metrics).ok()))
+        .collect();
+    assert!(idle.len() >= 100, "{} idle sockets", idle.len());
+    let started = std::time::Instant::now();
+    let opts = ClientOptions { request_timeout: Some(Duration::from_secs(3)), retries: 0, ..Default::default() };
+    let client = Client::connect(&server.grpc, opts).await.unwrap();
+    let r = client.search(&queries[..DIM], 10, None).await.unwrap();
+    assert_eq!(r.neighbors.len(), 10);
+    assert!(server.http_get("/livez").starts_with("HTTP/1.1 200"));
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    drop(idle);
+    assert!(server.terminate().success());
+}

@@ -103,5 +103,5 @@ pub async fn route(
         fatal: std::future::pending(),
         drain: cfg.drain_timeout,
     };
-    crate::grpc::run(listener, svc, cfg.max_message_bytes, reporter, stopping).await
+    crate::grpc::run(listener, svc, cfg.max_message_bytes, crate::grpc::Limits::default(), reporter, stopping).await
 }

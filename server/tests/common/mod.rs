@@ -31,6 +31,19 @@ impl Server {
         Self::spawn(cmd, env, "fathom serving on ")
     }
 
+    /// `fathom serve --index INDEX` with at most `fds` open descriptors
+    /// (the shell's `ulimit -n`).
+    pub fn serve_with_fd_limit(index: &Path, fds: u32) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "ulimit -n {fds} && exec \"$0\" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --workers 2 --index \"$1\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_fathom"))
+            .arg(index);
+        Self::spawn(cmd, &[], "fathom serving on ")
+    }
+
     /// `fathom serve --index-root ROOT` on loopback ports.
     pub fn serve_root(root: &Path) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
