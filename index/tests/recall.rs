@@ -61,3 +61,25 @@ fn recall_with_binary_first_stage_codes_and_exact_rerank() {
         assert!(r >= floor, "{bits} bits: recall@10 {r}");
     }
 }
+
+/// issue 12 (8): a large k gets k neighbours: the search widens when the
+/// postings the settings allow hold fewer than k vectors (it used to answer
+/// 338 of 1,000).
+#[test]
+fn a_large_k_gets_k_neighbours() {
+    let dir = TempDir::new("large-k");
+    let (base, queries) = mixture_files(&dir, 20_000, 3, 16, 200);
+    let idx = dir.join("idx");
+    build_index(&base, &idx, Metric::L2);
+    let ix = fathom_index::Index::open(&idx, fathom_index::OpenOptions::default()).unwrap();
+    let mut s = ix.searcher().unwrap();
+    let q = read_f32(&queries);
+    let narrow = SearchSettings { max_postings: 2, ..SearchSettings::default() };
+    for settings in [SearchSettings::default(), narrow] {
+        let (found, stats) = s.search(&q[..16], 1000, &settings).unwrap();
+        assert_eq!(found.len(), 1000, "{settings:?}: postings read {}", stats.postings_read);
+        let ids: std::collections::HashSet<u64> = found.iter().map(|n| n.id).collect();
+        assert_eq!(ids.len(), 1000, "no repeats");
+        assert!(found.windows(2).all(|w| w[0].distance <= w[1].distance));
+    }
+}

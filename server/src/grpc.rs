@@ -81,6 +81,7 @@ pub async fn run<T, S, B, F>(
     svc: T,
     max_message_bytes: usize,
     limits: Limits,
+    observe: crate::wire_errors::Observe,
     reporter: HealthReporter,
     stopping: Stopping<S, B, F>,
 ) -> anyhow::Result<()>
@@ -123,6 +124,7 @@ where
         // Find peers that vanished without closing.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(crate::wire_errors::WireErrorsLayer(observe))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -17,6 +17,7 @@ mod status;
 mod swap;
 mod sysinfo;
 mod validate;
+mod wire_errors;
 mod workers;
 
 use clap::Parser;

@@ -83,6 +83,7 @@ pub async fn serve(
         },
         defaults: cfg.search,
     };
+    let metrics_for_wire = metrics.clone();
     let stopping = grpc::Stopping {
         shutdown,
         on_shutdown: move || {
@@ -105,7 +106,12 @@ pub async fn serve(
         },
         max_streams_per_connection: cfg.max_streams_per_connection,
     };
-    grpc::run(listener, svc, cfg.max_message_bytes, limits, reporter, stopping).await
+    let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
+        if let Some(m) = crate::metrics::METHODS.iter().find(|m| **m == method) {
+            metrics_for_wire.observe_request(m, code, took);
+        }
+    });
+    grpc::run(listener, svc, cfg.max_message_bytes, limits, observe, reporter, stopping).await
 }
 
 /// Swaps index versions on SIGHUP and, when `index_watch_ms` is set, when

@@ -97,6 +97,18 @@ def main():
         assert after[("fathom_reads_total", ())] > before.get(("fathom_reads_total", ()), 0)
         bad = ("fathom_requests_total", (("code", "INVALID_ARGUMENT"), ("method", "Search")))
         assert after.get(bad, 0) >= 1
+        # Bytes that are not a SearchRequest, and a message over the size
+        # limit: the codes the API promises, counted in the metrics.
+        raw = ch.unary_unary("/fathom.v1.Fathom/Search", request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        for payload, want in ((b"\xff\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT), (b"\x0a" + b"\x00" * (17 << 20), grpc.StatusCode.RESOURCE_EXHAUSTED)):
+            try:
+                raw(payload, timeout=10)
+                raise AssertionError("a malformed request was answered")
+            except grpc.RpcError as e:
+                assert e.code() == want, (e.code(), e.details())
+        wire = metric_samples(f"http://{metrics_addr}/metrics")
+        exhausted = ("fathom_requests_total", (("code", "RESOURCE_EXHAUSTED"), ("method", "Search")))
+        assert wire.get(bad, 0) >= after.get(bad, 0) + 1 and wire.get(exhausted, 0) >= 1, "wire errors are counted"
         print(f"python grpc client OK: {len(queries)} queries agree with the Rust client; metrics parse and move")
     finally:
         srv.terminate()

@@ -106,8 +106,30 @@ impl Searcher {
     }
 
     /// The `k` nearest neighbours of `query` (floats, or a packed code for a
-    /// binary collection), nearest first.
+    /// binary collection), nearest first. When the postings the settings
+    /// allow hold fewer than `k` vectors, the search widens (4x the
+    /// postings, no eps2 pruning, up to three times or every posting), so
+    /// an answer has `k` neighbours whenever the index holds `k` vectors.
     pub fn search_query(&mut self, query: Query, k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
+        let (mut out, mut stats) = self.search_once(query, k, s)?;
+        let postings = self.index.manifest.posting_count as usize;
+        let groups = self.index.manifest.centroid_group_count as usize;
+        let mut wider = *s;
+        for _ in 0..3 {
+            if out.len() >= k || wider.max_postings >= postings {
+                break;
+            }
+            wider.max_postings = (wider.max_postings * 4).min(postings);
+            wider.probe_groups = (wider.probe_groups * 4).min(groups.max(1));
+            wider.eps2 = f32::MAX;
+            let (o, st) = self.search_once(query, k, &wider)?;
+            stats.add(&st);
+            out = o;
+        }
+        Ok((out, stats))
+    }
+
+    fn search_once(&mut self, query: Query, k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
         s.validate()?;
         let (q, mut codes_q) = self.index.prepare(query, k)?;
         let mut stats = SearchStats::default();

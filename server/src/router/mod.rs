@@ -94,6 +94,7 @@ pub async fn route(
         metrics: metrics.clone(),
         draining: draining.clone(),
     };
+    let metrics_for_wire = metrics.clone();
     let stopping = crate::grpc::Stopping {
         shutdown,
         on_shutdown: move || {
@@ -103,5 +104,11 @@ pub async fn route(
         fatal: std::future::pending(),
         drain: cfg.drain_timeout,
     };
-    crate::grpc::run(listener, svc, cfg.max_message_bytes, crate::grpc::Limits::default(), reporter, stopping).await
+    let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
+        if let Some(m) = metrics::METHODS.iter().find(|m| **m == method) {
+            metrics_for_wire.observe_request(m, code, took);
+        }
+    });
+    crate::grpc::run(listener, svc, cfg.max_message_bytes, crate::grpc::Limits::default(), observe, reporter, stopping)
+        .await
 }
