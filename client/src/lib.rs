@@ -29,6 +29,19 @@ pub struct ClientOptions {
     pub retries: u32,
     /// First backoff; doubles per retry.
     pub backoff: Duration,
+    /// Sent as `authorization: Bearer KEY` with every call. Default: the
+    /// `FATHOM_API_KEY` environment variable.
+    pub api_key: Option<ApiKey>,
+}
+
+/// An API key; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(pub String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
 }
 
 impl Default for ClientOptions {
@@ -38,6 +51,7 @@ impl Default for ClientOptions {
             request_timeout: Some(Duration::from_secs(10)),
             retries: 3,
             backoff: Duration::from_millis(50),
+            api_key: std::env::var("FATHOM_API_KEY").ok().filter(|k| !k.is_empty()).map(ApiKey),
         }
     }
 }
@@ -95,6 +109,9 @@ impl Client {
         let mut r = tonic::Request::new(msg);
         if let Some(t) = self.opts.request_timeout {
             r.set_timeout(t);
+        }
+        if let Some(v) = self.opts.api_key.as_ref().and_then(|k| format!("Bearer {}", k.0).parse().ok()) {
+            r.metadata_mut().insert("authorization", v);
         }
         r
     }

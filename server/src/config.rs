@@ -46,6 +46,9 @@ pub struct RawConfig {
     pub handshake_timeout_ms: Option<u64>,
     /// Concurrent requests (HTTP/2 streams) per connection.
     pub max_streams_per_connection: Option<u32>,
+    /// API keys (one per line, `#` comments, optional scope): every call
+    /// then needs `authorization: Bearer KEY`; reflection is off.
+    pub api_keys_file: Option<PathBuf>,
     /// I/O backend: auto, uring or pread.
     pub backend: Option<String>,
     /// Read index data with O_DIRECT.
@@ -84,6 +87,7 @@ pub struct Config {
     #[serde(with = "millis")]
     pub handshake_timeout: Duration,
     pub max_streams_per_connection: u32,
+    pub api_keys_file: Option<PathBuf>,
     pub backend: BackendChoice,
     pub direct_io: bool,
     #[serde(with = "millis")]
@@ -136,6 +140,7 @@ impl RawConfig {
             max_connections: var("FATHOM_MAX_CONNECTIONS")?,
             handshake_timeout_ms: var("FATHOM_HANDSHAKE_TIMEOUT_MS")?,
             max_streams_per_connection: var("FATHOM_MAX_STREAMS_PER_CONNECTION")?,
+            api_keys_file: var("FATHOM_API_KEYS_FILE")?,
             backend: var("FATHOM_BACKEND")?,
             direct_io: var("FATHOM_DIRECT_IO")?,
             drain_timeout_ms: var("FATHOM_DRAIN_TIMEOUT_MS")?,
@@ -163,6 +168,7 @@ impl RawConfig {
             max_connections: over.max_connections.or(self.max_connections),
             handshake_timeout_ms: over.handshake_timeout_ms.or(self.handshake_timeout_ms),
             max_streams_per_connection: over.max_streams_per_connection.or(self.max_streams_per_connection),
+            api_keys_file: over.api_keys_file.or(self.api_keys_file),
             backend: over.backend.or(self.backend),
             direct_io: over.direct_io.or(self.direct_io),
             drain_timeout_ms: over.drain_timeout_ms.or(self.drain_timeout_ms),
@@ -194,6 +200,7 @@ impl RawConfig {
             max_connections,
             handshake_timeout_ms,
             max_streams_per_connection,
+            api_keys_file,
             backend,
             direct_io,
             drain_timeout_ms,
@@ -257,6 +264,7 @@ impl RawConfig {
             max_connections: max_connections.unwrap_or(1024).max(1),
             handshake_timeout: Duration::from_millis(handshake_timeout_ms.unwrap_or(5_000).max(1)),
             max_streams_per_connection: max_streams_per_connection.unwrap_or(128).max(1),
+            api_keys_file,
             backend,
             direct_io: direct_io.unwrap_or(true),
             drain_timeout: Duration::from_millis(drain_timeout_ms.unwrap_or(10_000)),

@@ -62,6 +62,16 @@ impl Default for Limits {
     }
 }
 
+/// How a server serves.
+pub struct Options {
+    pub max_message_bytes: usize,
+    pub limits: Limits,
+    /// Counts the errors tonic makes before a handler runs.
+    pub observe: crate::wire_errors::Observe,
+    /// Serve reflection (off when API keys guard the service).
+    pub reflection: bool,
+}
+
 /// How a server stops.
 pub struct Stopping<S, B, F> {
     /// Resolves when the process is asked to stop (SIGTERM, SIGINT, a test).
@@ -79,9 +89,7 @@ pub struct Stopping<S, B, F> {
 pub async fn run<T, S, B, F>(
     listener: TcpListener,
     svc: T,
-    max_message_bytes: usize,
-    limits: Limits,
-    observe: crate::wire_errors::Observe,
+    opts: Options,
     reporter: HealthReporter,
     stopping: Stopping<S, B, F>,
 ) -> anyhow::Result<()>
@@ -92,6 +100,7 @@ where
     F: Future<Output = anyhow::Error>,
 {
     let Stopping { shutdown, on_shutdown, fatal, drain } = stopping;
+    let Options { max_message_bytes, limits, observe, reflection } = opts;
     let health =
         tonic_health::pb::health_server::HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -126,8 +135,9 @@ where
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(crate::wire_errors::WireErrorsLayer(observe))
         .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        // Reflection describes the API to anyone: off when keys guard it.
+        .add_optional_service(reflection.then_some(reflection_v1))
+        .add_optional_service(reflection.then_some(reflection_v1alpha))
         .add_service(
             FathomServer::new(svc)
                 .max_decoding_message_size(max_message_bytes)

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod auth;
 mod cli;
 mod config;
 mod grpc;

@@ -72,7 +72,13 @@ pub async fn serve(
         });
     }
 
+    let auth = match &cfg.api_keys_file {
+        Some(p) => Some(Arc::new(crate::auth::ApiKeys::load(p)?)),
+        None => None,
+    };
+    let reflection = auth.is_none();
     let svc = FathomService {
+        auth,
         served,
         draining: draining.clone(),
         metrics: metrics.clone(),
@@ -111,7 +117,8 @@ pub async fn serve(
             metrics_for_wire.observe_request(m, code, took);
         }
     });
-    grpc::run(listener, svc, cfg.max_message_bytes, limits, observe, reporter, stopping).await
+    let opts = grpc::Options { max_message_bytes: cfg.max_message_bytes, limits, observe, reflection };
+    grpc::run(listener, svc, opts, reporter, stopping).await
 }
 
 /// Swaps index versions on SIGHUP and, when `index_watch_ms` is set, when

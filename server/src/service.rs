@@ -27,6 +27,8 @@ pub struct FathomService {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub defaults: SearchSettings,
+    /// API keys every call needs, when configured.
+    pub auth: Option<Arc<crate::auth::ApiKeys>>,
 }
 
 struct InFlight<'a>(&'a Metrics);
@@ -129,6 +131,7 @@ impl Fathom for FathomService {
         let _g = InFlight::new(&self.metrics);
         let timeout = timeout_of(&req);
         let r = async {
+            crate::auth::authorize(&self.auth, req.metadata())?;
             let m = req.into_inner();
             let q = validate::vector(m.vector.as_ref(), "vector")?;
             let k = validate::k(m.k, &self.limits)?;
@@ -149,6 +152,7 @@ impl Fathom for FathomService {
         let _g = InFlight::new(&self.metrics);
         let timeout = timeout_of(&req);
         let r = async {
+            crate::auth::authorize(&self.auth, req.metadata())?;
             let m = req.into_inner();
             validate::batch_len(m.vectors.len(), &self.limits, "server")?;
             let qs = m
@@ -167,10 +171,10 @@ impl Fathom for FathomService {
         self.finish("BatchSearch", started, r)
     }
 
-    async fn get_codec(&self, _req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
+    async fn get_codec(&self, req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
         let started = Instant::now();
         use fathom_index::quant::Quantizer;
-        let r = self.state().and_then(|st| {
+        let r = crate::auth::authorize(&self.auth, req.metadata()).and_then(|()| self.state()).and_then(|st| {
             let params = match &st.index.manifest.quantizer {
                 Quantizer::Binary { params } => params,
                 Quantizer::Codes(space) => space.codec.as_ref().ok_or_else(|| {
@@ -191,16 +195,17 @@ impl Fathom for FathomService {
         self.finish("GetCodec", started, r)
     }
 
-    async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
+    async fn get_index_info(&self, req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
         let started = Instant::now();
-        let r = self.state().map(|st| pb::IndexInfo {
-            previous_collection_id: self
-                .served
-                .previous()
-                .map(|p| p.index.manifest.collection_id.clone())
-                .unwrap_or_default(),
-            ..index_info(&st.index, &self.defaults)
-        });
+        let r =
+            crate::auth::authorize(&self.auth, req.metadata()).and_then(|()| self.state()).map(|st| pb::IndexInfo {
+                previous_collection_id: self
+                    .served
+                    .previous()
+                    .map(|p| p.index.manifest.collection_id.clone())
+                    .unwrap_or_default(),
+                ..index_info(&st.index, &self.defaults)
+            });
         self.finish("GetIndexInfo", started, r)
     }
 }

@@ -405,3 +405,44 @@ async fn other_builds_misnumbered_shards_and_dead_addresses_are_named() {
     assert!(dead.http_get("/readyz").starts_with("HTTP/1.1 503"));
     drop(s1);
 }
+
+/// issue 12 (security): API keys on shards and router. No key or a wrong
+/// one is UNAUTHENTICATED with no detail; the right one answers; health
+/// stays open for probes; the router presents its own key to the shards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_guard_servers_and_the_router() {
+    let f = fixture("keys");
+    let keys = f.dir.join("keys");
+    std::fs::write(&keys, "# test keys\nclient-key-0123456789\nrouter-key-0123456789\n").unwrap();
+    let keys_env = keys.to_str().unwrap();
+    let shard = f.build("whole", BuildParams::default());
+    let server = Server::serve_on(&shard, "127.0.0.1:0", &[], &[("FATHOM_API_KEYS_FILE", keys_env)]);
+    until_serving(&server).await; // health needs no key
+    let q = &f.queries[..DIM];
+    let with = |key: Option<&str>| ClientOptions {
+        retries: 0,
+        api_key: key.map(|k| fathom_client::ApiKey(k.into())),
+        ..Default::default()
+    };
+    for (key, want) in [(None, "an API key is required"), (Some("client-key-01234567890"), "invalid API key")] {
+        let c = Client::connect(&server.grpc, with(key)).await.unwrap();
+        let (code, m) = status(c.search(q, 10, None).await);
+        assert_eq!((code, m.as_str()), (Code::Unauthenticated, want));
+        assert_eq!(status(c.index_info().await).0, Code::Unauthenticated);
+    }
+    let ok = Client::connect(&server.grpc, with(Some("client-key-0123456789"))).await.unwrap();
+    assert_eq!(ok.search(q, 10, None).await.unwrap().neighbors.len(), 10);
+    // A router over it: keys for its clients, its own key for the shard.
+    let router = Server::route_env(
+        server.addr(),
+        &["--policy", "fail"],
+        &[("FATHOM_ROUTER_API_KEYS_FILE", keys_env), ("FATHOM_API_KEY", "router-key-0123456789")],
+    );
+    until_serving(&router).await;
+    let anon = Client::connect(&router.grpc, with(None)).await.unwrap();
+    assert_eq!(status(anon.search(q, 10, None).await).0, Code::Unauthenticated);
+    let rc = Client::connect(&router.grpc, with(Some("client-key-0123456789"))).await.unwrap();
+    assert_eq!(rc.search(q, 10, None).await.unwrap().neighbors, ok.search(q, 10, None).await.unwrap().neighbors);
+    let m = server.http_get("/metrics");
+    assert!(m.contains("fathom_requests_total{method=\"Search\",code=\"UNAUTHENTICATED\"}"), "refusals are counted");
+}

@@ -33,6 +33,9 @@ pub struct Args {
     /// I/O backend: auto, uring, pread.
     #[arg(long)]
     backend: Option<String>,
+    /// API keys file: one key per line (`#` comments, optional scope).
+    #[arg(long)]
+    api_keys_file: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -49,6 +52,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         workers: a.workers,
         queue_depth: a.queue_depth,
         backend: a.backend,
+        api_keys_file: a.api_keys_file,
         ..RawConfig::default()
     };
     let cfg = file.overlay(RawConfig::from_env()?).overlay(flags).resolve()?;

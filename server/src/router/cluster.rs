@@ -89,6 +89,7 @@ impl Replica {
     async fn check(&self, timeout: Duration) -> Result<IndexInfo, String> {
         let mut req = tonic::Request::new(HealthCheckRequest { service: FATHOM_SERVICE.into() });
         req.set_timeout(timeout);
+        let key = shard_key();
         let health = tokio::time::timeout(timeout, self.health.clone().check(req)).await;
         match health {
             Err(_) => return Err(format!("health check timed out after {timeout:?}")),
@@ -100,6 +101,7 @@ impl Replica {
         }
         let mut req = tonic::Request::new(GetIndexInfoRequest {});
         req.set_timeout(timeout);
+        crate::auth::attach(req.metadata_mut(), key.as_deref());
         match tokio::time::timeout(timeout, self.client.clone().get_index_info(req)).await {
             Err(_) => Err(format!("GetIndexInfo timed out after {timeout:?}")),
             Ok(Err(s)) => Err(format!("GetIndexInfo failed: {}", s.message())),
@@ -133,6 +135,11 @@ impl Shard {
 pub struct ClusterOptions {
     pub connect_timeout: Duration,
     pub check_timeout: Duration,
+}
+
+/// The key the router presents to its shards (`FATHOM_API_KEY`), if any.
+pub fn shard_key() -> Option<String> {
+    std::env::var("FATHOM_API_KEY").ok().filter(|k| !k.is_empty())
 }
 
 pub struct Cluster {

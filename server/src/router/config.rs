@@ -43,6 +43,10 @@ struct RawRouterConfig {
     max_message_bytes: usize,
     #[serde(default = "default_drain_timeout_ms")]
     drain_timeout_ms: u64,
+    /// API keys clients must present (as on the servers). The router's own
+    /// calls to the shards carry the key in `FATHOM_API_KEY`.
+    #[serde(default)]
+    api_keys_file: String,
 }
 
 fn default_listen() -> String {
@@ -89,6 +93,7 @@ pub struct RouterConfig {
     pub max_batch: usize,
     pub max_message_bytes: usize,
     pub drain_timeout: Duration,
+    pub api_keys_file: Option<std::path::PathBuf>,
 }
 
 /// Layers, lowest first.
@@ -155,6 +160,7 @@ impl Layers {
             max_batch: raw.max_batch.max(1),
             max_message_bytes: raw.max_message_bytes.max(1024),
             drain_timeout: Duration::from_millis(raw.drain_timeout_ms),
+            api_keys_file: Some(raw.api_keys_file).filter(|p| !p.is_empty()).map(Into::into),
         })
     }
 }

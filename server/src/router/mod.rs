@@ -86,7 +86,13 @@ pub async fn route(
         });
     }
 
+    let auth = match &cfg.api_keys_file {
+        Some(p) => Some(Arc::new(crate::auth::ApiKeys::load(p)?)),
+        None => None,
+    };
+    let reflection = auth.is_none();
     let svc = RouterService {
+        auth,
         cluster,
         policy: cfg.policy,
         limits: Limits::new(cfg.max_k, cfg.max_batch),
@@ -109,6 +115,11 @@ pub async fn route(
             metrics_for_wire.observe_request(m, code, took);
         }
     });
-    crate::grpc::run(listener, svc, cfg.max_message_bytes, crate::grpc::Limits::default(), observe, reporter, stopping)
-        .await
+    let opts = crate::grpc::Options {
+        max_message_bytes: cfg.max_message_bytes,
+        limits: crate::grpc::Limits::default(),
+        observe,
+        reflection,
+    };
+    crate::grpc::run(listener, svc, opts, reporter, stopping).await
 }

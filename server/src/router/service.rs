@@ -20,6 +20,8 @@ pub struct RouterService {
     pub shard_timeout: Duration,
     pub metrics: Arc<RouterMetrics>,
     pub draining: Arc<AtomicBool>,
+    /// API keys every call needs, when configured.
+    pub auth: Option<Arc<crate::auth::ApiKeys>>,
 }
 
 impl RouterService {
@@ -93,6 +95,9 @@ pub fn collection_info(infos: &[pb::IndexInfo]) -> Option<pb::IndexInfo> {
 impl Fathom for RouterService {
     async fn search(&self, req: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
         let started = Instant::now();
+        if let Err(s) = crate::auth::authorize(&self.auth, req.metadata()) {
+            return self.finish("Search", started, Err(s));
+        }
         self.metrics.in_flight.add(1);
         let deadline = self.deadline_of(&req);
         let m = req.into_inner();
@@ -118,6 +123,9 @@ impl Fathom for RouterService {
         req: Request<pb::BatchSearchRequest>,
     ) -> Result<Response<pb::BatchSearchResponse>, Status> {
         let started = Instant::now();
+        if let Err(s) = crate::auth::authorize(&self.auth, req.metadata()) {
+            return self.finish("BatchSearch", started, Err(s));
+        }
         self.metrics.in_flight.add(1);
         let deadline = self.deadline_of(&req);
         let r = self.fan_out(req.into_inner(), deadline).await.map(|results| pb::BatchSearchResponse { results });
@@ -125,10 +133,10 @@ impl Fathom for RouterService {
         self.finish("BatchSearch", started, r)
     }
 
-    async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
+    async fn get_index_info(&self, req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
         let started = Instant::now();
-        let r = self
-            .check_open()
+        let r = crate::auth::authorize(&self.auth, req.metadata())
+            .and_then(|()| self.check_open())
             .and_then(|()| self.shard_infos())
             .and_then(|infos| collection_info(&infos).ok_or_else(|| Status::unavailable("no shards")));
         self.finish("GetIndexInfo", started, r)
@@ -137,6 +145,7 @@ impl Fathom for RouterService {
     async fn get_codec(&self, req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
         let started = Instant::now();
         let r = async {
+            crate::auth::authorize(&self.auth, req.metadata())?;
             self.check_open()?;
             // Shards of one build share the codec of an encoded collection.
             let replica = (0..self.cluster.shards.len())
@@ -144,6 +153,7 @@ impl Fathom for RouterService {
                 .ok_or_else(|| Status::unavailable("no shard has a live replica"))?;
             let mut call = Request::new(req.into_inner());
             call.set_timeout(self.shard_timeout);
+            crate::auth::attach(call.metadata_mut(), super::cluster::shard_key().as_deref());
             replica.client.clone().get_codec(call).await.map(Response::into_inner)
         }
         .await;

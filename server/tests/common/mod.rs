@@ -55,13 +55,18 @@ impl Server {
 
     /// `fathom route --shards SPEC ARGS...` on loopback ports.
     pub fn route(shards: &str, args: &[&str]) -> Server {
+        Self::route_env(shards, args, &[])
+    }
+
+    /// `fathom route` with extra environment variables.
+    pub fn route_env(shards: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
         cmd.args(["route", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--shards", shards]);
         if !args.contains(&"--health-interval-ms") {
             cmd.args(["--health-interval-ms", "100"]);
         }
         cmd.args(args);
-        Self::spawn(cmd, &[], "fathom routing on ")
+        Self::spawn(cmd, env, "fathom routing on ")
     }
 
     fn spawn(mut cmd: Command, env: &[(&str, &str)], ready_line: &str) -> Server {

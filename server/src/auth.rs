@@ -1,0 +1,145 @@
+//! API keys: bearer tokens in the `authorization` metadata, checked against
+//! the keys of a file (`api_keys_file`: one key per line, `#` comments, an
+//! optional scope after the key: `read`, the default, or `admin`, which
+//! includes read). Keys are compared in constant time and never logged.
+//! Every Fathom RPC needs `read` (there is no admin RPC yet; the scope is
+//! parsed so that key files stay valid when one comes). Health stays open:
+//! probes carry no key and learn nothing but serving or not.
+
+use anyhow::{bail, Context};
+use std::path::Path;
+use tonic::metadata::MetadataMap;
+use tonic::Status;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    Read,
+    Admin,
+}
+
+pub struct ApiKeys {
+    keys: Vec<(Vec<u8>, Scope)>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeys({} keys)", self.keys.len())
+    }
+}
+
+impl ApiKeys {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading api_keys_file {}", path.display()))?;
+        let mut keys = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let key = parts.next().unwrap_or_default();
+            let scope = match parts.next() {
+                None | Some("read") => Scope::Read,
+                Some("admin") => Scope::Admin,
+                Some(o) => bail!("{} line {}: unknown scope {o:?} (read or admin)", path.display(), n + 1),
+            };
+            if parts.next().is_some() {
+                bail!("{} line {}: expected `KEY [scope]`", path.display(), n + 1);
+            }
+            if key.len() < 16 {
+                bail!("{} line {}: a key must have at least 16 characters", path.display(), n + 1);
+            }
+            keys.push((key.as_bytes().to_vec(), scope));
+        }
+        if keys.is_empty() {
+            bail!("{} holds no key", path.display());
+        }
+        Ok(ApiKeys { keys })
+    }
+
+    /// Whether the request's bearer token is a key of at least `need`.
+    pub fn check(&self, md: &MetadataMap, need: Scope) -> Result<(), Status> {
+        let token = md
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("an API key is required"))?;
+        // Every key is compared whole, so the time does not tell which matched.
+        let mut found = None;
+        for (key, scope) in &self.keys {
+            if constant_time_eq(key, token.as_bytes()) {
+                found = Some(*scope);
+            }
+        }
+        match found {
+            None => Err(Status::unauthenticated("invalid API key")),
+            Some(s) if s < need => Err(Status::permission_denied("this API key may not do that")),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Equal bytes, in time that depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for (i, x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// Adds `authorization: Bearer KEY` for an outgoing call (the router to
+/// its shards), when a key is set.
+pub fn attach(md: &mut MetadataMap, key: Option<&str>) {
+    if let Some(v) = key.and_then(|k| format!("Bearer {k}").parse().ok()) {
+        md.insert("authorization", v);
+    }
+}
+
+/// Checks `md` when keys are configured.
+pub fn authorize(keys: &Option<std::sync::Arc<ApiKeys>>, md: &MetadataMap) -> Result<(), Status> {
+    match keys {
+        Some(k) => k.check(md, Scope::Read),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(v: &str) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        m.insert("authorization", v.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn keys_scopes_and_refusals() {
+        let dir = std::env::temp_dir().join(format!("fathom-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("keys");
+        std::fs::write(&p, "# ops\nreader-0123456789abcdef\nadmin-0123456789abcdef admin # root\n").unwrap();
+        let k = ApiKeys::load(&p).unwrap();
+        assert!(k.check(&md("Bearer reader-0123456789abcdef"), Scope::Read).is_ok());
+        assert_eq!(
+            k.check(&md("Bearer reader-0123456789abcdef"), Scope::Admin).unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+        assert!(k.check(&md("Bearer admin-0123456789abcdef"), Scope::Admin).is_ok());
+        assert_eq!(
+            k.check(&md("Bearer reader-0123456789abcdeX"), Scope::Read).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(k.check(&MetadataMap::new(), Scope::Read).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert!(!format!("{k:?}").contains("reader"), "keys never printed");
+        std::fs::write(&p, "short\n").unwrap();
+        assert!(ApiKeys::load(&p).unwrap_err().to_string().contains("16 characters"));
+        std::fs::write(&p, "reader-0123456789abcdef root\n").unwrap();
+        assert!(ApiKeys::load(&p).unwrap_err().to_string().contains("unknown scope"));
+        assert!(
+            constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"abc", b"ab")
+        );
+    }
+}
