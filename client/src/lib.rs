@@ -32,6 +32,24 @@ pub struct ClientOptions {
     /// Sent as `authorization: Bearer KEY` with every call. Default: the
     /// `FATHOM_API_KEY` environment variable.
     pub api_key: Option<ApiKey>,
+    /// TLS (for `https://` addresses): the CA (PEM) the server's certificate
+    /// must chain to. Default: the file named by `FATHOM_TLS_CA`.
+    pub tls_ca_pem: Option<Vec<u8>>,
+    /// Mutual TLS: this client's certificate chain and key (PEM).
+    pub tls_identity_pem: Option<TlsIdentity>,
+}
+
+/// A certificate chain and its private key (PEM); `Debug` hides the key.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TlsIdentity({} bytes of certificate, key hidden)", self.cert_pem.len())
+    }
 }
 
 /// An API key; its `Debug` does not show it.
@@ -52,6 +70,8 @@ impl Default for ClientOptions {
             retries: 3,
             backoff: Duration::from_millis(50),
             api_key: std::env::var("FATHOM_API_KEY").ok().filter(|k| !k.is_empty()).map(ApiKey),
+            tls_ca_pem: std::env::var("FATHOM_TLS_CA").ok().and_then(|p| std::fs::read(p).ok()),
+            tls_identity_pem: None,
         }
     }
 }
@@ -95,10 +115,22 @@ pub struct Client {
 impl Client {
     /// Connects to `addr` (e.g. `http://127.0.0.1:7700`).
     pub async fn connect(addr: &str, opts: ClientOptions) -> Result<Self, Error> {
-        let endpoint = Endpoint::from_shared(addr.to_string())
+        let mut endpoint = Endpoint::from_shared(addr.to_string())
             .map_err(|e| Error::InvalidAddress { addr: addr.into(), reason: e.to_string() })?
             .connect_timeout(opts.connect_timeout)
             .tcp_nodelay(true);
+        if addr.starts_with("https://") {
+            let mut tls = tonic::transport::ClientTlsConfig::new();
+            if let Some(ca) = &opts.tls_ca_pem {
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(ca));
+            }
+            if let Some(id) = &opts.tls_identity_pem {
+                tls = tls.identity(tonic::transport::Identity::from_pem(&id.cert_pem, &id.key_pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| Error::InvalidAddress { addr: addr.into(), reason: format!("TLS: {e}") })?;
+        }
         let channel =
             endpoint.connect().await.map_err(|e| Error::Connect { addr: addr.into(), reason: format!("{e:#}") })?;
         let inner = FathomClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);

@@ -49,6 +49,11 @@ pub struct RawConfig {
     /// API keys (one per line, `#` comments, optional scope): every call
     /// then needs `authorization: Bearer KEY`; reflection is off.
     pub api_keys_file: Option<PathBuf>,
+    /// TLS on the gRPC port: certificate chain and key (PEM files).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate from this CA.
+    pub tls_client_ca: Option<PathBuf>,
     /// I/O backend: auto, uring or pread.
     pub backend: Option<String>,
     /// Read index data with O_DIRECT.
@@ -88,6 +93,7 @@ pub struct Config {
     pub handshake_timeout: Duration,
     pub max_streams_per_connection: u32,
     pub api_keys_file: Option<PathBuf>,
+    pub tls: crate::grpc::TlsFiles,
     pub backend: BackendChoice,
     pub direct_io: bool,
     #[serde(with = "millis")]
@@ -141,6 +147,9 @@ impl RawConfig {
             handshake_timeout_ms: var("FATHOM_HANDSHAKE_TIMEOUT_MS")?,
             max_streams_per_connection: var("FATHOM_MAX_STREAMS_PER_CONNECTION")?,
             api_keys_file: var("FATHOM_API_KEYS_FILE")?,
+            tls_cert: var("FATHOM_TLS_CERT")?,
+            tls_key: var("FATHOM_TLS_KEY")?,
+            tls_client_ca: var("FATHOM_TLS_CLIENT_CA")?,
             backend: var("FATHOM_BACKEND")?,
             direct_io: var("FATHOM_DIRECT_IO")?,
             drain_timeout_ms: var("FATHOM_DRAIN_TIMEOUT_MS")?,
@@ -169,6 +178,9 @@ impl RawConfig {
             handshake_timeout_ms: over.handshake_timeout_ms.or(self.handshake_timeout_ms),
             max_streams_per_connection: over.max_streams_per_connection.or(self.max_streams_per_connection),
             api_keys_file: over.api_keys_file.or(self.api_keys_file),
+            tls_cert: over.tls_cert.or(self.tls_cert),
+            tls_key: over.tls_key.or(self.tls_key),
+            tls_client_ca: over.tls_client_ca.or(self.tls_client_ca),
             backend: over.backend.or(self.backend),
             direct_io: over.direct_io.or(self.direct_io),
             drain_timeout_ms: over.drain_timeout_ms.or(self.drain_timeout_ms),
@@ -201,6 +213,9 @@ impl RawConfig {
             handshake_timeout_ms,
             max_streams_per_connection,
             api_keys_file,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
             backend,
             direct_io,
             drain_timeout_ms,
@@ -265,6 +280,7 @@ impl RawConfig {
             handshake_timeout: Duration::from_millis(handshake_timeout_ms.unwrap_or(5_000).max(1)),
             max_streams_per_connection: max_streams_per_connection.unwrap_or(128).max(1),
             api_keys_file,
+            tls: crate::grpc::TlsFiles { cert: tls_cert, key: tls_key, client_ca: tls_client_ca },
             backend,
             direct_io: direct_io.unwrap_or(true),
             drain_timeout: Duration::from_millis(drain_timeout_ms.unwrap_or(10_000)),

@@ -70,6 +70,41 @@ pub struct Options {
     pub observe: crate::wire_errors::Observe,
     /// Serve reflection (off when API keys guard the service).
     pub reflection: bool,
+    /// TLS on the gRPC port, when configured.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+}
+
+/// Files of a TLS setup: certificate chain and key (PEM), and for mutual
+/// TLS the CA that client certificates must chain to.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TlsFiles {
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+impl TlsFiles {
+    /// The server TLS configuration, or None when no certificate is set.
+    pub fn server_config(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        use anyhow::Context;
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read(p).with_context(|| format!("reading {what} {}", p.display()))
+        };
+        let (cert, key) = match (&self.cert, &self.key) {
+            (None, None) => {
+                anyhow::ensure!(self.client_ca.is_none(), "tls_client_ca needs tls_cert and tls_key");
+                return Ok(None);
+            }
+            (Some(c), Some(k)) => (read(c, "tls_cert")?, read(k, "tls_key")?),
+            _ => anyhow::bail!("tls_cert and tls_key go together"),
+        };
+        let mut cfg =
+            tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key));
+        if let Some(ca) = &self.client_ca {
+            cfg = cfg.client_ca_root(tonic::transport::Certificate::from_pem(read(ca, "tls_client_ca")?));
+        }
+        Ok(Some(cfg))
+    }
 }
 
 /// How a server stops.
@@ -100,7 +135,7 @@ where
     F: Future<Output = anyhow::Error>,
 {
     let Stopping { shutdown, on_shutdown, fatal, drain } = stopping;
-    let Options { max_message_bytes, limits, observe, reflection } = opts;
+    let Options { max_message_bytes, limits, observe, reflection, tls } = opts;
     let health =
         tonic_health::pb::health_server::HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -128,7 +163,11 @@ where
         max_connections: crate::listener::fit_to_fd_limit(limits.connections.max_connections, 48),
         ..limits.connections
     };
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).context("TLS configuration")?;
+    }
+    let server = builder
         .max_concurrent_streams(limits.max_streams_per_connection)
         // Find peers that vanished without closing.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))

@@ -117,7 +117,8 @@ pub async fn serve(
             metrics_for_wire.observe_request(m, code, took);
         }
     });
-    let opts = grpc::Options { max_message_bytes: cfg.max_message_bytes, limits, observe, reflection };
+    let tls = cfg.tls.server_config()?;
+    let opts = grpc::Options { max_message_bytes: cfg.max_message_bytes, limits, observe, reflection, tls };
     grpc::run(listener, svc, opts, reporter, stopping).await
 }
 

@@ -446,3 +446,88 @@ async fn api_keys_guard_servers_and_the_router() {
     let m = server.http_get("/metrics");
     assert!(m.contains("fathom_requests_total{method=\"Search\",code=\"UNAUTHENTICATED\"}"), "refusals are counted");
 }
+
+/// Certificates made here: a CA, a server certificate for 127.0.0.1 and
+/// localhost, a client certificate; PEM files written to `dir`.
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf, fathom_client::TlsIdentity, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let srv_key = KeyPair::generate().unwrap();
+    let srv = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&srv_key, &ca, &ca_key)
+        .unwrap();
+    let cli_key = KeyPair::generate().unwrap();
+    let cli = CertificateParams::new(vec!["client".into()]).unwrap().signed_by(&cli_key, &ca, &ca_key).unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("server.pem", srv.pem()),
+        write("server.key", srv_key.serialize_pem()),
+        fathom_client::TlsIdentity { cert_pem: cli.pem().into_bytes(), key_pem: cli_key.serialize_pem().into_bytes() },
+        ca.pem().into_bytes(),
+    )
+}
+
+/// issue 12 (security): TLS with certificates made in the test: a client
+/// trusting the CA searches; a plaintext client fails cleanly; with mutual
+/// TLS a client without a certificate is refused and one with it answers;
+/// the router speaks TLS to a TLS shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_mutual_tls_handshakes() {
+    let f = fixture("tls");
+    let (ca, cert, key, client_id, ca_pem) = make_certs(&f.dir);
+    let idx = f.build("whole", BuildParams::default());
+    let (ca_s, cert_s, key_s) = (ca.to_str().unwrap(), cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = Server::serve_on(&idx, "127.0.0.1:0", &[], &[("FATHOM_TLS_CERT", cert_s), ("FATHOM_TLS_KEY", key_s)]);
+    let tls_addr = server.grpc.replace("http://", "https://");
+    let q = &f.queries[..DIM];
+    let opts = |id: Option<fathom_client::TlsIdentity>| ClientOptions {
+        retries: 30,
+        tls_ca_pem: Some(ca_pem.clone()),
+        tls_identity_pem: id,
+        request_timeout: Some(Duration::from_secs(3)),
+        ..Default::default()
+    };
+    let c = Client::connect(&tls_addr, opts(None)).await.unwrap();
+    assert_eq!(c.search(q, 10, None).await.unwrap().neighbors.len(), 10);
+    // Plaintext against TLS: an error, promptly, not a hang.
+    let t = Instant::now();
+    let plain = Client::connect(&server.grpc, ClientOptions { retries: 0, ..opts(None) }).await;
+    let failed = match plain {
+        Err(_) => true,
+        Ok(p) => p.search(q, 10, None).await.is_err(),
+    };
+    assert!(failed && t.elapsed() < Duration::from_secs(5), "plaintext client against TLS");
+    // A router speaking TLS to it, serving plaintext to its clients.
+    let router = Server::route_env(server.addr(), &[], &[("FATHOM_ROUTER_SHARD_TLS_CA", ca_s)]);
+    until_serving(&router).await;
+    let rc = Client::connect(&router.grpc, ClientOptions { retries: 0, ..Default::default() }).await.unwrap();
+    assert_eq!(rc.search(q, 10, None).await.unwrap().neighbors, c.search(q, 10, None).await.unwrap().neighbors);
+    drop(router);
+    drop(server);
+
+    // Mutual TLS.
+    let mtls = Server::serve_on(
+        &idx,
+        "127.0.0.1:0",
+        &[],
+        &[("FATHOM_TLS_CERT", cert_s), ("FATHOM_TLS_KEY", key_s), ("FATHOM_TLS_CLIENT_CA", ca_s)],
+    );
+    let addr = mtls.grpc.replace("http://", "https://");
+    let with_cert = Client::connect(&addr, opts(Some(client_id))).await.unwrap();
+    assert_eq!(with_cert.search(q, 10, None).await.unwrap().neighbors.len(), 10);
+    let without = Client::connect(&addr, ClientOptions { retries: 0, ..opts(None) }).await;
+    let refused = match without {
+        Err(_) => true,
+        Ok(c) => c.search(q, 10, None).await.is_err(),
+    };
+    assert!(refused, "mutual TLS without a client certificate must be refused");
+}

@@ -36,6 +36,15 @@ pub struct Args {
     /// API keys file: one key per line (`#` comments, optional scope).
     #[arg(long)]
     api_keys_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM) for the gRPC port.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: CA (PEM) that client certificates must chain to.
+    #[arg(long)]
+    tls_client_ca: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -53,6 +62,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         queue_depth: a.queue_depth,
         backend: a.backend,
         api_keys_file: a.api_keys_file,
+        tls_cert: a.tls_cert,
+        tls_key: a.tls_key,
+        tls_client_ca: a.tls_client_ca,
         ..RawConfig::default()
     };
     let cfg = file.overlay(RawConfig::from_env()?).overlay(flags).resolve()?;

@@ -48,11 +48,19 @@ struct ReplicaState {
 }
 
 impl Replica {
-    fn new(entry: &str, addr: SocketAddr, connect_timeout: Duration) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(format!("http://{addr}"))?
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
-            .connect_lazy();
+    fn new(entry: &str, addr: SocketAddr, opts: &ClusterOptions) -> anyhow::Result<Self> {
+        let endpoint = match &opts.shard_tls_ca {
+            // Verified against the CA, under the name the shard list gives.
+            Some(ca) => {
+                let host = entry.rsplit_once(':').map_or(entry, |(h, _)| h);
+                let tls = tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+                    .domain_name(host);
+                Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls)?
+            }
+            None => Endpoint::from_shared(format!("http://{addr}"))?,
+        };
+        let channel = endpoint.connect_timeout(opts.connect_timeout).tcp_nodelay(true).connect_lazy();
         Ok(Replica {
             addr,
             entry: entry.to_string(),
@@ -131,10 +139,12 @@ impl Shard {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClusterOptions {
     pub connect_timeout: Duration,
     pub check_timeout: Duration,
+    /// Speak TLS to the shards, verifying them with this CA (PEM).
+    pub shard_tls_ca: Option<Vec<u8>>,
 }
 
 /// The key the router presents to its shards (`FATHOM_API_KEY`), if any.
@@ -223,7 +233,7 @@ impl Cluster {
         for (entry, addr) in found {
             match old.iter().find(|r| r.addr == addr) {
                 Some(r) => next.push(r.clone()),
-                None => match Replica::new(&entry, addr, self.opts.connect_timeout) {
+                None => match Replica::new(&entry, addr, &self.opts) {
                     Ok(r) => next.push(Arc::new(r)),
                     Err(e) => problems.push(format!("{entry} ({addr}): {e}")),
                 },

@@ -47,6 +47,16 @@ struct RawRouterConfig {
     /// calls to the shards carry the key in `FATHOM_API_KEY`.
     #[serde(default)]
     api_keys_file: String,
+    /// TLS on the router's gRPC port, as on the servers.
+    #[serde(default)]
+    tls_cert: String,
+    #[serde(default)]
+    tls_key: String,
+    #[serde(default)]
+    tls_client_ca: String,
+    /// Speak TLS to the shards, verifying them with this CA (PEM file).
+    #[serde(default)]
+    shard_tls_ca: String,
 }
 
 fn default_listen() -> String {
@@ -94,6 +104,8 @@ pub struct RouterConfig {
     pub max_message_bytes: usize,
     pub drain_timeout: Duration,
     pub api_keys_file: Option<std::path::PathBuf>,
+    pub tls: crate::grpc::TlsFiles,
+    pub shard_tls_ca: Option<std::path::PathBuf>,
 }
 
 /// Layers, lowest first.
@@ -160,9 +172,20 @@ impl Layers {
             max_batch: raw.max_batch.max(1),
             max_message_bytes: raw.max_message_bytes.max(1024),
             drain_timeout: Duration::from_millis(raw.drain_timeout_ms),
-            api_keys_file: Some(raw.api_keys_file).filter(|p| !p.is_empty()).map(Into::into),
+            api_keys_file: path(raw.api_keys_file),
+            tls: crate::grpc::TlsFiles {
+                cert: path(raw.tls_cert),
+                key: path(raw.tls_key),
+                client_ca: path(raw.tls_client_ca),
+            },
+            shard_tls_ca: path(raw.shard_tls_ca),
         })
     }
+}
+
+/// A path key: "" = not set.
+fn path(s: String) -> Option<std::path::PathBuf> {
+    Some(s).filter(|p| !p.is_empty()).map(Into::into)
 }
 
 /// An environment value as TOML: numbers and booleans typed, else a string.

@@ -37,6 +37,12 @@ pub async fn route(
         ClusterOptions {
             connect_timeout: cfg.connect_timeout,
             check_timeout: cfg.health_interval.min(cfg.connect_timeout),
+            shard_tls_ca: match &cfg.shard_tls_ca {
+                Some(p) => {
+                    Some(std::fs::read(p).map_err(|e| anyhow::anyhow!("reading shard_tls_ca {}: {e}", p.display()))?)
+                }
+                None => None,
+            },
         },
     ));
     let metrics = Arc::new(RouterMetrics::new(cluster.clone()));
@@ -120,6 +126,7 @@ pub async fn route(
         limits: crate::grpc::Limits::default(),
         observe,
         reflection,
+        tls: cfg.tls.server_config()?,
     };
     crate::grpc::run(listener, svc, opts, reporter, stopping).await
 }
