@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README.md): every crate's unit and integration tests,
 # then the Python gRPC client test against the real server, then the Helm
-# chart checks (deploy/helm/check.py, tests/python/test_chart.py). Python
+# chart checks (deploy/helm/check.py, tests/python/test_chart.py), then a
+# fuzz smoke run (fuzz/, installing cargo-fuzz on first run). Python
 # packages go into target/py-venv (created on first run, from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,15 @@ fi
 # Kubernetes schemas; then run the rendered manifests' commands on loopback.
 "$VENV/bin/python" deploy/helm/check.py
 "$VENV/bin/python" tests/python/test_chart.py target/release/fathom
+# Fuzz smoke: every decoder of outside bytes, a few thousand runs each from
+# the checked-in corpus (new inputs go to a scratch directory). cargo-fuzz
+# on stable: no sanitizer (-s none).
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+for t in manifest index_files vector_files codec_params requests; do
+  scratch=$(mktemp -d)
+  if ! (cd fuzz && cargo fuzz run -s none "$t" "$scratch" "corpus/$t" -- -runs=3000 >"$scratch.log" 2>&1); then
+    tail -40 "$scratch.log"; echo "fuzz target $t failed"; exit 1
+  fi
+  echo "fuzz $t: $(grep '^Done' "$scratch.log")"
+  rm -rf "$scratch" "$scratch.log"
+done

@@ -103,7 +103,10 @@ impl FileHeader {
         let mut body = [0u8; 8];
         body.copy_from_slice(&bytes[16..24]);
         let body_bytes = u64::from_le_bytes(body);
-        let expected_len = header_bytes as u64 + body_bytes;
+        // A body length near u64::MAX must not wrap around to the file's length.
+        let Some(expected_len) = (header_bytes as u64).checked_add(body_bytes) else {
+            return Err(corrupt(16, format!("body length {body_bytes} overflows")));
+        };
         if expected_len != file_len {
             return Err(corrupt(
                 file_len.min(expected_len),
@@ -158,6 +161,15 @@ mod tests {
         let h = sample();
         let b = h.encode();
         assert_eq!(FileHeader::decode(&b, FileKind::Postings, Path::new("p"), 74).unwrap(), h);
+    }
+
+    /// Found by the index_files fuzz target: the length sum overflowed.
+    #[test]
+    fn a_huge_body_length_is_rejected_not_wrapped() {
+        let mut b = sample().encode();
+        b[16..24].copy_from_slice(&(u64::MAX - 10).to_le_bytes());
+        let err = FileHeader::decode(&b, FileKind::Postings, Path::new("p"), 53).unwrap_err();
+        assert!(matches!(err, FormatError::Corrupt { offset: 16, .. }), "{err}");
     }
 
     #[test]

@@ -131,7 +131,13 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Self, FormatError> {
         let path = dir.join(super::MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).at(&path)?;
-        let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| FormatError::Corrupt {
+        Self::parse(&text, path)
+    }
+
+    /// A manifest from its text (`path` names it in errors): version,
+    /// checksum, fields and their consistency checked.
+    pub fn parse(text: &str, path: std::path::PathBuf) -> Result<Self, FormatError> {
+        let version: serde_json::Value = serde_json::from_str(text).map_err(|e| FormatError::Corrupt {
             path: path.clone(),
             offset: 0,
             what: format!("not valid JSON: {e}"),
@@ -145,7 +151,7 @@ impl Manifest {
                 max: super::MAX_FORMAT_VERSION,
             });
         }
-        check_crc(&text, &path)?;
+        check_crc(text, &path)?;
         let m: Manifest = serde_json::from_value(version).map_err(|e| FormatError::Corrupt {
             path: path.clone(),
             offset: 0,
