@@ -28,6 +28,11 @@ impl std::fmt::Debug for ApiKeys {
 }
 
 impl ApiKeys {
+    /// The keys of `path`, when one is configured.
+    pub fn load_optional(path: Option<&Path>) -> anyhow::Result<Option<std::sync::Arc<Self>>> {
+        path.map(|p| Self::load(p).map(std::sync::Arc::new)).transpose()
+    }
+
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading api_keys_file {}", path.display()))?;

@@ -92,10 +92,7 @@ pub async fn route(
         });
     }
 
-    let auth = match &cfg.api_keys_file {
-        Some(p) => Some(Arc::new(crate::auth::ApiKeys::load(p)?)),
-        None => None,
-    };
+    let auth = crate::auth::ApiKeys::load_optional(cfg.api_keys_file.as_deref())?;
     let reflection = auth.is_none();
     let svc = RouterService {
         auth,
