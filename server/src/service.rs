@@ -212,8 +212,7 @@ impl Fathom for FathomService {
 
 /// What GetIndexInfo says of one open index.
 pub fn index_info(index: &Index, defaults: &SearchSettings) -> pb::IndexInfo {
-    let st = index;
-    let m = &st.manifest;
+    let m = &index.manifest;
     pb::IndexInfo {
         metric: m.metric.to_string(),
         dimension: m.dim as u32,
@@ -223,14 +222,14 @@ pub fn index_info(index: &Index, defaults: &SearchSettings) -> pb::IndexInfo {
             fathom_index::ElementType::I8 => ElementType::I8,
             fathom_index::ElementType::Bits => ElementType::Bits,
         } as i32,
-        bits_per_dimension: st.code_space().map_or(0, |s| s.planes as u32),
-        code_bytes: st.code_bytes().unwrap_or(0) as u32,
+        bits_per_dimension: index.code_space().map_or(0, |s| s.planes as u32),
+        code_bytes: index.code_bytes().unwrap_or(0) as u32,
         vector_count: m.vector_count,
         posting_count: m.posting_count,
         format_version: m.format_version,
         code: m.code.to_string(),
         build_params_json: serde_json::to_string(&m.build).unwrap_or_default(),
-        resident_bytes: st.resident_bytes(),
+        resident_bytes: index.resident_bytes(),
         disk_bytes: m.files.values().map(|f| f.bytes).sum(),
         default_settings: Some(validate::to_pb_settings(defaults)),
         collection_id: m.collection_id.clone(),

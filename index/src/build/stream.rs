@@ -37,41 +37,46 @@ pub(super) fn read_kept_sample(
     let picks = Rng::derive(seed, 0x5A).sample_indices(src.count(), wanted);
     let mut out = Vec::with_capacity(count as usize * src.dim);
     let (mut stored, mut view, mut ids) = (Vec::new(), Vec::new(), Vec::new());
-    let mut i = 0;
-    while i < picks.len() {
-        let mut j = i + 1;
-        while j < picks.len() && picks[j] == picks[j - 1] + 1 && j - i < 65_536 {
-            j += 1;
-        }
-        src.read(picks[i], j - i, &mut stored, &mut view)?;
-        rows.ids(picks[i], j - i, &mut ids)?;
+    for (start, n) in contiguous_runs(&picks) {
+        src.read(start, n, &mut stored, &mut view)?;
+        rows.ids(start, n, &mut ids)?;
         for (r, id) in ids.iter().enumerate() {
             if rows.keeps(*id) {
                 out.extend_from_slice(&view[r * src.dim..(r + 1) * src.dim]);
             }
         }
-        progress.advance(((j - i) as u64).div_ceil(rows.shards() as u64));
-        i = j;
+        progress.advance((n as u64).div_ceil(rows.shards() as u64));
     }
     Ok(out)
+}
+
+/// Sorted row numbers as (first, length) runs of consecutive rows, each
+/// read in one call (the whole file when sampling all), at most 65,536 long.
+fn contiguous_runs(rows: &[u64]) -> impl Iterator<Item = (u64, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        if i >= rows.len() {
+            return None;
+        }
+        let mut j = i + 1;
+        while j < rows.len() && rows[j] == rows[j - 1] + 1 && j - i < 65_536 {
+            j += 1;
+        }
+        let run = (rows[i], j - i);
+        i = j;
+        Some(run)
+    })
 }
 
 /// Reads `count` rows chosen uniformly (seeded): their views, row-major.
 pub(super) fn read_sample(src: &Source, count: u64, seed: u64, progress: &dyn ProgressSink) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(count as usize * src.dim);
     let (mut stored, mut view) = (Vec::new(), Vec::new());
-    let ids = Rng::derive(seed, 0x5A).sample_indices(src.count(), count);
-    // Contiguous runs are read in one call (the whole file when sampling all).
-    let mut i = 0;
-    while i < ids.len() {
-        let mut j = i + 1;
-        while j < ids.len() && ids[j] == ids[j - 1] + 1 && j - i < 65_536 {
-            j += 1;
-        }
-        src.read(ids[i], j - i, &mut stored, &mut view)?;
+    let picks = Rng::derive(seed, 0x5A).sample_indices(src.count(), count);
+    for (start, n) in contiguous_runs(&picks) {
+        src.read(start, n, &mut stored, &mut view)?;
         out.extend_from_slice(&view);
-        progress.advance((j - i) as u64);
-        i = j;
+        progress.advance(n as u64);
     }
     Ok(out)
 }

@@ -94,10 +94,9 @@ impl Replica {
 
     /// Asks the replica's health service and index info; `Ok(info)` when it
     /// serves, `Err(why)` when not.
-    async fn check(&self, timeout: Duration) -> Result<IndexInfo, String> {
+    async fn check(&self, timeout: Duration, key: Option<&str>) -> Result<IndexInfo, String> {
         let mut req = tonic::Request::new(HealthCheckRequest { service: FATHOM_SERVICE.into() });
         req.set_timeout(timeout);
-        let key = shard_key();
         let health = tokio::time::timeout(timeout, self.health.clone().check(req)).await;
         match health {
             Err(_) => return Err(format!("health check timed out after {timeout:?}")),
@@ -109,7 +108,7 @@ impl Replica {
         }
         let mut req = tonic::Request::new(GetIndexInfoRequest {});
         req.set_timeout(timeout);
-        crate::auth::attach(req.metadata_mut(), key.as_deref());
+        crate::auth::attach(req.metadata_mut(), key);
         match tokio::time::timeout(timeout, self.client.clone().get_index_info(req)).await {
             Err(_) => Err(format!("GetIndexInfo timed out after {timeout:?}")),
             Ok(Err(s)) => Err(format!("GetIndexInfo failed: {}", s.message())),
@@ -145,11 +144,8 @@ pub struct ClusterOptions {
     pub check_timeout: Duration,
     /// Speak TLS to the shards, verifying them with this CA (PEM).
     pub shard_tls_ca: Option<Vec<u8>>,
-}
-
-/// The key the router presents to its shards (`FATHOM_API_KEY`), if any.
-pub fn shard_key() -> Option<String> {
-    std::env::var("FATHOM_API_KEY").ok().filter(|k| !k.is_empty())
+    /// The key the router presents to its shards (`FATHOM_API_KEY`).
+    pub shard_key: Option<String>,
 }
 
 pub struct Cluster {
@@ -176,6 +172,11 @@ impl Cluster {
         Cluster { shards, collection: RwLock::new(None), opts }
     }
 
+    /// The key presented to the shards, if any.
+    pub fn shard_key(&self) -> Option<&str> {
+        self.opts.shard_key.as_deref()
+    }
+
     /// The collection answers are merged from.
     pub fn collection(&self) -> Option<String> {
         self.collection.read().clone()
@@ -192,7 +193,10 @@ impl Cluster {
             for r in shard.replicas() {
                 let (me, n, timeout) = (self.clone(), shard.number, self.opts.check_timeout);
                 checks.spawn(async move {
-                    let verdict = r.check(timeout).await.and_then(|info| me.admit(n, &info).map(|()| info));
+                    let verdict = r
+                        .check(timeout, me.opts.shard_key.as_deref())
+                        .await
+                        .and_then(|info| me.admit(n, &info).map(|()| info));
                     match verdict {
                         Ok(info) => {
                             let mut st = r.state.lock();

@@ -166,7 +166,7 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
         }
         let mut call = tonic::Request::new(body);
         call.set_timeout(remaining);
-        crate::auth::attach(call.metadata_mut(), super::cluster::shard_key().as_deref());
+        crate::auth::attach(call.metadata_mut(), cluster.shard_key());
         let started = Instant::now();
         replica.metrics.in_flight.add(1);
         let result = tokio::time::timeout(remaining, replica.client.clone().batch_search(call)).await;

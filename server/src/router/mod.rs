@@ -43,6 +43,7 @@ pub async fn route(
                 }
                 None => None,
             },
+            shard_key: std::env::var("FATHOM_API_KEY").ok().filter(|k| !k.is_empty()),
         },
     ));
     let metrics = Arc::new(RouterMetrics::new(cluster.clone()));

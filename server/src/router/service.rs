@@ -153,7 +153,7 @@ impl Fathom for RouterService {
                 .ok_or_else(|| Status::unavailable("no shard has a live replica"))?;
             let mut call = Request::new(req.into_inner());
             call.set_timeout(self.shard_timeout);
-            crate::auth::attach(call.metadata_mut(), super::cluster::shard_key().as_deref());
+            crate::auth::attach(call.metadata_mut(), self.cluster.shard_key());
             replica.client.clone().get_codec(call).await.map(Response::into_inner)
         }
         .await;
