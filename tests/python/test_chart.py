@@ -85,7 +85,10 @@ class Pod:
 
     def run(self, container, env_extra=None, wait=False, dns=None):
         fix = self.mapper(container)
-        cmd = [fix(c) for c in container.get("command", [FATHOM]) + container.get("args", [])]
+        # No command: the image's entrypoint, the binary under test (its own
+        # path is not the manifest's and is not mapped).
+        entry = [fix(c) for c in container["command"]] if "command" in container else [FATHOM]
+        cmd = entry + [fix(a) for a in container.get("args", [])]
         if dns:
             cmd = [dns(c) for c in cmd]
         env = dict(os.environ, HOSTNAME=self.name, PATH=os.path.dirname(FATHOM) + ":" + os.environ["PATH"])
