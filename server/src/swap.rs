@@ -88,8 +88,11 @@ pub fn incompatibility(old: &Manifest, new: &Manifest) -> Option<String> {
 /// Opens `dir` and starts its search workers.
 pub fn open_ready(dir: &Path, cfg: &crate::config::Config, metrics: &Arc<Metrics>) -> anyhow::Result<Ready> {
     let started = std::time::Instant::now();
-    let index = Index::open(dir, OpenOptions { backend: cfg.backend, direct_io: cfg.direct_io })
-        .with_context(|| format!("opening index {}", dir.display()))?;
+    let index = Index::open(
+        dir,
+        OpenOptions { backend: cfg.backend, direct_io: cfg.direct_io, resident_codes: cfg.resident_codes },
+    )
+    .with_context(|| format!("opening index {}", dir.display()))?;
     let pool = Pool::start(index.clone(), cfg.workers, cfg.queue_depth, metrics.clone())?;
     let m = &index.manifest;
     tracing::info!(

@@ -40,6 +40,10 @@ pub struct BuildParams {
     pub pq_subspaces: usize,
     /// Bits per dimension of binary codes (1..=4).
     pub binary_bits: usize,
+    /// Bits per dimension of the resident row codes (`codes.bin`, every
+    /// vector's code for an in-memory first stage): 0 = none, 1..=4, or
+    /// `None` = by the data ([`Self::row_code_bits_for`]).
+    pub row_code_bits: Option<usize>,
     /// Centroid groups probed when assigning (accuracy of the assignment).
     pub assign_probe_groups: usize,
     /// Binary collection of raw bits: the input (.u8bin) holds packed bit
@@ -79,6 +83,7 @@ impl Default for BuildParams {
             code: CodeKind::Pq,
             pq_subspaces: 0,
             binary_bits: 1,
+            row_code_bits: None,
             assign_probe_groups: 32,
             input_bits: 0,
             encode_bits: 0,
@@ -136,6 +141,9 @@ impl BuildParams {
         if !(1..=fathom_codec::MAX_BITS).contains(&self.binary_bits) {
             return bad("binary_bits", "must be in 1..=4");
         }
+        if self.row_code_bits.is_some_and(|b| b > fathom_codec::MAX_BITS) {
+            return bad("row_codes", "bits per dimension must be in 0..=4 (0 = none)");
+        }
         if self.shard_count == 0 || self.shard_count > 4096 {
             return bad("shards", "must be in 1..=4096");
         }
@@ -169,6 +177,18 @@ impl BuildParams {
         } else {
             self.pq_subspaces.min(dim)
         }
+    }
+
+    /// Resident row-code bits for rows of `row_bytes` stored bytes: 2 bits
+    /// when the codes stay under ~8% of the stored vectors (rows of at least
+    /// 1 KiB, e.g. 256-d f32 and up), none below, where posting codes read
+    /// from disk already win (GloVe-50, benches/RESULTS.md) and the codes
+    /// would cost more memory than they save time. Binary collections: none.
+    pub fn row_code_bits_for(&self, row_bytes: usize) -> usize {
+        if self.is_binary_collection() {
+            return 0;
+        }
+        self.row_code_bits.unwrap_or(if row_bytes >= 1024 { 2 } else { 0 })
     }
 
     pub fn max_posting_len(&self) -> usize {

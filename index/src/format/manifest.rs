@@ -105,6 +105,19 @@ pub struct Manifest {
     pub collection_id: String,
     /// Ids are the user's (`--ids`), not the input's row numbers.
     pub user_ids: bool,
+    /// Every vector's code for the in-memory first stage (`codes.bin`);
+    /// absent in format 2 and when the build made none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_codes: Option<ResidentCodesInfo>,
+}
+
+/// What `codes.bin` holds: the codec of its row codes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResidentCodesInfo {
+    /// Posting entries listed (the rows of every posting, as in `postings.bin`).
+    pub entries: u64,
+    #[serde(with = "crate::quant::params_hex")]
+    pub codec: std::sync::Arc<fathom_codec::CodecParams>,
 }
 
 /// The key of the manifest's own checksum, written last.
@@ -187,12 +200,19 @@ impl Manifest {
         if !qok {
             return Err(bad("quantizer parameters do not match the dimension".into()));
         }
-        // Exactly the four data files, by plain name: nothing outside the directory.
+        // Exactly the four data files (five with resident codes), by plain
+        // name: nothing outside the directory.
         let names: Vec<&str> = self.files.keys().map(String::as_str).collect();
         let mut want = DATA_FILES.to_vec();
+        if let Some(r) = &self.resident_codes {
+            want.push(super::CODES_FILE);
+            if r.codec.dim != self.dim {
+                return Err(bad("resident code parameters do not match the dimension".into()));
+            }
+        }
         want.sort_unstable();
         if names != want {
-            return Err(bad(format!("files lists {names:?}; an index has exactly {want:?}")));
+            return Err(bad(format!("files lists {names:?}; this index has exactly {want:?}")));
         }
         let id = crate::format::layout::VECTOR_ID_BYTES as u64;
         let row = match &self.quantizer {

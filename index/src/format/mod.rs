@@ -18,3 +18,4 @@ pub const CENTROIDS_FILE: &str = "centroids.bin";
 pub const DIRECTORY_FILE: &str = "directory.bin";
 pub const POSTINGS_FILE: &str = "postings.bin";
 pub const VECTORS_FILE: &str = "vectors.bin";
+pub const CODES_FILE: &str = "codes.bin";

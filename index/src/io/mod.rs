@@ -7,6 +7,7 @@
 //! page-aligned buffer) and [`uring`] (handing buffers to the kernel).
 
 mod aligned;
+pub mod hugepages;
 mod pread;
 mod uring;
 

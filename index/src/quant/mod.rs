@@ -5,7 +5,9 @@
 mod binary;
 mod codes;
 mod pq;
+pub mod rowcode;
 mod sq8;
+pub use binary::params_hex;
 pub use codes::{CodeQuery, CodeSpace};
 pub use pq::{table_distance, Pq};
 pub use sq8::{Sq8, Sq8Query};

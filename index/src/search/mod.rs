@@ -2,6 +2,7 @@
 
 pub mod centroids;
 mod open;
+mod resident;
 mod searcher;
 pub mod settings;
 pub mod topk;

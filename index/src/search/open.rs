@@ -3,6 +3,7 @@
 //! files) checksum, and opens the large files for direct reads.
 
 use super::centroids::CentroidIndex;
+use super::resident::ResidentCodes;
 use super::searcher::Searcher;
 use crate::error::{FormatError, IndexError, QueryError, Result};
 use crate::format::header::{read_checked, FileHeader, FileKind};
@@ -23,11 +24,14 @@ pub struct OpenOptions {
     pub backend: BackendChoice,
     /// Open data files with O_DIRECT (falls back when unsupported).
     pub direct_io: bool,
+    /// Load `codes.bin` (when the index has one) and score every query's
+    /// candidates in memory; off = read posting codes from disk.
+    pub resident_codes: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { backend: BackendChoice::Auto, direct_io: true }
+        OpenOptions { backend: BackendChoice::Auto, direct_io: true, resident_codes: true }
     }
 }
 
@@ -64,6 +68,8 @@ pub struct Index {
     pub postings_file_pages: u64,
     pub(crate) files: Arc<IoFiles>,
     pub backend: BackendChoice,
+    /// Every row's code, when loaded: the first stage runs in memory.
+    pub resident: Option<ResidentCodes>,
 }
 
 impl Index {
@@ -141,6 +147,20 @@ impl Index {
             }
             .into());
         }
+        let resident = match (&manifest.resident_codes, opts.resident_codes) {
+            (Some(info), true) => {
+                let path = dir.join(fmt::CODES_FILE);
+                Some(ResidentCodes::decode(
+                    &read_checked(&path, FileKind::Codes)?,
+                    &path,
+                    postings.len(),
+                    manifest.vector_count,
+                    info.entries,
+                    info.codec.clone(),
+                )?)
+            }
+            _ => None,
+        };
         let (backend, why) = io::probe_backend(opts.backend);
         if opts.backend == BackendChoice::Auto && backend == BackendChoice::Pread {
             tracing::warn!(
@@ -166,6 +186,7 @@ impl Index {
             postings_file_pages: postings_end / fmt::PAGE_BYTES as u64,
             files,
             backend,
+            resident,
         }))
     }
 
@@ -203,7 +224,7 @@ impl Index {
     }
 
     /// Bytes this index keeps in memory: centroids, their groups, the posting
-    /// directory, vector page checksums, quantizer parameters.
+    /// directory, vector page checksums, quantizer parameters, resident codes.
     pub fn resident_bytes(&self) -> u64 {
         let c = &self.centroids;
         ((c.centroids.len() + c.group_centers.len()) * 4
@@ -211,6 +232,7 @@ impl Index {
             + self.postings.len() * std::mem::size_of::<PostingRef>()
             + self.vector_page_crcs.len() * 4
             + self.manifest.quantizer.resident_bytes()) as u64
+            + self.resident.as_ref().map_or(0, |r| r.resident_bytes())
     }
 
     /// A searcher with its own I/O backend (a ring for io_uring).
@@ -360,6 +382,9 @@ impl Index {
 
     /// Verifies the full-body checksums of the large files (reads them whole).
     pub fn verify(&self) -> Result<()> {
+        if self.manifest.resident_codes.is_some() {
+            read_checked(&self.dir.join(fmt::CODES_FILE), FileKind::Codes)?;
+        }
         for name in [fmt::POSTINGS_FILE, fmt::VECTORS_FILE] {
             let path = self.dir.join(name);
             let entry = self.manifest.files.get(name).ok_or_else(|| FormatError::Corrupt {

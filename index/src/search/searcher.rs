@@ -48,6 +48,9 @@ impl SearchStats {
     }
 }
 
+/// Rows ahead whose resident record is prefetched while one is scored.
+const PREFETCH_AHEAD: usize = 6;
+
 /// Largest single read after merging adjacent pages.
 const MAX_MERGED_READ_BYTES: u64 = 128 * 1024;
 
@@ -69,6 +72,11 @@ pub struct Searcher {
     row: Vec<f32>,
     /// Code distances of the posting being scored.
     dists: Vec<f32>,
+    /// Resident scoring: bit `row` is set once the row was scored for the
+    /// current query (rows listed by several postings score once). A bitset
+    /// stays in cache where a stamp per row would not; it is cleared by
+    /// walking the same lists after the query.
+    seen: Vec<u64>,
 }
 
 impl Searcher {
@@ -89,6 +97,7 @@ impl Searcher {
             top: TopK::new(0),
             row: Vec::new(),
             dists: Vec::new(),
+            seen: Vec::new(),
         })
     }
 
@@ -131,6 +140,9 @@ impl Searcher {
 
     fn search_once(&mut self, query: Query, k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
         s.validate()?;
+        if let (Some(_), Query::Floats(f)) = (&self.index.resident, query) {
+            return self.search_resident(f, k, s);
+        }
         let (q, mut codes_q) = self.index.prepare(query, k)?;
         let mut stats = SearchStats::default();
         let ix = self.index.clone();
@@ -223,6 +235,67 @@ impl Searcher {
         } else {
             self.read_rows(&q, &cands, k, rerank > 0, posting_reqs, &mut stats)?
         };
+        stats.rerank_time = t.elapsed();
+        Ok((out, stats))
+    }
+
+    /// The first stage in memory: the resident codes of every row the
+    /// nearest postings list, then one batch of rerank reads.
+    fn search_resident(&mut self, query: &[f32], k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
+        let ix = self.index.clone();
+        let Some(rc) = ix.resident.as_ref() else {
+            return Err(IndexError::Backend("resident codes are not loaded".into()));
+        };
+        let q = ix.prepare_query(query, k)?;
+        let mut stats = SearchStats::default();
+        let t = Instant::now();
+        let how = if ix.manifest.metric == Metric::Ip { CentroidScore::NegIp } else { CentroidScore::L2 };
+        ix.centroids.nearest(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
+        let keep = prune(&self.nearest, how, s.eps2);
+        stats.centroid_time = t.elapsed();
+
+        let t = Instant::now();
+        let rq = crate::quant::rowcode::RowQuery::new(self.kern, &rc.codec, &q, ix.manifest.metric);
+        let words = (ix.manifest.vector_count as usize).div_ceil(64);
+        if self.seen.len() != words {
+            self.seen = vec![0; words];
+        }
+        self.top.reset(s.rerank.max(k));
+        let probed = &self.nearest[..keep];
+        for &(p, _) in probed {
+            stats.postings_read += 1;
+            let rows = rc.posting_rows(p);
+            for (i, &row) in rows.iter().enumerate() {
+                if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
+                    crate::distance::prefetch(rc.record(ahead));
+                }
+                let (word, bit) = (row as usize / 64, 1u64 << (row % 64));
+                if self.seen[word] & bit != 0 {
+                    continue;
+                }
+                self.seen[word] |= bit;
+                let d = rq.distance(rc.record(row));
+                if d <= self.top.threshold() {
+                    self.top.push(row as u64, row, d);
+                }
+                stats.candidates_scored += 1;
+            }
+        }
+        for &(p, _) in probed {
+            for &row in rc.posting_rows(p) {
+                self.seen[row as usize / 64] = 0;
+            }
+        }
+        let mut cands = Vec::new();
+        self.top.into_sorted(&mut cands);
+        stats.score_time = t.elapsed();
+
+        let t = Instant::now();
+        if s.rerank == 0 {
+            cands.truncate(k);
+        }
+        self.reqs.clear();
+        let out = self.read_rows(&q, &cands, k, s.rerank > 0, 0, &mut stats)?;
         stats.rerank_time = t.elapsed();
         Ok((out, stats))
     }

@@ -68,6 +68,9 @@ pub struct Args {
     /// Read through the page cache instead of O_DIRECT.
     #[arg(long)]
     buffered: bool,
+    /// Leave the resident row codes on disk: score posting codes read from disk.
+    #[arg(long)]
+    no_resident_codes: bool,
     /// One JSON object per line on stdout.
     #[arg(long)]
     json: bool,
@@ -146,8 +149,11 @@ impl QuerySet {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let ix = match &a.index {
         Some(dir) => Some(
-            Index::open(dir, OpenOptions { backend: a.backend, direct_io: !a.buffered })
-                .with_context(|| format!("opening {}", dir.display()))?,
+            Index::open(
+                dir,
+                OpenOptions { backend: a.backend, direct_io: !a.buffered, resident_codes: !a.no_resident_codes },
+            )
+            .with_context(|| format!("opening {}", dir.display()))?,
         ),
         None => None,
     };

@@ -65,6 +65,12 @@ pub struct Args {
     /// Bits per dimension for --code binary (1..=4).
     #[arg(long, default_value_t = 1)]
     binary_bits: usize,
+    /// Resident row codes (codes.bin: every vector's code, kept in the
+    /// server's memory so only the rerank reads the disk): bits per
+    /// dimension 1..=4, 0 = none, auto = 2 for rows of 1 KiB or more
+    /// (256-d f32 and up), none below.
+    #[arg(long, default_value = "auto")]
+    row_codes: String,
     /// The input .u8bin holds packed bit vectors of this many bits (bit j
     /// is bit j % 8 of byte j / 8): a binary collection searched by Hamming
     /// distance, queried with packed bits.
@@ -129,6 +135,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         code: a.code,
         pq_subspaces: a.pq_subspaces,
         binary_bits: a.binary_bits,
+        row_code_bits: parse_row_codes(&a.row_codes).map_err(anyhow::Error::msg)?,
         shard: a.shard,
         shard_count: a.shards,
         ids_file: a.ids.clone(),
@@ -174,4 +181,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         eprintln!("  time {:.1}s ({})", report.total_seconds, stages.join(", "));
     }
     Ok(())
+}
+
+fn parse_row_codes(s: &str) -> Result<Option<usize>, String> {
+    match s {
+        "auto" => Ok(None),
+        n => n.parse::<usize>().map(Some).map_err(|_| format!("{n:?}: expected auto or bits 0..=4")),
+    }
 }
