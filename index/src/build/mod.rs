@@ -95,9 +95,12 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     progress.finish_stage();
     stage_seconds.insert("sample".into(), t.elapsed().as_secs_f64());
 
-    // 2. Cluster.
+    // 2. Cluster (the resident codes, decided first, set the auto leaf size).
     let t = Instant::now();
     progress.stage("cluster", 0);
+    let row_codec = fit_row_codes(params, src.stored_bytes(), &sample, dim)?;
+    let resolved = BuildParams { leaf_size: params.leaf_size_for(row_codec.is_some()), ..params.clone() };
+    let params = &resolved;
     let leaf_in_sample = ((params.leaf_size as f64) * sample_count as f64 / n as f64).round().max(1.0) as usize;
     let split = SplitParams {
         leaf_size: leaf_in_sample,
@@ -133,7 +136,6 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         },
     };
     let code_kind = if src.space.is_some() { CodeKind::Bits } else { params.code };
-    let row_codec = fit_row_codes(params, src.stored_bytes(), &sample, dim)?;
     drop(sample);
     progress.finish_stage();
     stage_seconds.insert("cluster".into(), t.elapsed().as_secs_f64());
@@ -209,6 +211,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
                 refs: &refs,
                 layout: vlayout,
                 element,
+                metric,
                 rows: n,
             };
             let (entry, entries) = resident::write_codes(&sources, &codec, &tmp.path.join(fmt::CODES_FILE), progress)?;

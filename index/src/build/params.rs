@@ -18,7 +18,8 @@ pub struct BuildParams {
     pub threads: usize,
     /// Bound on the builder's working memory (sample, chunks, spill buckets).
     pub memory_budget_bytes: u64,
-    /// Target number of nearest-assigned vectors per posting (leaf size).
+    /// Target number of nearest-assigned vectors per posting (leaf size);
+    /// 0 = auto ([`Self::leaf_size_for`]; the manifest records the result).
     pub leaf_size: usize,
     /// Hard bound on entries per posting, replicas included (0 = 4 x leaf).
     pub max_posting_len: usize,
@@ -69,10 +70,8 @@ impl Default for BuildParams {
             seed: 42,
             threads: 0,
             memory_budget_bytes: 2 << 30,
-            // 64 rather than 32: ~10% fewer pages read at equal recall on
-            // GloVe-50 and half the index memory; 1M x 96: +20-28% QPS at
-            // 0.95 (benches/RESULTS.md, session 2).
-            leaf_size: 64,
+            // Auto (`leaf_size_for`).
+            leaf_size: 0,
             max_posting_len: 0,
             replicas: 8,
             eps1: 0.2,
@@ -117,9 +116,6 @@ impl BuildParams {
 
     pub fn validate(&self) -> Result<(), BuildError> {
         let bad = |name: &'static str, what: &str| Err(BuildError::BadParam { name, what: what.into() });
-        if self.leaf_size == 0 {
-            return bad("leaf_size", "must be at least 1");
-        }
         if self.replicas == 0 || self.replicas > 64 {
             return bad("replicas", "must be in 1..=64");
         }
@@ -191,9 +187,24 @@ impl BuildParams {
         self.row_code_bits.unwrap_or(if row_bytes >= 1024 { 2 } else { 0 })
     }
 
+    /// The leaf size: as set, or by default 64, and 96 with resident row
+    /// codes. 64 rather than 32: ~10% fewer pages read at equal recall on
+    /// GloVe-50 and half the index memory; 1M x 96: +20-28% QPS at 0.95
+    /// (benches/RESULTS.md, session 2). With resident codes longer postings
+    /// cost only memory scans, and fewer centroids keep the index within
+    /// 10% of the vectors (MiniLM-384: 14.7 MiB at 96 against 16.2 at 64,
+    /// QPS at equal recall unchanged or better; RESULTS.md, session 4).
+    pub fn leaf_size_for(&self, resident_codes: bool) -> usize {
+        match (self.leaf_size, resident_codes) {
+            (0, true) => 96,
+            (0, false) => 64,
+            (n, _) => n,
+        }
+    }
+
     pub fn max_posting_len(&self) -> usize {
         if self.max_posting_len == 0 {
-            4 * self.leaf_size
+            4 * self.leaf_size_for(false)
         } else {
             self.max_posting_len
         }

@@ -16,7 +16,7 @@ use crate::format::manifest::FileEntry;
 use crate::format::PAGE_BYTES;
 use crate::input::raw_to_f32;
 use crate::quant::rowcode;
-use crate::types::ElementType;
+use crate::types::{ElementType, Metric};
 use fathom_codec::CodecParams;
 use rayon::prelude::*;
 use std::fs::File;
@@ -30,6 +30,7 @@ pub struct CodeSources<'a> {
     pub refs: &'a [PostingRef],
     pub layout: VectorLayout,
     pub element: ElementType,
+    pub metric: Metric,
     pub rows: u64,
 }
 
@@ -56,7 +57,7 @@ pub fn write_codes(
         w.write(&buf)?;
     }
     let vectors = File::open(src.vectors_path).at(src.vectors_path)?;
-    let rec_bytes = rowcode::record_bytes(codec);
+    let rec_bytes = rowcode::record_bytes(codec, src.metric);
     let lay = src.layout;
     let rows_per_chunk = (lay.rows_per_page * 256) as u64;
     let (mut pages, mut recs) = (Vec::new(), Vec::new());
@@ -72,7 +73,7 @@ pub fn write_codes(
             let (page, _, within) = lay.locate(row + i as u64);
             let at = (page - first) as usize * PAGE_BYTES + within + VECTOR_ID_BYTES;
             raw_to_f32(src.element, &pages[at..at + lay.row_bytes - VECTOR_ID_BYTES], x);
-            rowcode::encode_row(codec, x, rec);
+            rowcode::encode_row(codec, src.metric, x, rec);
         });
         w.write(&recs)?;
         progress.advance(n);

@@ -6,27 +6,35 @@
 //! v = sum_l a_l b_l. Like RaBitQ's estimator, <q', x'> is estimated as
 //! f <q', v> with f = |x'|^2 / <v, x'>: exact when q' = x', and unbiased
 //! under the random rotation, unlike the raw <q', v> whose scale is global.
-//! Per record: the packed planes, then |x'|^2, f and <x, mean> (f32 each;
-//! the last one serves inner products: q.x = <q', x'> + q.mean + x.mean - |mean|^2).
+//! Per record: the packed planes, then |x'|^2 and f (f32 each), and for
+//! inner products <x, mean> (q.x = <q', x'> + q.mean + x.mean - |mean|^2).
 
 use crate::distance::Kernels;
 use crate::types::Metric;
 use fathom_codec::{words_per_plane, CodecParams};
 
-/// Bytes of the three f32 factors after a record's planes.
-pub const FACTOR_BYTES: usize = 12;
+/// Bytes of the f32 factors after a record's planes: |x'|^2 and f, and
+/// <x, mean> for inner products.
+pub fn factor_bytes(metric: Metric) -> usize {
+    if metric == Metric::Ip {
+        12
+    } else {
+        8
+    }
+}
 
 /// Bytes of one record: packed planes and factors.
-pub fn record_bytes(p: &CodecParams) -> usize {
-    plane_bytes(p) * p.bits + FACTOR_BYTES
+pub fn record_bytes(p: &CodecParams, metric: Metric) -> usize {
+    plane_bytes(p) * p.bits + factor_bytes(metric)
 }
 
 fn plane_bytes(p: &CodecParams) -> usize {
     8 * words_per_plane(p.dim)
 }
 
-/// Writes the record of `x` (finite, `p.dim` wide) into `out`.
-pub fn encode_row(p: &CodecParams, x: &[f32], out: &mut [u8]) {
+/// Writes the record of `x` (finite, `p.dim` wide) into `out`
+/// (`record_bytes(p, metric)` long).
+pub fn encode_row(p: &CodecParams, metric: Metric, x: &[f32], out: &mut [u8]) {
     let xr = p.rotate(x);
     let pb = plane_bytes(p);
     out.fill(0);
@@ -47,11 +55,13 @@ pub fn encode_row(p: &CodecParams, x: &[f32], out: &mut [u8]) {
     let norm2: f64 = xr.iter().map(|&a| a as f64 * a as f64).sum();
     let vx: f64 = v.iter().zip(&xr).map(|(&a, &b)| a as f64 * b as f64).sum();
     let factor = if vx > 1e-30 { norm2 / vx } else { 0.0 };
-    let mean_dot: f64 = x.iter().zip(&p.mean).map(|(&a, &b)| a as f64 * b as f64).sum();
     let f = &mut out[p.bits * pb..];
     f[0..4].copy_from_slice(&(norm2 as f32).to_le_bytes());
     f[4..8].copy_from_slice(&(factor as f32).to_le_bytes());
-    f[8..12].copy_from_slice(&(mean_dot as f32).to_le_bytes());
+    if metric == Metric::Ip {
+        let mean_dot: f64 = x.iter().zip(&p.mean).map(|(&a, &b)| a as f64 * b as f64).sum();
+        f[8..12].copy_from_slice(&(mean_dot as f32).to_le_bytes());
+    }
 }
 
 /// A query prepared for scoring row codes (internal distances: squared L2,
@@ -193,11 +203,11 @@ pub fn ranking_quality(k: &Kernels, p: &CodecParams, sample: &[f32], metric: Met
     if rows <= queries + 20 {
         return 1.0;
     }
-    let rb = record_bytes(p);
+    let rb = record_bytes(p, metric);
     let base = &sample[queries * dim..rows * dim];
     let mut recs = vec![0u8; base.len() / dim * rb];
     for (x, rec) in base.chunks_exact(dim).zip(recs.chunks_exact_mut(rb)) {
-        encode_row(p, x, rec);
+        encode_row(p, metric, x, rec);
     }
     let exact = |q: &[f32], x: &[f32]| match metric {
         Metric::Ip => -(k.dot)(q, x),
@@ -233,13 +243,14 @@ mod tests {
         let d = data(300, dim, 1);
         for bits in 1..=4 {
             let p = CodecParams::fit(&d, dim, bits, 7).unwrap();
-            let mut rec = vec![0u8; record_bytes(&p)];
+            let mut rec = vec![0u8; record_bytes(&p, Metric::Ip)];
             for x in d.chunks_exact(dim).take(20) {
-                encode_row(&p, x, &mut rec);
                 let k = crate::distance::kernels();
-                let l2 = RowQuery::new(k, &p, x, Metric::L2).distance(&rec);
+                encode_row(&p, Metric::L2, x, &mut rec[..record_bytes(&p, Metric::L2)]);
+                let l2 = RowQuery::new(k, &p, x, Metric::L2).distance(&rec[..record_bytes(&p, Metric::L2)]);
                 let n2: f32 = x.iter().map(|v| v * v).sum();
                 assert!(l2.abs() < 0.1 * n2, "bits {bits}: {l2} of {n2}");
+                encode_row(&p, Metric::Ip, x, &mut rec);
                 let ip = RowQuery::new(k, &p, x, Metric::Ip).distance(&rec);
                 assert!((ip + n2).abs() < 0.1 * n2, "bits {bits}: ip {ip} vs {}", -n2);
             }
@@ -255,10 +266,10 @@ mod tests {
         let mut errs = Vec::new();
         for bits in [1, 2, 4] {
             let p = CodecParams::fit(&d, dim, bits, 3).unwrap();
-            let mut rec = vec![0u8; record_bytes(&p)];
+            let mut rec = vec![0u8; record_bytes(&p, Metric::L2)];
             let mut err = 0f64;
             for (i, x) in d.chunks_exact(dim).take(200).enumerate() {
-                encode_row(&p, x, &mut rec);
+                encode_row(&p, Metric::L2, x, &mut rec);
                 let q = &d[(i + 500) * dim..(i + 501) * dim];
                 let exact: f32 = q.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum();
                 let est = RowQuery::new(crate::distance::kernels(), &p, q, Metric::L2).distance(&rec);

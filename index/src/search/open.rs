@@ -157,6 +157,7 @@ impl Index {
                     manifest.vector_count,
                     info.entries,
                     info.codec.clone(),
+                    manifest.metric,
                 )?)
             }
             _ => None,

@@ -27,9 +27,10 @@ impl ResidentCodes {
         vector_count: u64,
         entries: u64,
         codec: Arc<CodecParams>,
+        metric: crate::types::Metric,
     ) -> Result<Self, FormatError> {
         let corrupt = |offset: u64, what: String| FormatError::Corrupt { path: path.to_path_buf(), offset, what };
-        let record_bytes = rowcode::record_bytes(&codec);
+        let record_bytes = rowcode::record_bytes(&codec, metric);
         let want = (postings as u64 + 1)
             .checked_mul(8)
             .and_then(|o| o.checked_add(entries.checked_mul(4)?))

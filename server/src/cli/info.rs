@@ -47,6 +47,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             m.stats.mean_posting_len,
             m.stats.max_posting_len
         );
+        if let Some(r) = &m.resident_codes {
+            println!(
+                "row codes   {} bits per dimension, {} bytes per vector, in memory (codes.bin: the first stage reads nothing)",
+                r.codec.bits,
+                fathom_index::quant::rowcode::record_bytes(&r.codec, m.metric)
+            );
+        }
         for (name, f) in &m.files {
             println!("file        {name:<14} {:>12}  crc32 {:08x}", human_bytes(f.bytes), f.crc32);
         }
