@@ -15,6 +15,10 @@ LIMIT=${LIMIT:-2000}
 mkdir -p "$DATA" "$OUT"
 (cd "$ROOT" && cargo build --release -q)
 
+# After a build: let the written index reach the disk first, or its
+# writeback competes with the first measurements (p99 of 5-14 ms seen).
+settle() { sync; sleep 5; }
+
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot drop caches: not root)"; }
 
 fio_limits() {
@@ -44,13 +48,14 @@ glove() {
   [ -f "$DATA/glove50.base.fbin" ] || $PY "$ROOT/benches/scripts/prepare_glove.py" "$DATA"
   [ -f "$DATA/glove50.gt.ibin" ] || $F gt --base "$DATA/glove50.base.fbin" --queries "$DATA/glove50.queries.fbin" --k 100 --metric l2 --out "$DATA/glove50.gt.ibin"
   rm -rf "$DATA/glove.idx"
-  $F build --input "$DATA/glove50.base.fbin" --metric l2 --out "$DATA/glove.idx" --json --quiet > "$OUT/glove-build.json"
-  $F info "$DATA/glove.idx" > "$OUT/glove-info.txt"
+  $F build --input "$DATA/glove50.base.fbin" --metric l2 --out "$DATA/glove.idx" --json --quiet > "$OUT/glove50-build.json"
+  $F info "$DATA/glove.idx" > "$OUT/glove50-info.txt"
+  settle
   local common=(--index "$DATA/glove.idx" --queries "$DATA/glove50.queries.fbin" --gt "$DATA/glove50.gt.ibin" --limit "$LIMIT" --json)
-  $F bench "${common[@]}" --max-postings 8,12,16,24,32,48,64,96 --threads 1 > "$OUT/glove-fathom-t1.jsonl"
-  $F bench "${common[@]}" --max-postings 8,16,32,64 --threads 2 > "$OUT/glove-fathom-t2.jsonl"
+  $F bench "${common[@]}" --max-postings 8,12,16,24,32,48,64,96 --threads 1 > "$OUT/glove50-fathom-t1.jsonl"
+  $F bench "${common[@]}" --max-postings 8,16,32,64 --threads 2 > "$OUT/glove50-fathom-t2.jsonl"
   drop_caches
-  $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove-fathom-cold.jsonl"
+  $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove50-fathom-cold.jsonl"
   peers glove50 "$DATA/glove50.base.fbin"
 }
 
@@ -64,6 +69,7 @@ minilm() {
   rm -rf "$DATA/minilm.idx"
   $F build --input "$DATA/minilm.base.fbin" --metric l2 --out "$DATA/minilm.idx" --json --quiet > "$OUT/minilm-build.json"
   $F info "$DATA/minilm.idx" > "$OUT/minilm-info.txt"
+  settle
   local common=(--index "$DATA/minilm.idx" --queries "$DATA/minilm.queries.fbin" --gt "$DATA/minilm.gt.ibin" --limit "$LIMIT" --json)
   $F bench "${common[@]}" --sweep --threads 1 > "$OUT/minilm-fathom-t1.jsonl"
   $F bench "${common[@]}" --max-postings 8,16,24,32,48,64,96 --rerank 10,20,30,40 --threads 1 > "$OUT/minilm-fathom-grid.jsonl"

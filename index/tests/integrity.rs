@@ -348,8 +348,9 @@ fn ground_truth_refuses_non_finite_values() {
 }
 
 /// Format 3's resident codes: checked at open (CRC, length), optional
-/// (an index opened without them searches from disk and finds the same
-/// neighbours at full probing), and a format 2 index without them still opens.
+/// (an index opened without them searches from disk and finds nearly the
+/// same neighbours at full probing), and a format 2 index without them
+/// still opens.
 #[test]
 fn resident_codes_are_checked_and_optional() {
     let dir = TempDir::new("resident");
@@ -372,7 +373,11 @@ fn resident_codes_are_checked_and_optional() {
     let ids = |a: &Vec<Vec<fathom_index::Neighbor>>| {
         a.iter().map(|r| r.iter().map(|n| n.id).collect::<Vec<_>>()).collect::<Vec<_>>()
     };
-    assert_eq!(ids(&on), ids(&off), "exhaustive rerank: the same neighbours either way");
+    // Exhaustive from disk; in memory the rerank skips candidates past the
+    // build-measured margin, so a few neighbours may differ.
+    let (a, b) = (ids(&on), ids(&off));
+    let same: usize = a.iter().zip(&b).map(|(x, y)| x.iter().filter(|i| y.contains(i)).count()).sum();
+    assert!(same as f64 >= 0.95 * (10 * a.len()) as f64, "{same} of {} neighbours agree", 10 * a.len());
 
     let bad = dir.join("flip-codes");
     copy_dir(&idx, &bad);

@@ -99,6 +99,10 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let t = Instant::now();
     progress.stage("cluster", 0);
     let row_codec = fit_row_codes(params, src.stored_bytes(), &sample, dim)?;
+    // Probes for the rerank margin: sample rows, spread over the sample.
+    let probe_rows = (sample.len() / dim).min(MARGIN_PROBES);
+    let stride = (sample.len() / dim / probe_rows.max(1)).max(1);
+    let probes: Vec<f32> = sample.chunks_exact(dim).step_by(stride).take(probe_rows).flatten().copied().collect();
     let resolved = BuildParams { leaf_size: params.leaf_size_for(row_codec.is_some()), ..params.clone() };
     let params = &resolved;
     let leaf_in_sample = ((params.leaf_size as f64) * sample_count as f64 / n as f64).round().max(1.0) as usize;
@@ -214,11 +218,16 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
                 metric,
                 rows: n,
             };
-            let (entry, entries) = resident::write_codes(&sources, &codec, &tmp.path.join(fmt::CODES_FILE), progress)?;
-            files.insert(fmt::CODES_FILE.to_string(), entry);
+            let written = resident::write_codes(&sources, &codec, &probes, &tmp.path.join(fmt::CODES_FILE), progress)?;
+            tracing::info!(margin = written.rerank_margin, "rerank margin measured on {} probes", probes.len() / dim);
+            files.insert(fmt::CODES_FILE.to_string(), written.file);
             progress.finish_stage();
             stage_seconds.insert("codes".into(), t.elapsed().as_secs_f64());
-            Some(crate::format::manifest::ResidentCodesInfo { entries, codec })
+            Some(crate::format::manifest::ResidentCodesInfo {
+                entries: written.entries,
+                codec,
+                rerank_margin: written.rerank_margin,
+            })
         }
         None => None,
     };
@@ -301,20 +310,22 @@ fn fit_row_codes(
     }
     let codec = fathom_codec::CodecParams::fit(sample, dim, bits, params.seed ^ 0xC0DE)
         .map_err(|e| BuildError::BadParam { name: "row_codes", what: e.to_string() })?;
-    if params.row_code_bits.is_none() {
-        let metric = if params.metric == crate::types::Metric::Ip { params.metric } else { crate::types::Metric::L2 };
-        let quality = crate::quant::rowcode::ranking_quality(kernels(), &codec, sample, metric, 100);
-        if quality < MIN_CODE_RANKING {
-            tracing::info!(
-                quality,
-                "resident row codes rank this data poorly; none written (--row-codes N forces them)"
-            );
-            return Ok(None);
-        }
-        tracing::info!(quality, bits, "resident row codes");
+    let metric = if params.metric == crate::types::Metric::Ip { params.metric } else { crate::types::Metric::L2 };
+    let check = crate::quant::rowcode::check_codes(kernels(), &codec, sample, metric, 100);
+    if params.row_code_bits.is_none() && check.ranking < MIN_CODE_RANKING {
+        tracing::info!(
+            quality = check.ranking,
+            "resident row codes rank this data poorly; none written (--row-codes N forces them)"
+        );
+        return Ok(None);
     }
+    tracing::info!(quality = check.ranking, bits, "resident row codes");
     Ok(Some(std::sync::Arc::new(codec)))
 }
+
+/// Sample rows that measure the rerank margin while `codes.bin` is written
+/// (each costs one exact distance and one estimate per row).
+const MARGIN_PROBES: usize = 64;
 
 /// See [`fit_row_codes`].
 const MIN_CODE_RANKING: f64 = 0.85;

@@ -118,6 +118,10 @@ pub struct ResidentCodesInfo {
     pub entries: u64,
     #[serde(with = "crate::quant::params_hex")]
     pub codec: std::sync::Arc<fathom_codec::CodecParams>,
+    /// Rerank only candidates whose estimate is within est_k + m |est_k|
+    /// (est_k: the k-th best estimate), m measured on the sample at build
+    /// time (`quant::rowcode::check_codes`); the rerank setting still caps them.
+    pub rerank_margin: f32,
 }
 
 /// The key of the manifest's own checksum, written last.

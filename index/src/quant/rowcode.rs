@@ -193,15 +193,21 @@ fn plane_sums(q: &[u64], words: usize, plane: &[[u8; 8]]) -> (u32, u32) {
     (a[0] + 2 * a[1] + 4 * a[2] + 8 * a[3], ones)
 }
 
-/// How well codes rank `sample` (row-major, `dim` wide) for `metric`: the
-/// first `queries` rows ask for their 10 nearest among the rest, and the
-/// result is the fraction of the exact 10 found among the 20 best by
-/// estimate (what a rerank of 20 could recover). Up to 10,000 rows.
-pub fn ranking_quality(k: &Kernels, p: &CodecParams, sample: &[f32], metric: Metric, queries: usize) -> f64 {
+/// How well codes rank a sample of the data, measured at build time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodeCheck {
+    /// The fraction of the exact 10 nearest found among the 20 best by
+    /// estimate (what a rerank of 20 could recover).
+    pub ranking: f64,
+}
+
+/// Checks codes on `sample` (row-major, `dim` wide) for `metric`: the first
+/// `queries` rows ask for their 10 nearest among the rest (up to 10,000 rows).
+pub fn check_codes(k: &Kernels, p: &CodecParams, sample: &[f32], metric: Metric, queries: usize) -> CodeCheck {
     let dim = p.dim;
     let rows = (sample.len() / dim).min(10_000);
     if rows <= queries + 20 {
-        return 1.0;
+        return CodeCheck { ranking: 1.0 };
     }
     let rb = record_bytes(p, metric);
     let base = &sample[queries * dim..rows * dim];
@@ -223,7 +229,7 @@ pub fn ranking_quality(k: &Kernels, p: &CodecParams, sample: &[f32], metric: Met
         let top20: std::collections::HashSet<usize> = by_code[..20].iter().map(|c| c.1).collect();
         found += by_exact[..10].iter().filter(|e| top20.contains(&e.1)).count();
     }
-    found as f64 / (10 * queries) as f64
+    CodeCheck { ranking: found as f64 / (10 * queries) as f64 }
 }
 
 #[cfg(test)]

@@ -294,6 +294,14 @@ impl Searcher {
         if s.rerank == 0 {
             cands.truncate(k);
         }
+        // Candidates past the build-time margin beyond the k-th estimate
+        // are almost never among the k nearest: leave their pages unread.
+        let margin = ix.manifest.resident_codes.as_ref().map_or(f32::MAX, |r| r.rerank_margin);
+        if cands.len() > k && margin.is_finite() {
+            let tenth = cands[k - 1].distance;
+            let bound = tenth + margin * tenth.abs();
+            cands.truncate(k + cands[k..].iter().take_while(|c| c.distance <= bound).count());
+        }
         self.reqs.clear();
         let out = self.read_rows(&q, &cands, k, s.rerank > 0, 0, &mut stats)?;
         stats.rerank_time = t.elapsed();
