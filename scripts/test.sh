@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README.md): every crate's unit and integration tests,
 # then the Python gRPC client test against the real server, then the Helm
-# chart checks (deploy/helm/check.py, tests/python/test_chart.py), then a
+# chart checks (deploy/helm/check.py, tests/python/test_chart.py), a 1-minute
+# soak (benches/scripts/soak.sh), then a
 # fuzz smoke run (fuzz/, installing cargo-fuzz on first run). Python
 # packages go into target/py-venv (created on first run, from PyPI).
 set -euo pipefail
@@ -17,6 +18,15 @@ fi
 # Kubernetes schemas; then run the rendered manifests' commands on loopback.
 "$VENV/bin/python" deploy/helm/check.py
 "$VENV/bin/python" tests/python/test_chart.py target/release/fathom
+# Soak, 1 minute: a small index under steady load through the Rust client;
+# fails on any failed round or an RSS drift of 5% or more (issue 12).
+soak=$(mktemp -d)
+F=target/release/fathom
+$F synth --n 50000 --dim 32 --clusters 100 --out "$soak/s.fbin" --queries 2000 >/dev/null
+$F gt --base "$soak/s.fbin" --queries "$soak/s.queries.fbin" --k 10 --metric l2 --out "$soak/gt.ibin" >/dev/null 2>&1
+$F build --input "$soak/s.fbin" --metric l2 --out "$soak/idx" --quiet
+SOAK_CHECK=1 benches/scripts/soak.sh "$soak/idx" "$soak/s.queries.fbin" "$soak/gt.ibin" "$soak/out" 1 4 7894
+rm -rf "$soak"
 # Fuzz smoke: every decoder of outside bytes, a few thousand runs each from
 # the checked-in corpus (new inputs go to a scratch directory). cargo-fuzz
 # on stable: no sanitizer (-s none).

@@ -214,6 +214,81 @@ async fn full_queue_answers_resource_exhausted_at_once() {
     assert!(server.terminate().success());
 }
 
+/// issue 12: overload far past saturation (32 clients in flight against one
+/// worker and a queue of four) sheds with RESOURCE_EXHAUSTED at once (shed
+/// answers come back faster than admitted ones), admitted requests keep a
+/// latency bounded by the queue (a few service times, not the backlog of
+/// everything sent), and the server answers everything again once the load
+/// drops. The bounds are loose on purpose: this is a correctness check of
+/// the shedding, the figures belong in benchmarks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_sheds_at_once_bounds_admitted_latency_and_recovers() {
+    let (idx, _, queries) = fixture("overload");
+    let server = Server::start(&idx, &[("FATHOM_QUEUE_DEPTH", "4"), ("FATHOM_WORKERS", "1")]);
+    let options = ClientOptions { retries: 0, ..Default::default() };
+    let warm = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    warm.index_info().await.unwrap();
+    // One query's service time, alone (the slowest of a few).
+    let settings = SearchSettings { max_postings: Some(64), ..Default::default() };
+    let mut alone = Duration::ZERO;
+    for q in queries.chunks_exact(DIM).take(20) {
+        let t = std::time::Instant::now();
+        warm.search(q, 10, Some(settings)).await.unwrap();
+        alone = alone.max(t.elapsed());
+    }
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    let mut tasks = Vec::new();
+    for c in 0..32 {
+        let client = Client::connect(&server.grpc, options.clone()).await.unwrap();
+        let qs: Vec<Vec<f32>> = queries.chunks_exact(DIM).map(|q| q.to_vec()).collect();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut i = c;
+            while std::time::Instant::now() < until {
+                let t = std::time::Instant::now();
+                let r = client.search(&qs[i % qs.len()], 10, Some(settings)).await;
+                out.push((r.map(|_| ()).map_err(|e| e.code()), t.elapsed()));
+                i += 1;
+            }
+            out
+        }));
+    }
+    let (mut ok, mut shed) = (Vec::new(), Vec::new());
+    for t in tasks {
+        for (r, took) in t.await.unwrap() {
+            match r {
+                Ok(()) => ok.push(took),
+                Err(code) => {
+                    assert_eq!(code, Some(Code::ResourceExhausted), "overload answers RESOURCE_EXHAUSTED only");
+                    shed.push(took);
+                }
+            }
+        }
+    }
+    assert!(!ok.is_empty() && !shed.is_empty(), "admitted {} shed {}", ok.len(), shed.len());
+    ok.sort();
+    shed.sort();
+    let median = |v: &[Duration]| v[v.len() / 2];
+    assert!(median(&shed) < median(&ok), "shed {:?} vs admitted {:?}: shedding waits", median(&shed), median(&ok));
+    // Admitted: at most the queue ahead plus the one in service, with slack
+    // for a shared machine; without the bound this grows with everything sent.
+    let bound = alone * 4 * 6 + Duration::from_millis(200);
+    let worst = ok[ok.len() - 1];
+    assert!(worst < bound, "admitted latency {worst:?} above {bound:?} (one query alone: {alone:?})");
+    // Recovery: the load gone, every request is answered.
+    for q in queries.chunks_exact(DIM).take(30) {
+        warm.search(q, 10, Some(settings)).await.unwrap();
+    }
+    eprintln!(
+        "overload: {} admitted (median {:?}, max {worst:?}), {} shed (median {:?}); alone {alone:?}",
+        ok.len(),
+        median(&ok),
+        shed.len(),
+        median(&shed)
+    );
+    assert!(server.terminate().success());
+}
+
 /// A binary collection over gRPC: float queries (encoded by the server with
 /// the index's codec) and the same queries packed by the client with the
 /// codec from GetCodec give the same neighbours; a raw-bit collection takes
