@@ -54,6 +54,8 @@ pub struct RawConfig {
     pub tls_key: Option<PathBuf>,
     /// Mutual TLS: clients must present a certificate from this CA.
     pub tls_client_ca: Option<PathBuf>,
+    /// Serve the metrics port with TLS too (same certificate).
+    pub metrics_tls: Option<bool>,
     /// I/O backend: auto, uring or pread.
     pub backend: Option<String>,
     /// Read index data with O_DIRECT.
@@ -153,6 +155,7 @@ impl RawConfig {
             tls_cert: var("FATHOM_TLS_CERT")?,
             tls_key: var("FATHOM_TLS_KEY")?,
             tls_client_ca: var("FATHOM_TLS_CLIENT_CA")?,
+            metrics_tls: var("FATHOM_METRICS_TLS")?,
             backend: var("FATHOM_BACKEND")?,
             direct_io: var("FATHOM_DIRECT_IO")?,
             resident_codes: var("FATHOM_RESIDENT_CODES")?,
@@ -185,6 +188,7 @@ impl RawConfig {
             tls_cert: over.tls_cert.or(self.tls_cert),
             tls_key: over.tls_key.or(self.tls_key),
             tls_client_ca: over.tls_client_ca.or(self.tls_client_ca),
+            metrics_tls: over.metrics_tls.or(self.metrics_tls),
             backend: over.backend.or(self.backend),
             direct_io: over.direct_io.or(self.direct_io),
             resident_codes: over.resident_codes.or(self.resident_codes),
@@ -221,6 +225,7 @@ impl RawConfig {
             tls_cert,
             tls_key,
             tls_client_ca,
+            metrics_tls,
             backend,
             direct_io,
             resident_codes,
@@ -286,7 +291,12 @@ impl RawConfig {
             handshake_timeout: Duration::from_millis(handshake_timeout_ms.unwrap_or(5_000).max(1)),
             max_streams_per_connection: max_streams_per_connection.unwrap_or(128).max(1),
             api_keys_file,
-            tls: crate::grpc::TlsFiles { cert: tls_cert, key: tls_key, client_ca: tls_client_ca },
+            tls: crate::grpc::TlsFiles {
+                cert: tls_cert,
+                key: tls_key,
+                client_ca: tls_client_ca,
+                metrics: metrics_tls.unwrap_or(false),
+            },
             backend,
             direct_io: direct_io.unwrap_or(true),
             resident_codes: resident_codes.unwrap_or(true),

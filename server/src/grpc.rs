@@ -20,14 +20,26 @@ pub async fn bind<E: crate::http::Exposition>(
     listen: SocketAddr,
     metrics_listen: Option<SocketAddr>,
     exposition: Arc<E>,
+    tls: &TlsFiles,
 ) -> anyhow::Result<(TcpListener, Bound)> {
+    let metrics_tls = match tls.metrics {
+        true => {
+            let t = crate::tls::ReloadableTls::load(tls, crate::tls::HTTP1)?;
+            anyhow::ensure!(t.is_some(), "metrics_tls needs tls_cert and tls_key");
+            t
+        }
+        false => None,
+    };
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let grpc = listener.local_addr()?;
     let metrics = match metrics_listen {
         Some(a) => {
             let l = TcpListener::bind(a).await.with_context(|| format!("binding metrics {a}"))?;
             let bound = l.local_addr()?;
-            tokio::spawn(crate::http::serve(l, exposition));
+            if let Some(t) = &metrics_tls {
+                tokio::spawn(t.clone().watch());
+            }
+            tokio::spawn(crate::http::serve(l, exposition, metrics_tls));
             Some(bound)
         }
         None => None,
@@ -70,8 +82,8 @@ pub struct Options {
     pub observe: crate::wire_errors::Observe,
     /// Serve reflection (off when API keys guard the service).
     pub reflection: bool,
-    /// TLS on the gRPC port, when configured.
-    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// TLS on the gRPC port, when configured (reloaded on SIGHUP and on change).
+    pub tls: Option<std::sync::Arc<crate::tls::ReloadableTls>>,
 }
 
 /// Files of a TLS setup: certificate chain and key (PEM), and for mutual
@@ -81,30 +93,9 @@ pub struct TlsFiles {
     pub cert: Option<std::path::PathBuf>,
     pub key: Option<std::path::PathBuf>,
     pub client_ca: Option<std::path::PathBuf>,
-}
-
-impl TlsFiles {
-    /// The server TLS configuration, or None when no certificate is set.
-    pub fn server_config(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
-        use anyhow::Context;
-        let read = |p: &std::path::Path, what: &str| {
-            std::fs::read(p).with_context(|| format!("reading {what} {}", p.display()))
-        };
-        let (cert, key) = match (&self.cert, &self.key) {
-            (None, None) => {
-                anyhow::ensure!(self.client_ca.is_none(), "tls_client_ca needs tls_cert and tls_key");
-                return Ok(None);
-            }
-            (Some(c), Some(k)) => (read(c, "tls_cert")?, read(k, "tls_key")?),
-            _ => anyhow::bail!("tls_cert and tls_key go together"),
-        };
-        let mut cfg =
-            tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key));
-        if let Some(ca) = &self.client_ca {
-            cfg = cfg.client_ca_root(tonic::transport::Certificate::from_pem(read(ca, "tls_client_ca")?));
-        }
-        Ok(Some(cfg))
-    }
+    /// Serve the metrics port with TLS too (same certificate; probes and
+    /// scrapers then use https).
+    pub metrics: bool,
 }
 
 /// How a server stops.
@@ -163,11 +154,10 @@ where
         max_connections: crate::listener::fit_to_fd_limit(limits.connections.max_connections, 48),
         ..limits.connections
     };
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls).context("TLS configuration")?;
+    if let Some(tls) = &tls {
+        tokio::spawn(tls.clone().watch());
     }
-    let server = builder
+    let server = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.max_streams_per_connection)
         // Find peers that vanished without closing.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -182,7 +172,7 @@ where
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
         )
-        .serve_with_incoming_shutdown(crate::listener::incoming(listener, connections), async {
+        .serve_with_incoming_shutdown(crate::listener::incoming(listener, connections, tls), async {
             let _ = stop_rx.await;
         });
     tokio::pin!(server);

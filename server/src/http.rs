@@ -27,13 +27,13 @@ impl Exposition for crate::metrics::Metrics {
 const LIMITS: crate::listener::ConnectionLimits =
     crate::listener::ConnectionLimits { max_connections: 64, handshake_timeout: std::time::Duration::from_secs(1) };
 
-pub async fn serve<M: Exposition>(listener: TcpListener, metrics: Arc<M>) {
+pub async fn serve<M: Exposition>(listener: TcpListener, metrics: Arc<M>, tls: Option<Arc<crate::tls::ReloadableTls>>) {
     use tokio_stream::StreamExt;
     let limits = crate::listener::ConnectionLimits {
         max_connections: crate::listener::fit_to_fd_limit(LIMITS.max_connections, 48),
         ..LIMITS
     };
-    let mut conns = crate::listener::incoming(listener, limits);
+    let mut conns = crate::listener::incoming(listener, limits, tls);
     while let Some(Ok(mut sock)) = conns.next().await {
         let metrics = metrics.clone();
         tokio::spawn(async move {

@@ -5,7 +5,9 @@
 //! when every slot is taken the oldest pending one is closed to make room,
 //! so silent sockets cannot keep clients out (real clients send their
 //! HTTP/2 preface at once). Accept errors back off instead of retrying at
-//! once (out of descriptors, the old loop spun at 100% CPU).
+//! once (out of descriptors, the old loop spun at 100% CPU). With TLS the
+//! handshake runs here, within the same timeout, with the acceptor current
+//! at accept time (`tls::ReloadableTls`).
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -31,12 +33,22 @@ type Pending = VecDeque<(u64, oneshot::Sender<()>)>;
 
 /// An accepted connection; its slot frees when it is dropped.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     _slot: OwnedSemaphorePermit,
 }
 
-/// Accepts on `listener` within `limits`; connections come out of the stream.
-pub fn incoming(listener: TcpListener, limits: ConnectionLimits) -> ReceiverStream<io::Result<Conn>> {
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// Accepts on `listener` within `limits` (TLS when `tls` is set);
+/// connections come out of the stream.
+pub fn incoming(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    tls: Option<Arc<crate::tls::ReloadableTls>>,
+) -> ReceiverStream<io::Result<Conn>> {
     let (tx, rx) = mpsc::channel(64);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let pending: Arc<Mutex<Pending>> = Arc::default();
@@ -70,6 +82,7 @@ pub fn incoming(listener: TcpListener, limits: ConnectionLimits) -> ReceiverStre
             // until the peer's delayed ACK, ~40 ms stalls under concurrency.
             let _ = stream.set_nodelay(true);
             let (tx, pending) = (tx.clone(), pending.clone());
+            let acceptor = tls.as_ref().map(|t| t.acceptor());
             let (close_tx, close_rx) = oneshot::channel();
             let id = next_id;
             next_id += 1;
@@ -83,11 +96,25 @@ pub fn incoming(listener: TcpListener, limits: ConnectionLimits) -> ReceiverStre
                     _ = close_rx => false,
                 };
                 pending.lock().retain(|(i, _)| *i != id);
-                if spoke {
-                    let _ = tx.send(Ok(Conn { stream, _slot: slot })).await;
-                } else {
+                if !spoke {
                     tracing::debug!("closed a connection that sent nothing");
+                    return;
                 }
+                let stream = match acceptor {
+                    None => Stream::Plain(stream),
+                    Some(a) => match tokio::time::timeout(limits.handshake_timeout, a.accept(stream)).await {
+                        Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                        Ok(Err(e)) => {
+                            tracing::debug!("TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    },
+                };
+                let _ = tx.send(Ok(Conn { stream, _slot: slot })).await;
             });
         }
     });
@@ -122,34 +149,50 @@ pub fn fit_to_fd_limit(wanted: usize, reserve: usize) -> usize {
 impl Connected for Conn {
     type ConnectInfo = TcpConnectInfo;
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        match &self.stream {
+            Stream::Plain(s) => s.connect_info(),
+            Stream::Tls(s) => s.get_ref().0.connect_info(),
+        }
     }
+}
+
+/// Forwards an I/O call to the plain or TLS stream.
+macro_rules! either {
+    ($self:expr, $s:ident => $call:expr) => {
+        match &mut $self.get_mut().stream {
+            Stream::Plain($s) => $call,
+            Stream::Tls($s) => $call,
+        }
+    };
 }
 
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        either!(self, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        either!(self, s => Pin::new(s).poll_write(cx, buf))
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        either!(self, s => Pin::new(s).poll_flush(cx))
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        either!(self, s => Pin::new(s).poll_shutdown(cx))
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        either!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
     }
 }

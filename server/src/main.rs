@@ -17,6 +17,7 @@ mod service;
 mod status;
 mod swap;
 mod sysinfo;
+mod tls;
 mod validate;
 mod wire_errors;
 mod workers;

@@ -31,7 +31,7 @@ pub async fn serve(
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let (listener, bound) = grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone()).await?;
+    let (listener, bound) = grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.tls).await?;
     on_bound(bound);
     tracing::info!(grpc = %bound.grpc, metrics = ?bound.metrics, "listening");
 
@@ -114,7 +114,7 @@ pub async fn serve(
             metrics_for_wire.observe_request(m, code, took);
         }
     });
-    let tls = cfg.tls.server_config()?;
+    let tls = crate::tls::ReloadableTls::load(&cfg.tls, crate::tls::H2)?;
     let opts = grpc::Options { max_message_bytes: cfg.max_message_bytes, limits, observe, reflection, tls };
     grpc::run(listener, svc, opts, reporter, stopping).await
 }

@@ -447,6 +447,109 @@ async fn api_keys_guard_servers_and_the_router() {
     assert!(m.contains("fathom_requests_total{method=\"Search\",code=\"UNAUTHENTICATED\"}"), "refusals are counted");
 }
 
+/// issue 12: the server's certificate is reloaded without a restart: on
+/// SIGHUP after the files change, new connections get the new certificate
+/// (a client trusting only the new CA connects, one trusting only the old
+/// CA no longer can), and a broken file is refused while the current
+/// certificate keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_certificates_reload_on_sighup() {
+    let f = fixture("tls-reload");
+    let (old_dir, new_dir) = (f.dir.join("old"), f.dir.join("new"));
+    std::fs::create_dir_all(&old_dir).unwrap();
+    std::fs::create_dir_all(&new_dir).unwrap();
+    let (_, cert, key, _, old_ca) = make_certs(&old_dir);
+    let (_, new_cert, new_key, _, new_ca) = make_certs(&new_dir);
+    let idx = f.build("whole", BuildParams::default());
+    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = Server::serve_on(&idx, "127.0.0.1:0", &[], &[("FATHOM_TLS_CERT", cert_s), ("FATHOM_TLS_KEY", key_s)]);
+    let addr = server.grpc.replace("http://", "https://");
+    let q = &f.queries[..DIM];
+    let trusting = |ca: &Vec<u8>, retries| ClientOptions {
+        retries,
+        tls_ca_pem: Some(ca.clone()),
+        request_timeout: Some(Duration::from_secs(3)),
+        ..Default::default()
+    };
+    let works = |ca: Vec<u8>| {
+        let addr = addr.clone();
+        async move {
+            match Client::connect(&addr, trusting(&ca, 0)).await {
+                Ok(c) => c.search(q, 10, None).await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    };
+    let c = Client::connect(&addr, trusting(&old_ca, 30)).await.unwrap();
+    assert_eq!(c.search(q, 10, None).await.unwrap().neighbors.len(), 10);
+    assert!(!works(new_ca.clone()).await, "the new CA does not vouch for the old certificate");
+    let hup = |pid: u32| {
+        let hup = format!("kill -HUP {pid}");
+        assert!(std::process::Command::new("sh").args(["-c", &hup]).status().unwrap().success());
+    };
+    // A broken certificate file: refused, the old one keeps serving.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    hup(server.child.id());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(works(old_ca.clone()).await, "a failed reload keeps the previous certificate");
+    // The new pair: served after SIGHUP, to new connections.
+    std::fs::copy(&new_cert, &cert).unwrap();
+    std::fs::copy(&new_key, &key).unwrap();
+    hup(server.child.id());
+    let t = Instant::now();
+    while !works(new_ca.clone()).await {
+        assert!(t.elapsed() < Duration::from_secs(10), "the new certificate was never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!works(old_ca.clone()).await, "the old certificate is no longer served");
+}
+
+/// `GET path` over TLS (trusting `ca_pem`), HTTP/1.1; the response text.
+async fn https_get(addr: &str, ca_pem: &[u8], path: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::{self, pki_types::pem::PemObject, pki_types::CertificateDer, RootCertStore};
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)).connect(name, tcp).await?;
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await?;
+    let mut out = String::new();
+    tls.read_to_string(&mut out).await.or_else(|e| if out.is_empty() { Err(e) } else { Ok(0) })?;
+    Ok(out)
+}
+
+/// issue 12: with `metrics_tls` the metrics port speaks TLS with the same
+/// certificate: probes and /metrics answer over https, plaintext gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_port_speaks_tls_when_asked() {
+    let f = fixture("metrics-tls");
+    let (_, cert, key, _, ca_pem) = make_certs(&f.dir);
+    let idx = f.build("whole", BuildParams::default());
+    let env = [
+        ("FATHOM_TLS_CERT", cert.to_str().unwrap()),
+        ("FATHOM_TLS_KEY", key.to_str().unwrap()),
+        ("FATHOM_METRICS_TLS", "true"),
+    ];
+    let server = Server::serve_on(&idx, "127.0.0.1:0", &[], &env);
+    let live = https_get(&server.metrics, &ca_pem, "/livez").await.unwrap();
+    assert!(live.starts_with("HTTP/1.1 200") && live.ends_with("ok\n"), "{live}");
+    let metrics = https_get(&server.metrics, &ca_pem, "/metrics").await.unwrap();
+    assert!(metrics.contains("fathom_requests_total"), "{metrics}");
+    // Plaintext: the TLS handshake fails and the connection closes.
+    let plain = std::panic::catch_unwind(|| server.http_get("/livez"));
+    assert!(plain.map_or(true, |r| !r.contains("200")), "plaintext metrics against TLS");
+}
+
 /// Certificates made here: a CA, a server certificate for 127.0.0.1 and
 /// localhost, a client certificate; PEM files written to `dir`.
 fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf, fathom_client::TlsIdentity, Vec<u8>) {

@@ -54,6 +54,9 @@ struct RawRouterConfig {
     tls_key: String,
     #[serde(default)]
     tls_client_ca: String,
+    /// Serve the metrics port with TLS too.
+    #[serde(default)]
+    metrics_tls: bool,
     /// Speak TLS to the shards, verifying them with this CA (PEM file).
     #[serde(default)]
     shard_tls_ca: String,
@@ -177,6 +180,7 @@ impl Layers {
                 cert: path(raw.tls_cert),
                 key: path(raw.tls_key),
                 client_ca: path(raw.tls_client_ca),
+                metrics: raw.metrics_tls,
             },
             shard_tls_ca: path(raw.shard_tls_ca),
         })

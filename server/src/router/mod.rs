@@ -47,7 +47,7 @@ pub async fn route(
         },
     ));
     let metrics = Arc::new(RouterMetrics::new(cluster.clone()));
-    let (listener, bound) = crate::grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone()).await?;
+    let (listener, bound) = crate::grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.tls).await?;
     on_bound(bound);
     tracing::info!(grpc = %bound.grpc, metrics = ?bound.metrics, shards = cluster.shards.len(), policy = ?cfg.policy, "routing");
 
@@ -124,7 +124,7 @@ pub async fn route(
         limits: crate::grpc::Limits::default(),
         observe,
         reflection,
-        tls: cfg.tls.server_config()?,
+        tls: crate::tls::ReloadableTls::load(&cfg.tls, crate::tls::H2)?,
     };
     crate::grpc::run(listener, svc, opts, reporter, stopping).await
 }

@@ -1,0 +1,129 @@
+//! TLS for the gRPC port (rustls through tokio-rustls): certificate chain,
+//! key and, for mutual TLS, the client CA, all from PEM files and reloaded
+//! on SIGHUP or when a file changes (checked every few seconds), so an
+//! operator (or cert-manager) rotates certificates without a restart. A
+//! reload that fails (a half-written file, a key that does not match) is
+//! logged and the previous configuration keeps serving. tonic's own TLS
+//! builds its configuration once, hence this module.
+
+use crate::grpc::TlsFiles;
+use anyhow::Context;
+use parking_lot::RwLock;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio_rustls::rustls::{self, server::WebPkiClientVerifier, RootCertStore, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+/// How often the files are checked for changes.
+const WATCH_EVERY: Duration = Duration::from_secs(5);
+
+/// ALPN of the gRPC port (HTTP/2 only) and of the metrics port (HTTP/1.1).
+pub const H2: &[&[u8]] = &[b"h2"];
+pub const HTTP1: &[&[u8]] = &[b"http/1.1"];
+
+pub struct ReloadableTls {
+    files: TlsFiles,
+    alpn: &'static [&'static [u8]],
+    current: RwLock<(TlsAcceptor, Vec<Option<SystemTime>>)>,
+}
+
+impl ReloadableTls {
+    /// The server's TLS from `files`, or None when no certificate is set.
+    pub fn load(files: &TlsFiles, alpn: &'static [&'static [u8]]) -> anyhow::Result<Option<Arc<Self>>> {
+        if files.cert.is_none() && files.key.is_none() {
+            anyhow::ensure!(files.client_ca.is_none(), "tls_client_ca needs tls_cert and tls_key");
+            return Ok(None);
+        }
+        let acceptor = acceptor(files, alpn)?;
+        let stamps = stamps(files);
+        Ok(Some(Arc::new(ReloadableTls { files: files.clone(), alpn, current: RwLock::new((acceptor, stamps)) })))
+    }
+
+    /// The acceptor for a new connection (connections keep theirs).
+    pub fn acceptor(&self) -> TlsAcceptor {
+        self.current.read().0.clone()
+    }
+
+    /// Reads the files again; on failure keeps the current configuration.
+    pub fn reload(&self, why: &str) {
+        let stamps = stamps(&self.files);
+        match acceptor(&self.files, self.alpn) {
+            Ok(a) => {
+                *self.current.write() = (a, stamps);
+                tracing::info!("{why}: TLS certificate and key reloaded");
+            }
+            Err(e) => {
+                // Do not retry the same files every few seconds.
+                self.current.write().1 = stamps;
+                tracing::error!("{why}: TLS reload failed, keeping the previous certificate: {e:#}");
+            }
+        }
+    }
+
+    /// Reloads on SIGHUP and when a file's modification time changes; runs
+    /// for the life of the server.
+    pub async fn watch(self: Arc<Self>) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup()).ok();
+        loop {
+            tokio::select! {
+                _ = async {
+                    match hup.as_mut() {
+                        Some(h) => { h.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => self.reload("SIGHUP"),
+                _ = tokio::time::sleep(WATCH_EVERY) => {
+                    if stamps(&self.files) != self.current.read().1 {
+                        self.reload("TLS files changed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn paths(files: &TlsFiles) -> impl Iterator<Item = &PathBuf> {
+    [&files.cert, &files.key, &files.client_ca].into_iter().flatten()
+}
+
+fn stamps(files: &TlsFiles) -> Vec<Option<SystemTime>> {
+    paths(files).map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).collect()
+}
+
+fn acceptor(files: &TlsFiles, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
+    let (Some(cert), Some(key)) = (&files.cert, &files.key) else {
+        anyhow::bail!("tls_cert and tls_key go together");
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| anyhow::anyhow!("reading tls_cert {}: {e}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "tls_cert {} holds no certificate", cert.display());
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("reading tls_key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| anyhow::anyhow!("reading tls_client_ca {}: {e}", ca.display()))?
+            {
+                roots.add(c.map_err(|e| anyhow::anyhow!("tls_client_ca {}: {e}", ca.display()))?)?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .context("tls_client_ca")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut cfg = builder.with_single_cert(chain, key).context("tls_cert and tls_key do not make a key pair")?;
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(TlsAcceptor::from(Arc::new(cfg)))
+}
