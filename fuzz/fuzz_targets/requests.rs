@@ -1,11 +1,73 @@
 //! Requests as the server receives them: protobuf bytes decoded into a
-//! SearchRequest or BatchSearchRequest, never a panic.
+//! SearchRequest or BatchSearchRequest, then the server's own validation
+//! (`server/src/validate.rs`, compiled in here by path: the server is a
+//! binary crate) and, for what passes, a search of a small index built once.
+//! Never a panic: every bad request is an error status.
 #![no_main]
+use fathom_index::build::NoProgress;
+use fathom_index::{BuildParams, Index, OpenOptions, SearchSettings};
 use fathom_proto::v1::{BatchSearchRequest, SearchRequest};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
+use std::sync::{Arc, OnceLock};
+
+#[path = "../../server/src/validate.rs"]
+#[allow(dead_code)]
+mod validate;
+
+/// A 2,000 x 8 index in the temporary directory, built on first use.
+fn index() -> &'static Arc<Index> {
+    static IX: OnceLock<Arc<Index>> = OnceLock::new();
+    IX.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("fathom-fuzz-requests-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = dir.join("base.fbin");
+        fathom_index::synth::Mixture { dim: 8, clusters: 10, seed: 1 }.write_fbin(&base, 0, 2_000).unwrap();
+        fathom_index::build(&base, &dir.join("idx"), &BuildParams::default(), &NoProgress).unwrap();
+        Index::open(&dir.join("idx"), OpenOptions::default()).unwrap()
+    })
+}
+
+fn search(queries: &[validate::QueryVec], k: usize, s: &SearchSettings) {
+    let mut searcher = index().searcher().unwrap();
+    for q in queries {
+        // Wrong dimensions, NaN, k above the index size: errors, not panics.
+        let _ = searcher.search_query(q.as_query(), k, s);
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
-    let _ = SearchRequest::decode(data);
-    let _ = BatchSearchRequest::decode(data);
+    let limits = validate::Limits::new(100, 64);
+    let defaults = SearchSettings::default();
+    if let Ok(m) = SearchRequest::decode(data) {
+        let checked = (|| {
+            let q = validate::vector(m.vector.as_ref(), "vector")?;
+            let k = validate::k(m.k, &limits)?;
+            let s = validate::settings(m.settings.as_ref(), &defaults)?;
+            limits.check_cost(1, &s)?;
+            Ok::<_, tonic::Status>((vec![q], k, s))
+        })();
+        if let Ok((qs, k, s)) = checked {
+            search(&qs, k, &s);
+        }
+    }
+    if let Ok(m) = BatchSearchRequest::decode(data) {
+        let checked = (|| {
+            validate::batch_len(m.vectors.len(), &limits, "server")?;
+            let qs = m
+                .vectors
+                .iter()
+                .enumerate()
+                .map(|(i, v)| validate::vector(Some(v), &format!("vectors[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let k = validate::k(m.k, &limits)?;
+            let s = validate::settings(m.settings.as_ref(), &defaults)?;
+            limits.check_cost(qs.len(), &s)?;
+            Ok::<_, tonic::Status>((qs, k, s))
+        })();
+        if let Ok((qs, k, s)) = checked {
+            search(&qs, k, &s);
+        }
+    }
 });
