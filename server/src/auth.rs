@@ -1,7 +1,10 @@
 //! API keys: bearer tokens in the `authorization` metadata, checked against
 //! the keys of a file (`api_keys_file`: one key per line, `#` comments, an
 //! optional scope after the key: `read`, the default, or `admin`, which
-//! includes read). Keys are compared in constant time and never logged.
+//! includes read; then optionally a rate, `N/s`, the requests per second
+//! that key may make, in bursts of up to a second's worth, beyond which it
+//! gets RESOURCE_EXHAUSTED). Keys are compared in constant time and never
+//! logged.
 //! Every Fathom RPC needs `read` (there is no admin RPC yet; the scope is
 //! parsed so that key files stay valid when one comes). Health stays open:
 //! probes carry no key and learn nothing but serving or not.
@@ -18,7 +21,32 @@ pub enum Scope {
 }
 
 pub struct ApiKeys {
-    keys: Vec<(Vec<u8>, Scope)>,
+    keys: Vec<(Vec<u8>, Scope, Option<parking_lot::Mutex<Bucket>>)>,
+}
+
+/// A token bucket: `rate` tokens a second, at most `rate` (at least one) held.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64) -> Self {
+        Bucket { rate, tokens: rate.max(1.0), last: std::time::Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate.max(1.0));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -42,20 +70,30 @@ impl ApiKeys {
             if line.is_empty() {
                 continue;
             }
-            let mut parts = line.split_whitespace();
+            let mut parts = line.split_whitespace().peekable();
             let key = parts.next().unwrap_or_default();
-            let scope = match parts.next() {
-                None | Some("read") => Scope::Read,
-                Some("admin") => Scope::Admin,
+            let scope = match parts.peek().copied() {
+                Some("read") | Some("admin") | None => match parts.next() {
+                    Some("admin") => Scope::Admin,
+                    _ => Scope::Read,
+                },
+                Some(o) if o.ends_with("/s") => Scope::Read,
                 Some(o) => bail!("{} line {}: unknown scope {o:?} (read or admin)", path.display(), n + 1),
             };
+            let rate = match parts.next() {
+                None => None,
+                Some(r) => match r.strip_suffix("/s").and_then(|v| v.parse::<f64>().ok()) {
+                    Some(v) if v.is_finite() && v > 0.0 => Some(parking_lot::Mutex::new(Bucket::new(v))),
+                    _ => bail!("{} line {}: {r:?} is not a rate like 100/s", path.display(), n + 1),
+                },
+            };
             if parts.next().is_some() {
-                bail!("{} line {}: expected `KEY [scope]`", path.display(), n + 1);
+                bail!("{} line {}: expected `KEY [scope] [N/s]`", path.display(), n + 1);
             }
             if key.len() < 16 {
                 bail!("{} line {}: a key must have at least 16 characters", path.display(), n + 1);
             }
-            keys.push((key.as_bytes().to_vec(), scope));
+            keys.push((key.as_bytes().to_vec(), scope, rate));
         }
         if keys.is_empty() {
             bail!("{} holds no key", path.display());
@@ -72,15 +110,22 @@ impl ApiKeys {
             .ok_or_else(|| Status::unauthenticated("an API key is required"))?;
         // Every key is compared whole, so the time does not tell which matched.
         let mut found = None;
-        for (key, scope) in &self.keys {
+        for (i, (key, _, _)) in self.keys.iter().enumerate() {
             if constant_time_eq(key, token.as_bytes()) {
-                found = Some(*scope);
+                found = Some(i);
             }
         }
-        match found {
-            None => Err(Status::unauthenticated("invalid API key")),
-            Some(s) if s < need => Err(Status::permission_denied("this API key may not do that")),
-            Some(_) => Ok(()),
+        let Some((_, scope, rate)) = found.map(|i| &self.keys[i]) else {
+            return Err(Status::unauthenticated("invalid API key"));
+        };
+        if *scope < need {
+            return Err(Status::permission_denied("this API key may not do that"));
+        }
+        match rate {
+            Some(bucket) if !bucket.lock().take() => {
+                Err(Status::resource_exhausted("this API key's request rate is exceeded; retry later"))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -138,6 +183,21 @@ mod tests {
             tonic::Code::Unauthenticated
         );
         assert_eq!(k.check(&MetadataMap::new(), Scope::Read).unwrap_err().code(), tonic::Code::Unauthenticated);
+        // A rate: 5 requests at once pass, the 6th is refused; tokens refill.
+        std::fs::write(&p, "limited-0123456789abcdef 5/s\nboth-0123456789abcdef admin 1000/s\n").unwrap();
+        let k = ApiKeys::load(&p).unwrap();
+        let limited = md("Bearer limited-0123456789abcdef");
+        for _ in 0..5 {
+            assert!(k.check(&limited, Scope::Read).is_ok());
+        }
+        assert_eq!(k.check(&limited, Scope::Read).unwrap_err().code(), tonic::Code::ResourceExhausted);
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        assert!(k.check(&limited, Scope::Read).is_ok(), "refilled after 0.4 s at 5/s");
+        assert!(k.check(&md("Bearer both-0123456789abcdef"), Scope::Admin).is_ok());
+        for bad in ["k-0123456789abcdef0 fast", "k-0123456789abcdef0 read 0/s", "k-0123456789abcdef0 read 5/s x"] {
+            std::fs::write(&p, bad).unwrap();
+            assert!(ApiKeys::load(&p).is_err(), "{bad}");
+        }
         assert!(!format!("{k:?}").contains("reader"), "keys never printed");
         std::fs::write(&p, "short\n").unwrap();
         assert!(ApiKeys::load(&p).unwrap_err().to_string().contains("16 characters"));

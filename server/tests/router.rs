@@ -413,7 +413,8 @@ async fn other_builds_misnumbered_shards_and_dead_addresses_are_named() {
 async fn api_keys_guard_servers_and_the_router() {
     let f = fixture("keys");
     let keys = f.dir.join("keys");
-    std::fs::write(&keys, "# test keys\nclient-key-0123456789\nrouter-key-0123456789\n").unwrap();
+    std::fs::write(&keys, "# test keys\nclient-key-0123456789\nrouter-key-0123456789\nslow-key-0123456789 read 3/s\n")
+        .unwrap();
     let keys_env = keys.to_str().unwrap();
     let shard = f.build("whole", BuildParams::default());
     let server = Server::serve_on(&shard, "127.0.0.1:0", &[], &[("FATHOM_API_KEYS_FILE", keys_env)]);
@@ -432,6 +433,21 @@ async fn api_keys_guard_servers_and_the_router() {
     }
     let ok = Client::connect(&server.grpc, with(Some("client-key-0123456789"))).await.unwrap();
     assert_eq!(ok.search(q, 10, None).await.unwrap().neighbors.len(), 10);
+    // A key with a rate (3/s): a burst past it is RESOURCE_EXHAUSTED, for
+    // that key only.
+    let slow = Client::connect(&server.grpc, with(Some("slow-key-0123456789"))).await.unwrap();
+    let mut refused = 0;
+    for _ in 0..10 {
+        match slow.search(q, 10, None).await {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.code(), Some(Code::ResourceExhausted), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!((3..=8).contains(&refused), "{refused} of 10 refused at 3/s");
+    assert!(ok.search(q, 10, None).await.is_ok(), "other keys are not limited");
     // A router over it: keys for its clients, its own key for the shard.
     let router = Server::route_env(
         server.addr(),
