@@ -51,7 +51,13 @@ fn main() -> ExitCode {
 fn init_logging(json: bool, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: escapes in files and log
+    // collectors are noise.
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if json {
         b.json().init();
     } else {

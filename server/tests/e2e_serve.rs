@@ -214,6 +214,37 @@ async fn full_queue_answers_resource_exhausted_at_once() {
     assert!(server.terminate().success());
 }
 
+/// issue 13: `info --json` is short (large arrays and codec hex are
+/// summarised unless --full), and a reader that closes the pipe early
+/// (`| head`) ends it quietly with exit 0 instead of a panic.
+#[test]
+fn info_json_is_short_and_survives_a_closed_pipe() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let (idx, _, _) = fixture("info-json");
+    let bin = env!("CARGO_BIN_EXE_fathom");
+    let short = Command::new(bin).args(["info", "--json"]).arg(&idx).output().unwrap();
+    assert!(short.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&short.stdout).unwrap();
+    assert_eq!(v["metric"], "l2");
+    assert!(short.stdout.len() < 20_000, "{} bytes", short.stdout.len());
+    let full = Command::new(bin).args(["info", "--json", "--full"]).arg(&idx).output().unwrap();
+    assert!(full.stdout.len() > 100_000, "--full prints the PQ centroids ({} bytes)", full.stdout.len());
+    // Read a little of the full output, then close the pipe.
+    let mut child = Command::new(bin)
+        .args(["info", "--json", "--full"])
+        .arg(&idx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{:?}: {err}", out.status);
+}
+
 /// issue 12 (4): while the index loads, health says NOT_SERVING for the
 /// whole server ("") as for `fathom.v1.Fathom` (the first used to say
 /// SERVING), and SERVING for both once it is open. The load is held open

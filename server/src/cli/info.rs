@@ -11,16 +11,51 @@ pub struct Args {
     /// Also verify the checksums of the large files (reads them whole).
     #[arg(long)]
     verify: bool,
-    /// Print the manifest as JSON.
+    /// Print the manifest as JSON (large arrays and hex blobs, such as PQ
+    /// centroids and codec parameters, summarised unless --full).
     #[arg(long)]
     json: bool,
+    /// With --json: print every field in full.
+    #[arg(long)]
+    full: bool,
+}
+
+/// Arrays longer than this and strings longer than [`BLOB_CHARS`] are
+/// summarised in `info --json` (PQ centroids are ~300 KB at 384-d).
+const BLOB_ITEMS: usize = 64;
+const BLOB_CHARS: usize = 256;
+
+/// Replaces large arrays and strings in `v` by a one-line summary.
+fn summarise_blobs(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Array(a) if a.len() > BLOB_ITEMS => {
+            *v = Value::String(format!("<{} values; info --json --full prints them>", a.len()));
+        }
+        Value::String(s) if s.len() > BLOB_CHARS => {
+            *v = Value::String(format!("<{} characters; info --json --full prints them>", s.len()));
+        }
+        Value::Array(a) => a.iter_mut().for_each(summarise_blobs),
+        Value::Object(o) => o.values_mut().for_each(summarise_blobs),
+        _ => {}
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let ix = Index::open(&a.dir, OpenOptions::default())?;
     let m = &ix.manifest;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(m)?);
+        // Written, not println!: `info --json | head` closes the pipe early,
+        // and the binary turns that error into a quiet exit.
+        use std::io::Write;
+        let mut v = serde_json::to_value(m)?;
+        if !a.full {
+            summarise_blobs(&mut v);
+        }
+        let text = serde_json::to_string_pretty(&v)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        writeln!(out)?;
     } else {
         let raw = m.vector_count * m.dim as u64 * 4;
         println!("index       {}", a.dir.display());
