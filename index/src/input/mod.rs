@@ -37,6 +37,8 @@ pub struct VectorFile {
     pub dim: usize,
     data_offset: u64,
     row_prefix_bytes: u64,
+    /// .npy of f16 or f64: stored at that width, read as f32.
+    widen: Option<npy::Widen>,
 }
 
 impl VectorFile {
@@ -72,6 +74,7 @@ impl VectorFile {
             })?;
             Ok(i32::from_le_bytes(b))
         };
+        let mut widen = None;
         let (element, count, dim, data_offset, row_prefix_bytes) = match format {
             InputFormat::Bin => {
                 let (n, d) = (read_i32(0)?, read_i32(4)?);
@@ -104,10 +107,12 @@ impl VectorFile {
             }
             InputFormat::Npy => {
                 let h = npy::parse_header(&file, path)?;
+                widen = h.widen;
                 (h.element, h.rows, h.cols, h.data_offset, 0)
             }
         };
-        let row_bytes = row_prefix_bytes + dim as u64 * element.size_bytes() as u64;
+        let stored = widen.map_or(element.size_bytes(), |w| w.bytes());
+        let row_bytes = row_prefix_bytes + dim as u64 * stored as u64;
         let expected = count
             .checked_mul(row_bytes)
             .and_then(|b| b.checked_add(data_offset))
@@ -121,7 +126,17 @@ impl VectorFile {
                 ),
             });
         }
-        Ok(VectorFile { path: path.to_path_buf(), file, format, element, count, dim, data_offset, row_prefix_bytes })
+        Ok(VectorFile {
+            path: path.to_path_buf(),
+            file,
+            format,
+            element,
+            count,
+            dim,
+            data_offset,
+            row_prefix_bytes,
+            widen,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -129,7 +144,8 @@ impl VectorFile {
     }
 
     fn row_stride(&self) -> u64 {
-        self.row_prefix_bytes + self.dim as u64 * self.element.size_bytes() as u64
+        let stored = self.widen.map_or(self.element.size_bytes(), |w| w.bytes());
+        self.row_prefix_bytes + self.dim as u64 * stored as u64
     }
 
     /// Raw element bytes of rows `start..start+count` (row prefixes removed).
@@ -140,6 +156,11 @@ impl VectorFile {
         let mut buf = vec![0u8; count * stride as usize];
         self.file.read_exact_at(&mut buf, offset).at(&self.path)?;
         out.clear();
+        if let Some(w) = self.widen {
+            out.reserve(count * row_bytes);
+            w.to_f32_bytes(&buf, out);
+            return Ok(());
+        }
         if self.row_prefix_bytes == 0 {
             *out = buf;
             return Ok(());

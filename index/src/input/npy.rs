@@ -1,6 +1,7 @@
 //! The .npy header: magic, version, a Python-dict header naming dtype,
-//! order and shape. We accept 2-D C-order float32, uint8 and int8 vectors,
-//! and 1-D (or n x 1) uint64 / int64 ids.
+//! order and shape. We accept 2-D C-order float32, uint8 and int8 vectors
+//! (float16 and float64, numpy's default, converted to float32 as they are
+//! read), and 1-D (or n x 1) uint64 / int64 ids.
 
 use crate::error::{FormatError, IoContext};
 use crate::types::ElementType;
@@ -8,8 +9,61 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+/// Floats stored wider or narrower than f32: converted while streaming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Widen {
+    F16,
+    F64,
+}
+
+impl Widen {
+    pub fn bytes(self) -> usize {
+        match self {
+            Widen::F16 => 2,
+            Widen::F64 => 8,
+        }
+    }
+
+    /// Appends the f32 little-endian bytes of the stored values in `raw`.
+    pub fn to_f32_bytes(self, raw: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Widen::F16 => {
+                for b in raw.chunks_exact(2) {
+                    out.extend_from_slice(&f16_to_f32(u16::from_le_bytes([b[0], b[1]])).to_le_bytes());
+                }
+            }
+            // Values beyond f32's range become infinite, which the builder
+            // then refuses naming the row.
+            Widen::F64 => {
+                for b in raw.chunks_exact(8) {
+                    let v = f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                    out.extend_from_slice(&(v as f32).to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// IEEE 754 half to single precision (exact: every half is a float).
+pub(super) fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        // Subnormal: frac x 2^-24.
+        (0, f) => return f32::from_bits(sign) + (f as f32) * 2f32.powi(-24) * if sign != 0 { -1.0 } else { 1.0 },
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, f) => sign | 0x7fc0_0000 | (f << 13),
+        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
+}
+
 pub(super) struct NpyHeader {
     pub element: ElementType,
+    /// Set when the file holds f16 or f64 (then `element` is F32).
+    pub widen: Option<Widen>,
     pub rows: u64,
     pub cols: usize,
     pub data_offset: u64,
@@ -29,20 +83,26 @@ pub(super) fn parse_header(file: &File, path: &Path) -> Result<NpyHeader, Format
     let bad = |what: String| FormatError::BadInput { path: path.to_path_buf(), what };
     let RawHeader { descr, dims, shape: inner, data_offset } = parse_raw(file, path)?;
     let descr = descr.as_str();
-    let element = if descr.starts_with("<f4") {
-        ElementType::F32
+    let (element, widen) = if descr.starts_with("<f4") {
+        (ElementType::F32, None)
+    } else if descr.starts_with("<f2") {
+        (ElementType::F32, Some(Widen::F16))
+    } else if descr.starts_with("<f8") {
+        (ElementType::F32, Some(Widen::F64))
     } else if descr.starts_with("|u1") || descr.starts_with("<u1") {
-        ElementType::U8
+        (ElementType::U8, None)
     } else if descr.starts_with("|i1") || descr.starts_with("<i1") {
-        ElementType::I8
+        (ElementType::I8, None)
     } else {
-        return Err(bad(format!("dtype {descr} is not supported (float32, uint8 or int8)")));
+        return Err(bad(format!(
+            "dtype {descr} is not supported (float32, float16 or float64, converted to float32; uint8; int8; little endian)"
+        )));
     };
     let (rows, cols) = match dims.as_slice() {
         [r, c] if *c > 0 => (*r, *c as usize),
         _ => return Err(bad(format!("shape ({inner}) is not 2-D (n, d) with d > 0"))),
     };
-    Ok(NpyHeader { element, rows, cols, data_offset })
+    Ok(NpyHeader { element, widen, rows, cols, data_offset })
 }
 
 /// An id array: (rows, signed, data offset). uint64 or int64, shape (n,) or (n, 1).

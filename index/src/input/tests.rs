@@ -120,13 +120,41 @@ fn npy_float32_and_uint8_are_read() {
     assert_eq!(out, vec![9., 8., 7., 6.]);
 }
 
+/// issue 13: float64 (numpy's default) and float16 (what embedding
+/// pipelines write) are converted to f32 as they are read.
 #[test]
-fn npy_rejects_float64_and_fortran_order() {
+fn npy_float64_and_float16_are_converted() {
+    let d = tmpdir("npywide");
+    let p = d.join("x.npy");
+    let vals = [1.5f64, -2.25, 1e-3, 65504.0, 0.0, -0.0];
+    let data: Vec<u8> = vals.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write(&p, &npy_bytes("<f8", "(3, 2)", &data));
+    let f = VectorFile::open(&p).unwrap();
+    assert_eq!((f.count, f.dim, f.element), (3, 2, ElementType::F32));
+    let mut out = Vec::new();
+    f.read_f32(0, 3, &mut out).unwrap();
+    assert_eq!(out, vals.iter().map(|&v| v as f32).collect::<Vec<_>>());
+    // Halves: 1.5, -2.25, the smallest subnormal, the largest finite, inf, -0.
+    let halves: [u16; 6] = [0x3e00, 0xc080, 0x0001, 0x7bff, 0x7c00, 0x8000];
+    let data: Vec<u8> = halves.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write(&p, &npy_bytes("<f2", "(2, 3)", &data));
+    let f = VectorFile::open(&p).unwrap();
+    f.read_f32(1, 1, &mut out).unwrap();
+    assert_eq!(out, vec![65504.0, f32::INFINITY, -0.0]);
+    f.read_f32(0, 1, &mut out).unwrap();
+    assert_eq!(out, vec![1.5, -2.25, 2f32.powi(-24)]);
+    // A truncated f16 file is caught by its length, as for every format.
+    write(&p, &npy_bytes("<f2", "(2, 3)", &data[..10]));
+    assert!(VectorFile::open(&p).is_err());
+}
+
+#[test]
+fn npy_rejects_other_dtypes_and_fortran_order() {
     let d = tmpdir("npybad");
     let p = d.join("x.npy");
-    write(&p, &npy_bytes("<f8", "(1, 1)", &[0; 8]));
+    write(&p, &npy_bytes(">f4", "(1, 1)", &[0; 4]));
     let err = VectorFile::open(&p).unwrap_err().to_string();
-    assert!(err.contains("<f8") && err.contains("not supported"), "{err}");
+    assert!(err.contains(">f4") && err.contains("not supported"), "{err}");
     let mut b: Vec<u8> = npy_bytes("<f4", "(1, 1)", &[0; 4]);
     let at = b.windows(5).position(|w| w == b"False").unwrap();
     b[at..at + 5].copy_from_slice(b"True ");
