@@ -47,8 +47,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether logs are JSON lines (`--log-json`, `FATHOM_LOG_JSON`).
+static LOG_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The line a server prints once it listens (tests and scripts wait for
+/// it): `fathom serving on ADDR (metrics ADDR|off)`, or with JSON logs a
+/// JSON object, so that stderr is JSON throughout.
+pub(crate) fn announce(what: &str, b: serve::Bound) {
+    let metrics = b.metrics.map(|m| m.to_string());
+    if LOG_JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        let line =
+            serde_json::json!({ "message": format!("fathom {what}"), "grpc": b.grpc.to_string(), "metrics": metrics });
+        eprintln!("{line}");
+    } else {
+        eprintln!("fathom {what} on {} (metrics {})", b.grpc, metrics.as_deref().unwrap_or("off"));
+    }
+}
+
 /// Logs go to stderr: stdout carries data (bench rows, search results).
 fn init_logging(json: bool, default_level: &str) {
+    LOG_JSON.store(json, std::sync::atomic::Ordering::Relaxed);
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     // Colour only for a person at a terminal: escapes in files and log

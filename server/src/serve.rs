@@ -33,7 +33,7 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let (listener, bound) = grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.tls).await?;
     on_bound(bound);
-    tracing::info!(grpc = %bound.grpc, metrics = ?bound.metrics, "listening");
+    tracing::info!(grpc = %bound.grpc, metrics = %bound.metrics.map_or("off".into(), |m| m.to_string()), "listening");
 
     let reporter = HealthReporter::new();
     grpc::set_health(&reporter, ServingStatus::NotServing).await;

@@ -245,6 +245,37 @@ fn info_json_is_short_and_survives_a_closed_pipe() {
     assert!(out.status.success() && !err.contains("panicked"), "{:?}: {err}", out.status);
 }
 
+/// issue 13: with --log-json every line on stderr is JSON, the "serving"
+/// announcement included (it was plain text with a Rust `Some(..)` in it).
+#[test]
+fn log_json_is_json_throughout() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let (idx, _, _) = fixture("log-json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fathom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-json", "--index"])
+        .arg(&idx)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let announced = loop {
+        let Some(Ok(line)) = lines.next() else { break None };
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["message"] == "fathom serving" {
+            break Some(v);
+        }
+        seen.push(line);
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let v = announced.unwrap_or_else(|| panic!("no serving line in {seen:?}"));
+    assert!(v["grpc"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
+    assert!(v["metrics"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
+}
+
 /// issue 12 (4): while the index loads, health says NOT_SERVING for the
 /// whole server ("") as for `fathom.v1.Fathom` (the first used to say
 /// SERVING), and SERVING for both once it is open. The load is held open

@@ -128,7 +128,7 @@ def serve(fathom, idx):
     while "fathom serving on" not in line:
         line = srv.stderr.readline()
         assert line, "server exited"
-    grpc_addr, metrics_addr = re.search(r"serving on (\S+) \(metrics Some\((\S+)\)\)", line).groups()
+    grpc_addr, metrics_addr = re.search(r"serving on (\S+) \(metrics (\S+)\)", line).groups()
     ch = grpc.insecure_channel(grpc_addr)
     health = health_pb2_grpc.HealthStub(ch)
     for _ in range(100):

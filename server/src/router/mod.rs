@@ -49,7 +49,8 @@ pub async fn route(
     let metrics = Arc::new(RouterMetrics::new(cluster.clone()));
     let (listener, bound) = crate::grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.tls).await?;
     on_bound(bound);
-    tracing::info!(grpc = %bound.grpc, metrics = ?bound.metrics, shards = cluster.shards.len(), policy = ?cfg.policy, "routing");
+    let metrics_addr = bound.metrics.map_or("off".into(), |m| m.to_string());
+    tracing::info!(grpc = %bound.grpc, metrics = %metrics_addr, shards = cluster.shards.len(), policy = ?cfg.policy, "routing");
 
     let reporter = tonic_health::server::HealthReporter::new();
     let draining = Arc::new(AtomicBool::new(false));

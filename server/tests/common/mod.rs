@@ -84,9 +84,9 @@ impl Server {
         };
         // Keep draining stderr so the process never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        // "fathom serving on 127.0.0.1:P (metrics Some(127.0.0.1:Q))"
+        // "fathom serving on 127.0.0.1:P (metrics 127.0.0.1:Q)"
         let grpc = line.split_whitespace().nth(3).unwrap().to_string();
-        let metrics = line.rsplit("Some(").next().unwrap().trim_end_matches("))").to_string();
+        let metrics = line.rsplit("(metrics ").next().unwrap().trim_end_matches(')').to_string();
         Server { child, grpc: format!("http://{grpc}"), metrics }
     }
 
