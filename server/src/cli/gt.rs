@@ -20,6 +20,36 @@ pub struct Args {
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// No progress bar (a terminal gets one with rate and ETA; otherwise one
+    /// line when done).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Progress of the scan over the base rows (the callback gets rows done so far).
+struct Scan {
+    bar: crate::progress::StderrProgress,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl Scan {
+    fn start(quiet: bool, rows: u64) -> Self {
+        use fathom_index::build::ProgressSink;
+        let bar = crate::progress::StderrProgress::new(quiet);
+        bar.stage("gt", rows);
+        Scan { bar, seen: 0.into() }
+    }
+
+    fn at(&self, done: u64) {
+        use fathom_index::build::ProgressSink;
+        let before = self.seen.swap(done, std::sync::atomic::Ordering::Relaxed);
+        self.bar.advance(done.saturating_sub(before));
+    }
+
+    fn finish(&self) {
+        use fathom_index::build::ProgressSink;
+        self.bar.finish_stage();
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -39,8 +69,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
         let mut raw = Vec::new();
         q.read_raw(0, q.count as usize, &mut raw)?;
-        let rows =
-            super::pool(a.threads)?.install(|| fathom_index::gt::ground_truth_bits(&base, &raw, a.k, &|_| {}))?;
+        let scan = Scan::start(a.quiet, base.count);
+        let rows = super::pool(a.threads)?
+            .install(|| fathom_index::gt::ground_truth_bits(&base, &raw, a.k, &|done| scan.at(done)))?;
+        scan.finish();
         let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id as u32).collect()).collect();
         write_ids_ibin(&a.out, a.k, &ids)?;
         eprintln!("wrote {} x {} neighbours (hamming) to {}", ids.len(), a.k, a.out.display());
@@ -53,12 +85,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         base.dim,
         a.queries.display()
     );
-    let total = base.count;
-    let rows = super::pool(a.threads)?.install(|| {
-        fathom_index::gt::ground_truth(&base, &queries, a.k, a.metric, &|done| {
-            tracing::info!("ground truth: {done}/{total} base rows");
-        })
-    })?;
+    let scan = Scan::start(a.quiet, base.count);
+    let rows = super::pool(a.threads)?
+        .install(|| fathom_index::gt::ground_truth(&base, &queries, a.k, a.metric, &|done| scan.at(done)))?;
+    scan.finish();
     let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id as u32).collect()).collect();
     write_ids_ibin(&a.out, a.k, &ids)?;
     eprintln!("wrote {} x {} neighbours to {}", ids.len(), a.k, a.out.display());
