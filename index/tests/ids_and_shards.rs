@@ -143,3 +143,39 @@ fn an_older_format_says_to_rebuild() {
     let e = Index::open(&out, OpenOptions::default()).err().unwrap().to_string();
     assert!(e.contains("format version 1") && e.contains("rebuild"), "{e}");
 }
+
+/// Progress: every stage with a known total advances by exactly that total
+/// (a shard counts its own rows, not the input's), and clustering reports
+/// progress instead of a frozen line (issue 13).
+#[test]
+fn build_progress_adds_up_per_stage() {
+    use fathom_index::build::ProgressSink;
+    use std::sync::Mutex;
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(String, u64, u64)>>);
+    impl ProgressSink for Recorder {
+        fn stage(&self, name: &str, total: u64) {
+            self.0.lock().unwrap().push((name.to_string(), total, 0));
+        }
+        fn advance(&self, n: u64) {
+            if let Some(last) = self.0.lock().unwrap().last_mut() {
+                last.2 += n;
+            }
+        }
+        fn finish_stage(&self) {}
+    }
+    let (dir, base, _, ids) = setup("progress");
+    let rec = Recorder::default();
+    let params = BuildParams { shard: 1, shard_count: 3, ..exact_params(&ids) };
+    let m = fathom_index::build(&base, &dir.join("s1"), &params, &rec).unwrap().manifest;
+    let stages = rec.0.into_inner().unwrap();
+    let names: Vec<&str> = stages.iter().map(|s| s.0.as_str()).collect();
+    assert!(names.contains(&"cluster") && names.contains(&"assign"), "{names:?}");
+    for (name, total, done) in &stages {
+        if *total > 0 {
+            assert_eq!(done, total, "stage {name}");
+        }
+    }
+    let assign = stages.iter().find(|s| s.0 == "assign").unwrap();
+    assert_eq!(assign.1, m.vector_count, "assign counts the shard's rows");
+}

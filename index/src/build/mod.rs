@@ -97,7 +97,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
 
     // 2. Cluster (the resident codes, decided first, set the auto leaf size).
     let t = Instant::now();
-    progress.stage("cluster", 0);
+    progress.stage("cluster", sample_count);
     let row_codec = fit_row_codes(params, src.stored_bytes(), &sample, dim)?;
     // Probes for the rerank margin: sample rows, spread over the sample.
     let probe_rows = (sample.len() / dim).min(MARGIN_PROBES);
@@ -112,7 +112,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         iters: params.kmeans_iters,
         train_per_cluster: 128,
     };
-    let leaves = hierarchy::leaves(kern, &sample, dim, split, params.seed);
+    let leaves = hierarchy::leaves_with_progress(kern, &sample, dim, split, params.seed, &|n| progress.advance(n));
     let means = hierarchy::leaf_means(&sample, dim, &leaves);
     drop(leaves);
     let (cindex, _) = CentroidIndex::build(kern, &means, dim, params.seed ^ 0xC3);

@@ -37,6 +37,10 @@ pub(super) fn read_kept_sample(
     let picks = Rng::derive(seed, 0x5A).sample_indices(src.count(), wanted);
     let mut out = Vec::with_capacity(count as usize * src.dim);
     let (mut stored, mut view, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    // The stage's total is `count`; the rows kept only approach it, so
+    // progress is the input read, scaled to it.
+    let mut reported = 0u64;
+    let mut read = 0u64;
     for (start, n) in contiguous_runs(&picks) {
         src.read(start, n, &mut stored, &mut view)?;
         rows.ids(start, n, &mut ids)?;
@@ -45,8 +49,12 @@ pub(super) fn read_kept_sample(
                 out.extend_from_slice(&view[r * src.dim..(r + 1) * src.dim]);
             }
         }
-        progress.advance((n as u64).div_ceil(rows.shards() as u64));
+        read += n as u64;
+        let due = (read * count / wanted.max(1)).min(count);
+        progress.advance(due - reported);
+        reported = due;
     }
+    progress.advance(count - reported);
     Ok(out)
 }
 
@@ -137,12 +145,19 @@ pub(super) fn assign_all(
         kept.clear();
         kept.extend((0..n).filter(|&r| rows.keeps(ids[r])));
         let sb = src.stored_bytes();
+        // Progress in steps of TICK rows as workers finish them (a chunk
+        // is up to 65,536 rows: seconds each at 10^7 postings).
+        const TICK: u64 = 1024;
+        let ticked = std::sync::atomic::AtomicU64::new(0);
         let placed: Vec<Placed> = kept
             .par_iter()
             .with_min_len(64)
             .map_init(
                 || (Vec::new(), Vec::new(), Vec::new()),
                 |(scratch, cands, chosen), &r| {
+                    if ticked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % TICK == TICK - 1 {
+                        progress.advance(TICK);
+                    }
                     let x = &f[r * dim..(r + 1) * dim];
                     cx.cindex.nearest(CentroidScore::L2, x, p.assign_probe_groups, want, scratch, cands);
                     assign::choose(kern, &closure, &cx.cindex.centroids, dim, cands, chosen);
@@ -173,7 +188,8 @@ pub(super) fn assign_all(
             row.extend_from_slice(&stored[r * sb..(r + 1) * sb]);
             vectors.push(home, id, 0.0, 0, (home, slot), &row)?;
         }
-        progress.advance(n as u64);
+        // The rest of this chunk's kept rows (the stage counts kept rows).
+        progress.advance(kept.len() as u64 - kept.len() as u64 / TICK * TICK);
         start += n as u64;
     }
     spill.finish_writing()?;

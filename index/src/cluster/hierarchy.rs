@@ -20,12 +20,36 @@ pub struct SplitParams {
 
 /// Leaves as lists of row numbers of `data`, in depth-first order.
 pub fn leaves(k: &Kernels, data: &[f32], dim: usize, params: SplitParams, seed: u64) -> Vec<Vec<u32>> {
-    let all: Vec<u32> = (0..(data.len() / dim) as u32).collect();
-    split(k, data, dim, all, params, seed)
+    leaves_with_progress(k, data, dim, params, seed, &|_| {})
 }
 
-fn split(k: &Kernels, data: &[f32], dim: usize, ids: Vec<u32>, p: SplitParams, seed: u64) -> Vec<Vec<u32>> {
+/// [`leaves`], calling `settled` with the points of each leaf as it is
+/// made (they add up to every point: a progress measure for the build).
+pub fn leaves_with_progress(
+    k: &Kernels,
+    data: &[f32],
+    dim: usize,
+    params: SplitParams,
+    seed: u64,
+    settled: &(dyn Fn(u64) + Sync),
+) -> Vec<Vec<u32>> {
+    let all: Vec<u32> = (0..(data.len() / dim) as u32).collect();
+    split(&Split { k, data, dim, p: params, settled }, all, seed)
+}
+
+/// What every level of the recursion shares.
+struct Split<'a> {
+    k: &'a Kernels,
+    data: &'a [f32],
+    dim: usize,
+    p: SplitParams,
+    settled: &'a (dyn Fn(u64) + Sync),
+}
+
+fn split(s: &Split, ids: Vec<u32>, seed: u64) -> Vec<Vec<u32>> {
+    let Split { k, data, dim, p, .. } = *s;
     if ids.len() <= p.leaf_size.max(1) {
+        (s.settled)(ids.len() as u64);
         return vec![ids];
     }
     let parts = ids.len().div_ceil(p.leaf_size).clamp(2, p.branching.max(2));
@@ -50,7 +74,7 @@ fn split(k: &Kernels, data: &[f32], dim: usize, ids: Vec<u32>, p: SplitParams, s
     groups
         .into_par_iter()
         .enumerate()
-        .map(|(i, g)| split(k, data, dim, g, p, Rng::derive(seed, i as u64 + 1).next_u64()))
+        .map(|(i, g)| split(s, g, Rng::derive(seed, i as u64 + 1).next_u64()))
         .collect::<Vec<_>>()
         .into_iter()
         .flatten()
