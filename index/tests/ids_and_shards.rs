@@ -178,4 +178,10 @@ fn build_progress_adds_up_per_stage() {
     }
     let assign = stages.iter().find(|s| s.0 == "assign").unwrap();
     assert_eq!(assign.1, m.vector_count, "assign counts the shard's rows");
+    // Provenance (issue 13): the input's name, size and row CRC, the kernels.
+    let src = m.source.expect("provenance");
+    assert_eq!(src.input_name, base.file_name().unwrap().to_string_lossy());
+    assert_eq!(src.input_bytes, std::fs::metadata(&base).unwrap().len());
+    assert_eq!(format!("{:08x}", src.input_crc32), m.collection_id[..8]);
+    assert_eq!(src.kernels, fathom_index::distance::kernels().name);
 }

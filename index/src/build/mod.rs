@@ -284,6 +284,12 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         created_by: format!("fathom {}", env!("CARGO_PKG_VERSION")),
         collection_id: collection_id(params, &rows, assigned.input_crc),
         user_ids: rows.user_ids(),
+        source: Some(crate::format::manifest::Provenance {
+            input_name: input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            input_bytes: std::fs::metadata(input).map(|m| m.len()).unwrap_or(0),
+            input_crc32: assigned.input_crc,
+            kernels: kern.name.to_string(),
+        }),
         resident_codes,
     };
     manifest.write(&tmp.path)?;

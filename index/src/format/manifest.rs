@@ -105,10 +105,29 @@ pub struct Manifest {
     pub collection_id: String,
     /// Ids are the user's (`--ids`), not the input's row numbers.
     pub user_ids: bool,
+    /// Where the index came from (absent in indexes built before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Provenance>,
     /// Every vector's code for the in-memory first stage (`codes.bin`);
     /// absent in format 2 and when the build made none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resident_codes: Option<ResidentCodesInfo>,
+}
+
+/// The input an index was built from and how. No times: a build is
+/// byte-for-byte reproducible, and times would differ (the build report
+/// and `--json` give them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Provenance {
+    /// The input file's name (not its directory).
+    pub input_name: String,
+    pub input_bytes: u64,
+    /// CRC-32 of every input row's bytes as stored (also the first half of
+    /// `collection_id`).
+    pub input_crc32: u32,
+    /// The distance kernels used (determinism depends on them: AVX-512,
+    /// AVX2 and scalar round differently).
+    pub kernels: String,
 }
 
 /// What `codes.bin` holds: the codec of its row codes.

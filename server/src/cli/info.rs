@@ -82,6 +82,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             m.stats.mean_posting_len,
             m.stats.max_posting_len
         );
+        if let Some(p) = &m.source {
+            println!(
+                "source      {} ({}, crc32 {:08x}); kernels {}",
+                p.input_name,
+                human_bytes(p.input_bytes),
+                p.input_crc32,
+                p.kernels
+            );
+        }
         if let Some(r) = &m.resident_codes {
             println!(
                 "row codes   {} bits per dimension, {} bytes per vector, in memory (codes.bin: the first stage reads nothing)",
