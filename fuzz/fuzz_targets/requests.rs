@@ -41,32 +41,12 @@ fuzz_target!(|data: &[u8]| {
     let limits = validate::Limits::new(100, 64);
     let defaults = SearchSettings::default();
     if let Ok(m) = SearchRequest::decode(data) {
-        let checked = (|| {
-            let q = validate::vector(m.vector.as_ref(), "vector")?;
-            let k = validate::k(m.k, &limits)?;
-            let s = validate::settings(m.settings.as_ref(), &defaults)?;
-            limits.check_cost(1, &s)?;
-            Ok::<_, tonic::Status>((vec![q], k, s))
-        })();
-        if let Ok((qs, k, s)) = checked {
+        if let Ok((qs, k, s)) = validate::search_request(&m, &limits, &defaults) {
             search(&qs, k, &s);
         }
     }
     if let Ok(m) = BatchSearchRequest::decode(data) {
-        let checked = (|| {
-            validate::batch_len(m.vectors.len(), &limits, "server")?;
-            let qs = m
-                .vectors
-                .iter()
-                .enumerate()
-                .map(|(i, v)| validate::vector(Some(v), &format!("vectors[{i}]")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let k = validate::k(m.k, &limits)?;
-            let s = validate::settings(m.settings.as_ref(), &defaults)?;
-            limits.check_cost(qs.len(), &s)?;
-            Ok::<_, tonic::Status>((qs, k, s))
-        })();
-        if let Ok((qs, k, s)) = checked {
+        if let Ok((qs, k, s)) = validate::batch_request(&m, &limits, &defaults) {
             search(&qs, k, &s);
         }
     }

@@ -133,11 +133,8 @@ impl Fathom for FathomService {
         let r = async {
             crate::auth::authorize(&self.auth, req.metadata())?;
             let m = req.into_inner();
-            let q = validate::vector(m.vector.as_ref(), "vector")?;
-            let k = validate::k(m.k, &self.limits)?;
-            let s = validate::settings(m.settings.as_ref(), &self.defaults)?;
-            self.limits.check_cost(1, &s)?;
-            let mut out = self.run(vec![q], k, s, timeout, &m.collection_id).await?;
+            let (qs, k, s) = validate::search_request(&m, &self.limits, &self.defaults)?;
+            let mut out = self.run(qs, k, s, timeout, &m.collection_id).await?;
             out.pop().ok_or_else(|| Status::internal("empty result"))
         }
         .await;
@@ -154,16 +151,7 @@ impl Fathom for FathomService {
         let r = async {
             crate::auth::authorize(&self.auth, req.metadata())?;
             let m = req.into_inner();
-            validate::batch_len(m.vectors.len(), &self.limits, "server")?;
-            let qs = m
-                .vectors
-                .iter()
-                .enumerate()
-                .map(|(i, v)| validate::vector(Some(v), &format!("vectors[{i}]")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let k = validate::k(m.k, &self.limits)?;
-            let s = validate::settings(m.settings.as_ref(), &self.defaults)?;
-            self.limits.check_cost(qs.len(), &s)?;
+            let (qs, k, s) = validate::batch_request(&m, &self.limits, &self.defaults)?;
             let results = self.run(qs, k, s, timeout, &m.collection_id).await?;
             Ok(pb::BatchSearchResponse { results })
         }

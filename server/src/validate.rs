@@ -104,6 +104,37 @@ fn floats(data: &vector::Data, field: &str) -> Result<Vec<f32>, Status> {
 }
 
 /// A batch holds 1..=max_batch queries; `who` is "server" or "router".
+/// A validated search: the queries, k and the settings (within the cost caps).
+pub type Checked = (Vec<QueryVec>, usize, SearchSettings);
+
+/// Every check of a SearchRequest that needs no index.
+pub fn search_request(m: &pb::SearchRequest, limits: &Limits, defaults: &SearchSettings) -> Result<Checked, Status> {
+    let q = vector(m.vector.as_ref(), "vector")?;
+    let k = k(m.k, limits)?;
+    let s = settings(m.settings.as_ref(), defaults)?;
+    limits.check_cost(1, &s)?;
+    Ok((vec![q], k, s))
+}
+
+/// Every check of a BatchSearchRequest that needs no index.
+pub fn batch_request(
+    m: &pb::BatchSearchRequest,
+    limits: &Limits,
+    defaults: &SearchSettings,
+) -> Result<Checked, Status> {
+    batch_len(m.vectors.len(), limits, "server")?;
+    let qs = m
+        .vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| vector(Some(v), &format!("vectors[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let k = k(m.k, limits)?;
+    let s = settings(m.settings.as_ref(), defaults)?;
+    limits.check_cost(qs.len(), &s)?;
+    Ok((qs, k, s))
+}
+
 pub fn batch_len(n: usize, limits: &Limits, who: &str) -> Result<(), Status> {
     if n == 0 {
         return Err(Status::invalid_argument("vectors must hold at least one query"));
