@@ -63,12 +63,16 @@ fn centroid_index(c: &mut Criterion) {
     g.sample_size(20);
     for p in [10_000usize, 100_000, 1_000_000] {
         let cents = randn(&mut rng, p * dim);
-        let (ix, _) = CentroidIndex::build(fathom_index::distance::kernels(), &cents, dim, 1);
+        let kern = fathom_index::distance::kernels();
+        let (groups, _) = CentroidIndex::build(kern, &cents, dim, 1);
+        let graph = groups.clone().with_graph(kern, 1);
         let q = randn(&mut rng, dim);
-        let (mut s, mut out) = (Vec::new(), Vec::new());
-        g.bench_with_input(BenchmarkId::new("nearest_32_of", p), &p, |bn, _| {
-            bn.iter(|| ix.nearest(CentroidScore::L2, black_box(&q), 32, 32, &mut s, &mut out))
-        });
+        let (mut s, mut out) = (Default::default(), Vec::new());
+        for (name, ix) in [("groups", &groups), ("graph", &graph)] {
+            g.bench_with_input(BenchmarkId::new(format!("{name}_nearest_32_of"), p), &p, |bn, _| {
+                bn.iter(|| ix.nearest(CentroidScore::L2, black_box(&q), 32, 32, &mut s, &mut out))
+            });
+        }
     }
     g.finish();
 }

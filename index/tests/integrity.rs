@@ -124,12 +124,12 @@ fn corrupted_postings_and_vectors_give_checksum_errors_not_wrong_answers() {
 fn other_format_versions_are_refused() {
     let dir = TempDir::new("version");
     let (idx, _) = small_index(&dir);
-    let bad = dir.join("v4");
+    let bad = dir.join("v5");
     copy_dir(&idx, &bad);
     let m = std::fs::read_to_string(bad.join("manifest.json")).unwrap();
-    std::fs::write(bad.join("manifest.json"), m.replacen("\"format_version\": 3", "\"format_version\": 4", 1)).unwrap();
+    std::fs::write(bad.join("manifest.json"), m.replacen("\"format_version\": 4", "\"format_version\": 5", 1)).unwrap();
     let err = open(&bad).err().unwrap();
-    assert!(matches!(err, IndexError::Format(FormatError::UnsupportedVersion { found: 4, .. })), "{err}");
+    assert!(matches!(err, IndexError::Format(FormatError::UnsupportedVersion { found: 5, .. })), "{err}");
     assert!(err.to_string().contains("newer fathom"), "{err}");
     std::fs::write(bad.join("manifest.json"), "{ not json").unwrap();
     assert!(open(&bad).err().unwrap().to_string().contains("manifest.json"));

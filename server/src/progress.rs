@@ -1,11 +1,16 @@
 //! Build progress for people and for machines: a redrawn bar with ETA on a
-//! terminal; otherwise one `key=value` line per finished stage.
+//! terminal; otherwise `key=value` lines: one every [`LOG_EVERY_SECS`] with
+//! rate and ETA while a stage runs (a Job's log shows a 10^7 build moving),
+//! and one per finished stage.
 
 use fathom_index::build::ProgressSink;
 use parking_lot::Mutex;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// Seconds between progress lines when stderr is not a terminal.
+const LOG_EVERY_SECS: u64 = 30;
 
 pub struct StderrProgress {
     tty: bool,
@@ -63,10 +68,23 @@ impl ProgressSink for StderrProgress {
 
     fn advance(&self, n: u64) {
         let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
-        if !self.tty || self.quiet {
+        if self.quiet {
             return;
         }
         let mut st = self.state.lock();
+        if !self.tty {
+            if st.last_draw.elapsed().as_secs() >= LOG_EVERY_SECS {
+                st.last_draw = Instant::now();
+                let secs = st.started.elapsed().as_secs_f64();
+                let rate = done as f64 / secs.max(1e-9);
+                let eta = if st.total > done && rate > 0.0 { (st.total - done) as f64 / rate } else { 0.0 };
+                eprintln!(
+                    "stage={} done={done} total={} seconds={secs:.0} rate={rate:.0}/s eta={eta:.0}s",
+                    st.name, st.total
+                );
+            }
+            return;
+        }
         if st.last_draw.elapsed().as_millis() >= 200 {
             st.last_draw = Instant::now();
             self.draw(&st, done);

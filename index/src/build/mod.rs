@@ -8,6 +8,8 @@
 //! back bucket by bucket and write page-packed postings; (6) centroids,
 //! directory, manifest; publish the temporary directory atomically.
 
+mod blocked;
+mod lookup;
 pub mod params;
 pub mod progress;
 mod resident;
@@ -115,9 +117,9 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     let leaves = hierarchy::leaves_with_progress(kern, &sample, dim, split, params.seed, &|n| progress.advance(n));
     let means = hierarchy::leaf_means(&sample, dim, &leaves);
     drop(leaves);
-    let (cindex, _) = CentroidIndex::build(kern, &means, dim, params.seed ^ 0xC3);
+    let (groups, _) = CentroidIndex::build(kern, &means, dim, params.seed ^ 0xC3);
     drop(means);
-    let postings = cindex.posting_count() as u32;
+    let postings = groups.posting_count() as u32;
     let quantizer = match (&src.space, params.code) {
         (Some(space), _) => Quantizer::Codes(space.clone()),
         (None, code) => match code {
@@ -140,10 +142,40 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         },
     };
     let code_kind = if src.space.is_some() { CodeKind::Bits } else { params.code };
-    drop(sample);
     progress.finish_stage();
     stage_seconds.insert("cluster".into(), t.elapsed().as_secs_f64());
-    tracing::info!(postings, groups = cindex.group_count(), "clustered sample of {sample_count}");
+    tracing::info!(postings, groups = groups.group_count(), "clustered sample of {sample_count}");
+
+    // 2b. The centroid lookup: graph or groups, whichever finds more.
+    let t = Instant::now();
+    progress.stage("centroids", postings as u64);
+    let lookup_rows = (sample.len() / dim).min(LOOKUP_PROBES);
+    let stride = (sample.len() / dim / lookup_rows.max(1)).max(1);
+    let lookup_probes: Vec<f32> =
+        sample.chunks_exact(dim).skip(stride / 2).step_by(stride).take(lookup_rows).flatten().copied().collect();
+    drop(sample);
+    let (cindex, lookup) = lookup::choose(
+        kern,
+        groups,
+        &lookup_probes,
+        params.assign_probe_groups,
+        params.assign_candidates(),
+        params.seed ^ 0x6B,
+        &|n| progress.advance(n),
+    );
+    progress.finish_stage();
+    stage_seconds.insert("centroids".into(), t.elapsed().as_secs_f64());
+    tracing::info!(
+        method = lookup.method,
+        first = lookup.first,
+        graph = lookup.graph_first,
+        groups = lookup.groups_first,
+        beam_factor = lookup.beam_factor,
+        cost = lookup.cost,
+        groups_cost = lookup.groups_cost,
+        "centroid lookup measured on {} sample rows",
+        lookup.probes
+    );
 
     // 3. Assign and spill; write full vectors.
     let t = Instant::now();
@@ -279,6 +311,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
             max_posting_len: posting_stats.max_len,
             replica_histogram,
             dropped_replicas: posting_stats.dropped,
+            centroid_lookup: Some(lookup),
         },
         files,
         created_by: format!("fathom {}", env!("CARGO_PKG_VERSION")),
@@ -332,6 +365,9 @@ fn fit_row_codes(
 /// Sample rows that measure the rerank margin while `codes.bin` is written
 /// (each costs one exact distance and one estimate per row).
 const MARGIN_PROBES: usize = 64;
+
+/// Sample rows on which the centroid lookups are measured.
+const LOOKUP_PROBES: usize = 256;
 
 /// See [`fit_row_codes`].
 const MIN_CODE_RANKING: f64 = 0.85;

@@ -45,7 +45,8 @@ pub struct BuildParams {
     /// vector's code for an in-memory first stage): 0 = none, 1..=4, or
     /// `None` = by the data ([`Self::row_code_bits_for`]).
     pub row_code_bits: Option<usize>,
-    /// Centroid groups probed when assigning (accuracy of the assignment).
+    /// Effort of the assign stage's centroid lookups: groups scanned, or
+    /// the graph's beam width (accuracy of the assignment).
     pub assign_probe_groups: usize,
     /// Binary collection of raw bits: the input (.u8bin) holds packed bit
     /// vectors of this many bits (0 = the input is float/int vectors).
@@ -165,6 +166,12 @@ impl BuildParams {
             );
         }
         Ok(())
+    }
+
+    /// Nearest centroids looked up per vector in the assign stage; closure
+    /// assignment picks its postings among them.
+    pub fn assign_candidates(&self) -> usize {
+        (self.replicas * 2).max(8)
     }
 
     pub fn pq_subspaces_for(&self, dim: usize) -> usize {

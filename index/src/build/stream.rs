@@ -6,7 +6,7 @@ use super::rows::Rows;
 use super::source::Source;
 use super::spill::Spill;
 use super::writer::BodyWriter;
-use super::BuildParams;
+use super::{blocked, BuildParams};
 use crate::cluster::assign::{self, ClosureParams};
 use crate::distance::kernels;
 use crate::error::Result;
@@ -16,7 +16,7 @@ use crate::format::manifest::FileEntry;
 use crate::format::PAGE_BYTES;
 use crate::quant::Quantizer;
 use crate::rng::Rng;
-use crate::search::centroids::{CentroidIndex, CentroidScore};
+use crate::search::centroids::{CentroidIndex, CentroidScore, CentroidScratch};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -133,8 +133,10 @@ pub(super) fn assign_all(
     let (mut stored, mut f, mut row) = (Vec::new(), Vec::new(), Vec::new());
     let (mut ids, mut kept) = (Vec::new(), Vec::new());
     let mut crc = crc32fast::Hasher::new();
-    let want = (p.replicas * 2).max(8);
+    let want = p.assign_candidates();
     let entry_ids = cx.quantizer.entries_hold_ids();
+    // A group-scanning index is looked up a tile at a time (see blocked.rs).
+    let blocked = cx.cindex.graph.is_none().then(|| blocked::BlockedLookup::new(cx.cindex));
     let mut local = 0u32;
     let mut start = 0u64;
     while start < src.count() {
@@ -145,33 +147,38 @@ pub(super) fn assign_all(
         kept.clear();
         kept.extend((0..n).filter(|&r| rows.keeps(ids[r])));
         let sb = src.stored_bytes();
-        // Progress in steps of TICK rows as workers finish them (a chunk
-        // is up to 65,536 rows: seconds each at 10^7 postings).
-        const TICK: u64 = 1024;
-        let ticked = std::sync::atomic::AtomicU64::new(0);
+        let near = match &blocked {
+            Some(b) => {
+                let xs: Vec<f32> = kept.iter().flat_map(|&r| f[r * dim..(r + 1) * dim].iter().copied()).collect();
+                let tiles: Vec<Vec<Vec<(u32, f32)>>> = xs
+                    .par_chunks(blocked::TILE * dim)
+                    .map(|t| {
+                        let found = b.nearest(t, p.assign_probe_groups, want);
+                        progress.advance(found.len() as u64);
+                        found
+                    })
+                    .collect();
+                tiles.into_iter().flatten().collect()
+            }
+            None => graph_lookups(cx.cindex, &f, dim, &kept, p.assign_probe_groups, want, progress),
+        };
         let placed: Vec<Placed> = kept
             .par_iter()
+            .zip(near)
             .with_min_len(64)
-            .map_init(
-                || (Vec::new(), Vec::new(), Vec::new()),
-                |(scratch, cands, chosen), &r| {
-                    if ticked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % TICK == TICK - 1 {
-                        progress.advance(TICK);
-                    }
-                    let x = &f[r * dim..(r + 1) * dim];
-                    cx.cindex.nearest(CentroidScore::L2, x, p.assign_probe_groups, want, scratch, cands);
-                    assign::choose(kern, &closure, &cx.cindex.centroids, dim, cands, chosen);
-                    let code = if entry_ids {
-                        // The code is the stored vector; the entry names the id.
-                        [&ids[r].to_le_bytes()[..], &stored[r * sb..(r + 1) * sb]].concat()
-                    } else {
-                        let mut code = vec![0u8; cx.quantizer.code_bytes()];
-                        cx.quantizer.encode(x, &mut code);
-                        code
-                    };
-                    Placed { postings: chosen.clone(), code }
-                },
-            )
+            .map_init(Vec::new, |chosen, (&r, cands)| {
+                let x = &f[r * dim..(r + 1) * dim];
+                assign::choose(kern, &closure, &cx.cindex.centroids, dim, &cands, chosen);
+                let code = if entry_ids {
+                    // The code is the stored vector; the entry names the id.
+                    [&ids[r].to_le_bytes()[..], &stored[r * sb..(r + 1) * sb]].concat()
+                } else {
+                    let mut code = vec![0u8; cx.quantizer.code_bytes()];
+                    cx.quantizer.encode(x, &mut code);
+                    code
+                };
+                Placed { postings: chosen.clone(), code }
+            })
             .collect();
         for (&r, pl) in kept.iter().zip(&placed) {
             let id = local;
@@ -188,13 +195,68 @@ pub(super) fn assign_all(
             row.extend_from_slice(&stored[r * sb..(r + 1) * sb]);
             vectors.push(home, id, 0.0, 0, (home, slot), &row)?;
         }
-        // The rest of this chunk's kept rows (the stage counts kept rows).
-        progress.advance(kept.len() as u64 - kept.len() as u64 / TICK * TICK);
         start += n as u64;
     }
     spill.finish_writing()?;
     vectors.finish_writing()?;
     Ok(Assigned { replica_histogram: histogram, primaries, input_crc: crc.finalize() })
+}
+
+/// Each kept row's nearest `want` centroids, one graph lookup per row, in
+/// `kept` order. Rows near one another look up the same centroids: in that
+/// order a thread finds them in cache. Progress advances every TICK rows.
+fn graph_lookups(
+    cindex: &CentroidIndex,
+    f: &[f32],
+    dim: usize,
+    kept: &[usize],
+    effort: usize,
+    want: usize,
+    progress: &dyn ProgressSink,
+) -> Vec<Vec<(u32, f32)>> {
+    const TICK: u64 = 1024;
+    let ticked = std::sync::atomic::AtomicU64::new(0);
+    let order = locality_order(cindex, f, dim, kept);
+    let in_order: Vec<Vec<(u32, f32)>> = order
+        .par_iter()
+        .with_min_len(64)
+        .map_init(
+            || (CentroidScratch::default(), Vec::new()),
+            |(scratch, cands), &i| {
+                if ticked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % TICK == TICK - 1 {
+                    progress.advance(TICK);
+                }
+                let r = kept[i];
+                cindex.nearest(CentroidScore::L2, &f[r * dim..(r + 1) * dim], effort, want, scratch, cands);
+                cands.clone()
+            },
+        )
+        .collect();
+    progress.advance(kept.len() as u64 % TICK);
+    let mut out: Vec<Vec<(u32, f32)>> = vec![Vec::new(); kept.len()];
+    for (found, &i) in in_order.into_iter().zip(&order) {
+        out[i] = found;
+    }
+    out
+}
+
+/// Positions in `kept` sorted by a cheap guess of each vector's nearest
+/// centroid (a lookup at the least effort), ties by position.
+fn locality_order(cindex: &CentroidIndex, f: &[f32], dim: usize, kept: &[usize]) -> Vec<usize> {
+    let keys: Vec<u32> = kept
+        .par_iter()
+        .with_min_len(256)
+        .map_init(
+            || (CentroidScratch::default(), Vec::new()),
+            |(scratch, out), &r| {
+                cindex.nearest(CentroidScore::L2, &f[r * dim..(r + 1) * dim], 1, 1, scratch, out);
+                out.first().map_or(0, |&(p, _)| p)
+            },
+        )
+        .collect();
+    let mut order: Vec<usize> = (0..kept.len()).collect();
+    order.sort_unstable_by_key(|&i| (keys[i], i));
+    order
 }
 
 /// Writes `vectors.bin` from the vector spill: rows in (home posting, slot)

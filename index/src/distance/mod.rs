@@ -7,6 +7,7 @@
 //! [`scalar`] that tests compare against; [`kernels`] picks AVX-512, AVX2+FMA
 //! or scalar once per process.
 
+pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod hamming_x86;
 pub mod scalar;

@@ -77,6 +77,32 @@ pub struct BuildStats {
     pub replica_histogram: Vec<u64>,
     /// Replica entries dropped because a posting hit its length bound.
     pub dropped_replicas: u64,
+    /// How the builder looks centroids up and how exactly (format 4 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centroid_lookup: Option<CentroidLookupStats>,
+}
+
+/// The builder's centroid lookup, measured on sample rows against a scan of
+/// every centroid (SPTAG calls it the head index accuracy).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CentroidLookupStats {
+    /// `graph` or `groups`: what the index stores and searches with.
+    pub method: String,
+    /// Share of sample rows whose nearest centroid the lookup found.
+    pub first: f64,
+    /// Share of the exact nearest `want` found.
+    pub recall: f64,
+    /// `first` of each method (the graph is kept unless groups do better).
+    pub graph_first: f64,
+    pub groups_first: f64,
+    pub want: usize,
+    pub effort: usize,
+    pub probes: usize,
+    /// The graph's beam factor (0 with groups).
+    pub beam_factor: u32,
+    /// Mean distances computed per lookup: the chosen method's, the groups'.
+    pub cost: f64,
+    pub groups_cost: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -79,7 +79,7 @@ impl Quantizer {
     pub fn encode(&self, x: &[f32], out: &mut [u8]) {
         match self {
             Quantizer::Sq8(q) => q.encode(x, out),
-            Quantizer::Pq(p) => p.encode(kernels(), x, out),
+            Quantizer::Pq(p) => p.encode(x, out),
             Quantizer::F32 { .. } => {
                 for (o, v) in out.chunks_exact_mut(4).zip(x) {
                     o.copy_from_slice(&v.to_le_bytes());

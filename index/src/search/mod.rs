@@ -1,6 +1,7 @@
 //! Opening an index directory and searching it.
 
 pub mod centroids;
+pub mod graph;
 mod open;
 mod resident;
 mod searcher;

@@ -2,9 +2,10 @@
 //! posting directory, checks every file's header, length and (for the small
 //! files) checksum, and opens the large files for direct reads.
 
-use super::centroids::CentroidIndex;
+use super::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
 use super::resident::ResidentCodes;
 use super::searcher::Searcher;
+use super::settings::SearchSettings;
 use crate::error::{FormatError, IndexError, QueryError, Result};
 use crate::format::header::{read_checked, FileHeader, FileKind};
 use crate::format::layout::{self, PostingRef, VectorLayout};
@@ -224,12 +225,11 @@ impl Index {
         self.files.direct
     }
 
-    /// Bytes this index keeps in memory: centroids, their groups, the posting
-    /// directory, vector page checksums, quantizer parameters, resident codes.
+    /// Bytes this index keeps in memory: centroids, their groups and graph,
+    /// the posting directory, vector page checksums, quantizer parameters,
+    /// resident codes.
     pub fn resident_bytes(&self) -> u64 {
-        let c = &self.centroids;
-        ((c.centroids.len() + c.group_centers.len()) * 4
-            + c.group_starts.len() * 4
+        (self.centroids.resident_bytes()
             + self.postings.len() * std::mem::size_of::<PostingRef>()
             + self.vector_page_crcs.len() * 4
             + self.manifest.quantizer.resident_bytes()) as u64
@@ -356,6 +356,28 @@ impl Index {
             return Err(QueryError::KTooLarge { k, count: self.len() });
         }
         Ok(())
+    }
+
+    /// How the centroid lookup scores this index's centroids.
+    pub fn centroid_score(&self) -> CentroidScore {
+        if self.metric() == Metric::Ip {
+            CentroidScore::NegIp
+        } else {
+            CentroidScore::L2
+        }
+    }
+
+    /// Measures the centroid lookup at `settings` on float `queries`
+    /// (row-major): the share of the exact nearest `max_postings` centroids
+    /// it finds, against a scan of every centroid (one per query, so keep
+    /// the query count small at 10^5 centroids and up).
+    pub fn centroid_recall(&self, queries: &[f32], settings: &SearchSettings) -> Result<LookupRecall, QueryError> {
+        let mut prepared = Vec::with_capacity(queries.len());
+        for q in queries.chunks_exact(self.dim().max(1)) {
+            prepared.extend(self.prepare_query(q, 1)?);
+        }
+        let check = LookupCheck::new(&self.centroids, self.centroid_score(), &prepared, settings.max_postings);
+        Ok(check.measure(&self.centroids, settings.probe_groups))
     }
 
     /// Checks a query and returns it prepared for search (normalised for cosine).

@@ -64,7 +64,7 @@ pub struct Searcher {
     reqs: Vec<ReadReq>,
     vreqs: Vec<ReadReq>,
     missing: Vec<(u64, u64, u32)>,
-    scratch: Vec<(f32, u32)>,
+    scratch: crate::search::centroids::CentroidScratch,
     nearest: Vec<(u32, f32)>,
     pages: Vec<(u64, u64, u32)>,
     chosen: std::collections::BTreeSet<u32>,
@@ -90,7 +90,7 @@ impl Searcher {
             reqs: Vec::new(),
             vreqs: Vec::new(),
             missing: Vec::new(),
-            scratch: Vec::new(),
+            scratch: Default::default(),
             nearest: Vec::new(),
             pages: Vec::new(),
             chosen: Default::default(),
@@ -152,7 +152,7 @@ impl Searcher {
 
         // Nearest centroids and pruning.
         let t = Instant::now();
-        let how = if m.metric == Metric::Ip { CentroidScore::NegIp } else { CentroidScore::L2 };
+        let how = ix.centroid_score();
         ix.centroids.nearest(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
         let keep = prune(&self.nearest, how, s.eps2);
         stats.centroid_time = t.elapsed();
@@ -249,7 +249,7 @@ impl Searcher {
         let q = ix.prepare_query(query, k)?;
         let mut stats = SearchStats::default();
         let t = Instant::now();
-        let how = if ix.manifest.metric == Metric::Ip { CentroidScore::NegIp } else { CentroidScore::L2 };
+        let how = ix.centroid_score();
         ix.centroids.nearest(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
         let keep = prune(&self.nearest, how, s.eps2);
         stats.centroid_time = t.elapsed();

@@ -99,7 +99,15 @@ pub(super) struct Row {
     pub(super) direct_io: bool,
     pub(super) index_resident_bytes: u64,
     pub(super) process_rss_bytes: u64,
+    /// The centroid lookup at these settings against an exhaustive scan
+    /// (in-process only; on the first [`CENTROID_CHECK_QUERIES`] queries).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) centroid_lookup: Option<fathom_index::search::centroids::LookupRecall>,
 }
+
+/// Queries on which `fathom bench` measures the centroid lookup (each costs
+/// a scan of every centroid).
+const CENTROID_CHECK_QUERIES: usize = 100;
 
 /// The benchmark's queries: floats, or packed codes for a raw-bit collection.
 enum QuerySet {
@@ -206,7 +214,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     for s in grid {
         let row = match (&ix, &a.addr, &qs) {
-            (Some(ix), _, _) => measure(ix, &qs, nq, &gt, a.k, a.threads, s)?,
+            (Some(ix), _, _) => {
+                let mut row = measure(ix, &qs, nq, &gt, a.k, a.threads, s)?;
+                if let QuerySet::Floats(f, dim) = &qs {
+                    let n = nq.min(CENTROID_CHECK_QUERIES);
+                    row.centroid_lookup = Some(ix.centroid_recall(&f[..n * dim], &s)?);
+                }
+                row
+            }
             (None, Some(addr), QuerySet::Floats(f, dim)) => {
                 super::bench_remote::measure(addr, &f[..nq * dim], *dim, &gt, a.k, a.concurrency, s)?
             }
@@ -217,10 +232,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&row)?);
         } else {
             println!(
-                "mp={:<4} eps2={:<4} rr={:<3} pg={:<3} bp={} pf={:<2} recall@{}={:.4} qps={:>7.1} mean={:.3}ms p99={:.3}ms postings={:.1} reads={:.1} bytes={} cands={:.0} [cent {:.3} io {:.3} score {:.3} rerank {:.3} ms]",
+                "mp={:<4} eps2={:<4} rr={:<3} pg={:<3} bp={} pf={:<2} recall@{}={:.4} qps={:>7.1} mean={:.3}ms p99={:.3}ms postings={:.1} reads={:.1} bytes={} cands={:.0} [cent {:.3} io {:.3} score {:.3} rerank {:.3} ms]{}",
                 s.max_postings, s.eps2, s.rerank, s.probe_groups, s.block_pages, s.prefetch_postings, a.k,
                 row.recall, row.qps, row.mean_ms, row.p99_ms, row.postings, row.reads,
-                human_bytes(row.bytes as u64), row.candidates, row.centroid_ms, row.io_ms, row.score_ms, row.rerank_ms
+                human_bytes(row.bytes as u64), row.candidates, row.centroid_ms, row.io_ms, row.score_ms, row.rerank_ms,
+                row.centroid_lookup.map(|c| format!(" centroids found {:.3}", c.recall)).unwrap_or_default()
             );
         }
     }
@@ -318,5 +334,6 @@ fn measure(
         direct_io: ix.direct_io(),
         index_resident_bytes: ix.resident_bytes(),
         process_rss_bytes: rss_bytes(),
+        centroid_lookup: None,
     })
 }

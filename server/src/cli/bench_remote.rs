@@ -93,6 +93,7 @@ pub(super) fn measure(
             direct_io: true,
             index_resident_bytes: info.resident_bytes,
             process_rss_bytes: crate::sysinfo::rss_bytes(),
+            centroid_lookup: None,
         })
     })
 }

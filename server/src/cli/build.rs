@@ -157,6 +157,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "stage_seconds": report.stage_seconds, "total_seconds": report.total_seconds,
             "peak_rss_bytes": peak, "collection_id": m.collection_id,
             "shard": m.build.shard, "shard_count": m.build.shard_count, "user_ids": m.user_ids,
+            "centroid_lookup": m.stats.centroid_lookup,
         });
         println!("{v}");
     } else if !a.quiet {
@@ -176,6 +177,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
         let hist: Vec<String> = s.replica_histogram.iter().enumerate().map(|(i, c)| format!("{}:{c}", i + 1)).collect();
         eprintln!("  replicas per vector  {}", hist.join(" "));
+        if let Some(c) = &s.centroid_lookup {
+            eprintln!(
+                "  centroid lookup {}: nearest found for {:.1}% of {} sample rows, {:.1}% of their nearest {}, \
+                 {:.0} distances each (graph {:.1}% at beam factor {}, groups {:.1}% in {:.0})",
+                c.method,
+                100.0 * c.first,
+                c.probes,
+                100.0 * c.recall,
+                c.want,
+                c.cost,
+                100.0 * c.graph_first,
+                c.beam_factor,
+                100.0 * c.groups_first,
+                c.groups_cost
+            );
+        }
         eprintln!("  on disk {}  peak RSS {}", human_bytes(disk), human_bytes(peak));
         let stages: Vec<String> = report.stage_seconds.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
         eprintln!("  time {:.1}s ({})", report.total_seconds, stages.join(", "));

@@ -1,0 +1,85 @@
+use super::*;
+use crate::distance::kernels;
+use crate::rng::Rng;
+
+/// Points around `clusters` random centers (centroids of real data are
+/// clustered, not uniform).
+fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let centers: Vec<f32> = (0..clusters * dim).map(|_| rng.normal() * 4.0).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = rng.below(clusters as u64) as usize;
+        out.extend((0..dim).map(|j| centers[c * dim + j] + rng.normal()));
+    }
+    out
+}
+
+fn brute(points: &[f32], dim: usize, q: &[f32], want: usize) -> Vec<u32> {
+    let mut all: Vec<(f32, u32)> =
+        points.chunks_exact(dim).enumerate().map(|(i, p)| ((kernels().l2_sq)(q, p), i as u32)).collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(want).map(|x| x.1).collect()
+}
+
+#[test]
+fn finds_the_nearest_centroids() {
+    let dim = 24;
+    let points = clustered(20_000, dim, 200, 1);
+    let g = build(kernels(), &points, dim, GraphParams::default(), 7);
+    assert!(g.top_level() >= 2, "levels: {}", g.top_level());
+    let queries = clustered(200, dim, 200, 1);
+    let queries: Vec<f32> = queries.iter().map(|x| x + 0.3).collect();
+    let (mut s, mut out) = (GraphScratch::default(), Vec::new());
+    let (mut hits, mut first) = (0, 0);
+    for q in queries.chunks_exact(dim) {
+        g.search(kernels(), &points, dim, q, 64, 16, &mut s, &mut out);
+        let exact = brute(&points, dim, q, 16);
+        hits += out.iter().filter(|(n, _)| exact.contains(n)).count();
+        first += (out[0].0 == exact[0]) as usize;
+        assert!(out.windows(2).all(|w| w[0].1 <= w[1].1), "sorted nearest first");
+    }
+    let recall = hits as f64 / (200.0 * 16.0);
+    assert!(recall >= 0.98, "recall@16 {recall}");
+    assert!(first >= 198, "nearest found {first}/200");
+}
+
+#[test]
+fn same_graph_on_one_thread_and_on_many() {
+    let dim = 8;
+    let points = clustered(5_000, dim, 50, 2);
+    let on = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| build(kernels(), &points, dim, GraphParams::default(), 3))
+    };
+    assert_eq!(on(1), on(3));
+}
+
+#[test]
+fn tiny_and_degenerate_sets() {
+    let (mut s, mut out) = (GraphScratch::default(), Vec::new());
+    let one = build(kernels(), &[1.0, 2.0], 2, GraphParams::default(), 1);
+    one.search(kernels(), &[1.0, 2.0], 2, &[0.0, 0.0], 8, 4, &mut s, &mut out);
+    assert_eq!(out, vec![(0, 5.0)]);
+    // Identical points (a collapsed clustering): all ties, still answered.
+    let same = vec![0.5f32; 300 * 3];
+    let g = build(kernels(), &same, 3, GraphParams::default(), 1);
+    g.search(kernels(), &same, 3, &[0.5, 0.5, 0.5], 64, 32, &mut s, &mut out);
+    assert_eq!(out.len(), 32);
+    assert!(out.iter().all(|&(_, d)| d == 0.0));
+}
+
+#[test]
+fn stored_parts_are_checked() {
+    let ok = CentroidGraph::from_parts(2, 1, 0, vec![1, 0], vec![1, NONE, 0, NONE], vec![NONE]);
+    assert!(ok.is_ok());
+    let bad_id = CentroidGraph::from_parts(2, 1, 0, vec![1, 0], vec![5, NONE, 0, NONE], vec![NONE]);
+    assert!(bad_id.unwrap_err().contains("neighbour id"));
+    let bad_entry = CentroidGraph::from_parts(2, 1, 1, vec![1, 0], vec![1, NONE, 0, NONE], vec![NONE]);
+    assert!(bad_entry.unwrap_err().contains("entry"));
+    let short = CentroidGraph::from_parts(2, 1, 0, vec![1, 0], vec![1, NONE, 0], vec![NONE]);
+    assert!(short.is_err());
+}
