@@ -57,8 +57,11 @@ impl UpperIndex {
     }
 }
 
-/// Groups beyond which the group centers get their own index.
-pub const UPPER_LEVEL_MIN_GROUPS: usize = 1024;
+/// Groups beyond which the group centers get their own index. Below it a
+/// scan of every center is cheaper than the upper index's own two steps
+/// and exact: at 10^7 x 96 (4,426 groups) it raised recall@10 at 32 groups
+/// from 0.889 to 0.922.
+pub const UPPER_LEVEL_MIN_GROUPS: usize = 16_384;
 /// Largest target group size.
 const MAX_GROUP: usize = 256;
 
@@ -129,6 +132,19 @@ impl CentroidIndex {
         group_starts: Vec<u32>,
         graph: Option<CentroidGraph>,
     ) -> Self {
+        Self::with_upper_from(dim, centroids, group_centers, group_starts, graph, UPPER_LEVEL_MIN_GROUPS)
+    }
+
+    /// [`Self::new`], giving the group centers their own index from
+    /// `upper_from` groups on.
+    fn with_upper_from(
+        dim: usize,
+        centroids: Vec<f32>,
+        group_centers: Vec<f32>,
+        group_starts: Vec<u32>,
+        graph: Option<CentroidGraph>,
+        upper_from: usize,
+    ) -> Self {
         let k = crate::distance::kernels();
         let group_radius = (0..group_starts.len() - 1)
             .map(|g| {
@@ -140,7 +156,7 @@ impl CentroidIndex {
             })
             .collect();
         let g = group_starts.len() - 1;
-        let upper = (g > UPPER_LEVEL_MIN_GROUPS && graph.is_none()).then(|| {
+        let upper = (g > upper_from && graph.is_none()).then(|| {
             // Seeded by the group count: the same index on every load.
             let (ix, order) = CentroidIndex::build(k, &group_centers, dim, g as u64);
             Box::new(UpperIndex::remap(ix, order))
@@ -349,8 +365,11 @@ mod tests {
         let dim = 4;
         let n = 300_000; // ~1200 groups of <= 256
         let cents: Vec<f32> = (0..n * dim).map(|_| rng.normal()).collect();
-        let (idx, _) = CentroidIndex::build(kernels(), &cents, dim, 1);
-        assert!(idx.group_count() > UPPER_LEVEL_MIN_GROUPS, "{} groups", idx.group_count());
+        let (plain, _) = CentroidIndex::build(kernels(), &cents, dim, 1);
+        assert!(plain.upper.is_none(), "{} groups are scanned", plain.group_count());
+        let idx =
+            CentroidIndex::with_upper_from(dim, plain.centroids, plain.group_centers, plain.group_starts, None, 1024);
+        assert!(idx.group_count() > 1024, "{} groups", idx.group_count());
         assert!(idx.upper.is_some());
         let (mut s, mut out) = (CentroidScratch::default(), Vec::new());
         let mut hits = 0;

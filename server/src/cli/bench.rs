@@ -155,6 +155,7 @@ impl QuerySet {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let opened = std::time::Instant::now();
     let ix = match &a.index {
         Some(dir) => Some(
             Index::open(
@@ -165,6 +166,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let open_ms = opened.elapsed().as_secs_f64() * 1e3;
     let qs = QuerySet::load(&a.queries, ix.as_deref())?;
     let gt = read_ids(&a.gt)?;
     let mut nq = qs.len();
@@ -242,7 +244,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     if let (Some(ix), false) = (&ix, a.json) {
         eprintln!(
-            "backend {} direct_io {}; index resident {}; process RSS {}",
+            "opened in {open_ms:.0} ms; backend {} direct_io {}; index resident {}; process RSS {}",
             ix.backend_name(),
             ix.direct_io(),
             human_bytes(ix.resident_bytes()),
