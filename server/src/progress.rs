@@ -58,6 +58,11 @@ impl StderrProgress {
 
 impl ProgressSink for StderrProgress {
     fn stage(&self, name: &str, total: u64) {
+        // For tests of resumed builds: die like a killed process the moment
+        // a stage starts (FATHOM_TEST_ABORT_AT_STAGE=vectors).
+        if std::env::var("FATHOM_TEST_ABORT_AT_STAGE").is_ok_and(|s| s == name) {
+            std::process::abort();
+        }
         let mut st = self.state.lock();
         *st = Stage { name: name.to_string(), total, started: Instant::now(), last_draw: Instant::now() };
         self.done.store(0, Ordering::Relaxed);

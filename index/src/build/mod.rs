@@ -9,6 +9,7 @@
 //! directory, manifest; publish the temporary directory atomically.
 
 mod blocked;
+mod checkpoint;
 mod lookup;
 pub mod params;
 pub mod progress;
@@ -26,7 +27,7 @@ pub use rows::shard_of;
 use crate::cluster::hierarchy::{self, SplitParams};
 use crate::distance::kernels;
 use crate::error::{BuildError, Result};
-use crate::format::header::{FileHeader, FileKind, FORMAT_VERSION, HEADER_FIXED_BYTES};
+use crate::format::header::{FileKind, FORMAT_VERSION};
 use crate::format::layout::{self, place_posting, PostingRef, VectorLayout};
 use crate::format::manifest::{BuildStats, CodeKind, FileEntry};
 use crate::format::{self as fmt, Manifest, PAGE_BYTES};
@@ -80,19 +81,188 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
         .into());
     }
     let started = Instant::now();
-    let mut stage_seconds = BTreeMap::new();
-    let mut tmp = TempBuildDir::create(out)?;
     let kern = kernels();
     let n = rows.kept;
     let metric = params.metric;
+    let (mut tmp, adopted) = TempBuildDir::create(out, params.resume)?;
+    let src = Source::for_build(file, params, progress)?;
+    let dim = src.dim;
+    let input_bytes = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    let identity = checkpoint::Identity { requested: params.clone(), input_bytes, ids_crc: rows.ids_crc };
+    let resumed = match adopted {
+        true => checkpoint::load(&tmp.path, &identity, &src, progress).inspect_err(|_| {
+            // Refused: the interrupted build stays as it was, resumable.
+            tmp.keep();
+        })?,
+        false => None,
+    };
+    let (planned, mut stage_seconds) = match resumed {
+        Some(r) => r,
+        None => {
+            let mut stage_seconds = BTreeMap::new();
+            let planned = plan_and_assign(&src, &rows, params, &tmp.path, progress, &mut stage_seconds)?;
+            checkpoint::save(&tmp.path, &identity, &planned, &stage_seconds)?;
+            (planned, stage_seconds)
+        }
+    };
+    let Planned { params: resolved, quantizer, code_kind, row_codec, probes, lookup, cindex, assigned, spill, vspill } =
+        planned;
+    let params = &resolved;
+    let postings = cindex.posting_count() as u32;
+    let element = src.stored_element();
+    let vlayout = VectorLayout::new(layout::VECTOR_ID_BYTES + src.stored_bytes());
+    let code_bytes = quantizer.code_bytes();
+    let entry_ids = quantizer.entries_hold_ids();
+
+    // 4. Vectors, in home-posting order; rows of posting p start at home_start[p].
+    let t = Instant::now();
+    progress.stage("vectors", 0);
+    let (vectors_file, page_crcs) = stream::write_vectors(&vspill, vlayout, &tmp.path.join(fmt::VECTORS_FILE))?;
+    let _ = std::fs::remove_dir_all(tmp.path.join("spill-vectors"));
+    let mut home_start = Vec::with_capacity(postings as usize);
+    let mut acc = 0u64;
+    for &c in &assigned.primaries {
+        home_start.push(acc as u32);
+        acc += c as u64;
+    }
+    progress.finish_stage();
+    stage_seconds.insert("vectors".into(), t.elapsed().as_secs_f64());
+
+    // 5. Postings.
+    let t = Instant::now();
+    progress.stage("postings", postings as u64);
+    let postings_path = tmp.path.join(fmt::POSTINGS_FILE);
+    let (refs, posting_stats) = write_postings(
+        &spill,
+        &PostingShape { postings, code_bytes, max_len: params.max_posting_len(), entry_ids },
+        &home_start,
+        &postings_path,
+        progress,
+    )?;
+    let _ = std::fs::remove_dir_all(tmp.path.join("spill"));
+    progress.finish_stage();
+    stage_seconds.insert("postings".into(), t.elapsed().as_secs_f64());
+
+    // 6. Resident row codes.
+    let mut files = BTreeMap::new();
+    let resident_codes = match row_codec {
+        Some(codec) => {
+            let t = Instant::now();
+            progress.stage("codes", n);
+            let sources = resident::CodeSources {
+                postings_path: &postings_path,
+                vectors_path: &tmp.path.join(fmt::VECTORS_FILE),
+                refs: &refs,
+                layout: vlayout,
+                element,
+                metric,
+                rows: n,
+            };
+            let written = resident::write_codes(&sources, &codec, &probes, &tmp.path.join(fmt::CODES_FILE), progress)?;
+            tracing::info!(margin = written.rerank_margin, "rerank margin measured on {} probes", probes.len() / dim);
+            files.insert(fmt::CODES_FILE.to_string(), written.file);
+            progress.finish_stage();
+            stage_seconds.insert("codes".into(), t.elapsed().as_secs_f64());
+            Some(crate::format::manifest::ResidentCodesInfo {
+                entries: written.entries,
+                codec,
+                rerank_margin: written.rerank_margin,
+            })
+        }
+        None => None,
+    };
+
+    // 7. Centroids, directory, manifest.
+    files.insert(fmt::POSTINGS_FILE.to_string(), posting_stats.file);
+    files.insert(fmt::VECTORS_FILE.to_string(), vectors_file);
+    let centroids = layout::encode_centroids(&cindex);
+    let entry = writer::write_small(&tmp.path, fmt::CENTROIDS_FILE, FileKind::Centroids, &centroids)?;
+    files.insert(fmt::CENTROIDS_FILE.to_string(), entry);
+    let directory = layout::encode_directory(&refs, &page_crcs);
+    let entry = writer::write_small(&tmp.path, fmt::DIRECTORY_FILE, FileKind::Directory, &directory)?;
+    files.insert(fmt::DIRECTORY_FILE.to_string(), entry);
+
+    let mut replica_histogram = assigned.replica_histogram;
+    while replica_histogram.last() == Some(&0) {
+        replica_histogram.pop();
+    }
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        metric,
+        dim,
+        element,
+        vector_count: n,
+        posting_count: postings,
+        centroid_group_count: cindex.group_count() as u32,
+        code: code_kind,
+        quantizer,
+        vector_row_bytes: vlayout.row_bytes as u32,
+        vectors_per_page: vlayout.rows_per_page as u32,
+        vector_pages: page_crcs.len() as u64,
+        build: params.clone(),
+        stats: BuildStats {
+            posting_entries: posting_stats.entries,
+            mean_posting_len: posting_stats.entries as f64 / postings as f64,
+            max_posting_len: posting_stats.max_len,
+            replica_histogram,
+            dropped_replicas: posting_stats.dropped,
+            centroid_lookup: Some(lookup),
+        },
+        files,
+        created_by: format!("fathom {}", env!("CARGO_PKG_VERSION")),
+        collection_id: collection_id(params, &rows, assigned.input_crc),
+        user_ids: rows.user_ids(),
+        source: Some(crate::format::manifest::Provenance {
+            input_name: input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            input_bytes,
+            input_crc32: assigned.input_crc,
+            kernels: kern.name.to_string(),
+        }),
+        resident_codes,
+    };
+    checkpoint::remove(&tmp.path);
+    manifest.write(&tmp.path)?;
+    writer::publish(&tmp.path, out)?;
+    tmp.keep();
+    Ok(BuildReport { manifest, stage_seconds, total_seconds: started.elapsed().as_secs_f64() })
+}
+
+/// What the first three stages (sample, cluster, assign) leave for the rest:
+/// what a checkpoint holds.
+pub(crate) struct Planned {
+    /// The parameters with the auto leaf size resolved.
+    pub params: BuildParams,
+    pub quantizer: Quantizer,
+    pub code_kind: CodeKind,
+    pub row_codec: Option<std::sync::Arc<fathom_codec::CodecParams>>,
+    /// Sample rows that measure the rerank margin of resident codes.
+    pub probes: Vec<f32>,
+    pub lookup: crate::format::manifest::CentroidLookupStats,
+    pub cindex: CentroidIndex,
+    pub assigned: stream::Assigned,
+    pub spill: Spill,
+    pub vspill: Spill,
+}
+
+/// Stages 1-3: sample, cluster (and choose the centroid lookup), assign
+/// every vector and spill it.
+fn plan_and_assign(
+    src: &Source,
+    rows: &Rows,
+    params: &BuildParams,
+    tmp: &Path,
+    progress: &dyn ProgressSink,
+    stage_seconds: &mut BTreeMap<String, f64>,
+) -> Result<Planned> {
+    let kern = kernels();
+    let n = rows.kept;
 
     // 1. Sample (for an encoded collection, first fit the codec on one).
     let t = Instant::now();
-    let src = Source::for_build(file, params, progress)?;
     let dim = src.dim;
     let sample_count = params.sample_count(n, dim);
     progress.stage("sample", sample_count);
-    let sample = stream::read_kept_sample(&src, &rows, sample_count, params.seed, progress)?;
+    let sample = stream::read_kept_sample(src, rows, sample_count, params.seed, progress)?;
     let sample_count = (sample.len() / dim) as u64;
     progress.finish_stage();
     stage_seconds.insert("sample".into(), t.elapsed().as_secs_f64());
@@ -179,7 +349,6 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
 
     // 3. Assign and spill; write full vectors.
     let t = Instant::now();
-    let element = src.stored_element();
     let vlayout = VectorLayout::new(layout::VECTOR_ID_BYTES + src.stored_bytes());
     let code_bytes = quantizer.code_bytes();
     let entry_ids = quantizer.entries_hold_ids();
@@ -190,14 +359,14 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     // stay within the budget however many replicas the closure keeps.
     let spill_bytes = n * params.replicas as u64 * record_bytes;
     let buckets = spill_bytes.div_ceil((params.memory_budget_bytes / 4).max(1 << 20)).clamp(1, 4096) as u32;
-    let mut spill = Spill::create(&tmp.path.join("spill"), postings, buckets, payload_bytes)?;
+    let mut spill = Spill::create(&tmp.join("spill"), postings, buckets, payload_bytes)?;
     let vbuckets =
         (n * vlayout.row_bytes as u64).div_ceil((params.memory_budget_bytes / 4).max(1 << 20)).clamp(1, 4096);
-    let mut vspill = Spill::create(&tmp.path.join("spill-vectors"), postings, vbuckets as u32, vlayout.row_bytes)?;
+    let mut vspill = Spill::create(&tmp.join("spill-vectors"), postings, vbuckets as u32, vlayout.row_bytes)?;
     progress.stage("assign", n);
     let assigned = stream::assign_all(
-        &src,
-        &rows,
+        src,
+        rows,
         &stream::AssignContext { params, cindex: &cindex, quantizer: &quantizer },
         &mut spill,
         &mut vspill,
@@ -205,130 +374,8 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     )?;
     progress.finish_stage();
     stage_seconds.insert("assign".into(), t.elapsed().as_secs_f64());
-
-    // 4. Vectors, in home-posting order; rows of posting p start at home_start[p].
-    let t = Instant::now();
-    progress.stage("vectors", 0);
-    let (vectors_file, page_crcs) = stream::write_vectors(&vspill, vlayout, &tmp.path.join(fmt::VECTORS_FILE))?;
-    let _ = std::fs::remove_dir_all(tmp.path.join("spill-vectors"));
-    let mut home_start = Vec::with_capacity(postings as usize);
-    let mut acc = 0u64;
-    for &c in &assigned.primaries {
-        home_start.push(acc as u32);
-        acc += c as u64;
-    }
-    progress.finish_stage();
-    stage_seconds.insert("vectors".into(), t.elapsed().as_secs_f64());
-
-    // 5. Postings.
-    let t = Instant::now();
-    progress.stage("postings", postings as u64);
-    let postings_path = tmp.path.join(fmt::POSTINGS_FILE);
-    let (refs, posting_stats) = write_postings(
-        &spill,
-        &PostingShape { postings, code_bytes, max_len: params.max_posting_len(), entry_ids },
-        &home_start,
-        &postings_path,
-        progress,
-    )?;
-    let _ = std::fs::remove_dir_all(tmp.path.join("spill"));
-    progress.finish_stage();
-    stage_seconds.insert("postings".into(), t.elapsed().as_secs_f64());
-
-    // 6. Resident row codes.
-    let mut files = BTreeMap::new();
-    let resident_codes = match row_codec {
-        Some(codec) => {
-            let t = Instant::now();
-            progress.stage("codes", n);
-            let sources = resident::CodeSources {
-                postings_path: &postings_path,
-                vectors_path: &tmp.path.join(fmt::VECTORS_FILE),
-                refs: &refs,
-                layout: vlayout,
-                element,
-                metric,
-                rows: n,
-            };
-            let written = resident::write_codes(&sources, &codec, &probes, &tmp.path.join(fmt::CODES_FILE), progress)?;
-            tracing::info!(margin = written.rerank_margin, "rerank margin measured on {} probes", probes.len() / dim);
-            files.insert(fmt::CODES_FILE.to_string(), written.file);
-            progress.finish_stage();
-            stage_seconds.insert("codes".into(), t.elapsed().as_secs_f64());
-            Some(crate::format::manifest::ResidentCodesInfo {
-                entries: written.entries,
-                codec,
-                rerank_margin: written.rerank_margin,
-            })
-        }
-        None => None,
-    };
-
-    // 7. Centroids, directory, manifest.
-    files.insert(fmt::POSTINGS_FILE.to_string(), posting_stats.file);
-    files.insert(fmt::VECTORS_FILE.to_string(), vectors_file);
-    let small = |name: &str, kind: FileKind, body: Vec<u8>| -> Result<(String, FileEntry)> {
-        let path = tmp.path.join(name);
-        let crc = crc32fast::hash(&body);
-        let header = FileHeader {
-            kind,
-            version: FORMAT_VERSION,
-            header_bytes: HEADER_FIXED_BYTES as u32,
-            body_bytes: body.len() as u64,
-            body_crc: crc,
-        };
-        let mut bytes = header.encode();
-        bytes.extend_from_slice(&body);
-        writer::write_synced(&path, &bytes)?;
-        Ok((name.to_string(), FileEntry { bytes: bytes.len() as u64, crc32: crc }))
-    };
-    let (k, v) = small(fmt::CENTROIDS_FILE, FileKind::Centroids, layout::encode_centroids(&cindex))?;
-    files.insert(k, v);
-    let (k, v) = small(fmt::DIRECTORY_FILE, FileKind::Directory, layout::encode_directory(&refs, &page_crcs))?;
-    files.insert(k, v);
-
-    let mut replica_histogram = assigned.replica_histogram;
-    while replica_histogram.last() == Some(&0) {
-        replica_histogram.pop();
-    }
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        metric,
-        dim,
-        element,
-        vector_count: n,
-        posting_count: postings,
-        centroid_group_count: cindex.group_count() as u32,
-        code: code_kind,
-        quantizer,
-        vector_row_bytes: vlayout.row_bytes as u32,
-        vectors_per_page: vlayout.rows_per_page as u32,
-        vector_pages: page_crcs.len() as u64,
-        build: params.clone(),
-        stats: BuildStats {
-            posting_entries: posting_stats.entries,
-            mean_posting_len: posting_stats.entries as f64 / postings as f64,
-            max_posting_len: posting_stats.max_len,
-            replica_histogram,
-            dropped_replicas: posting_stats.dropped,
-            centroid_lookup: Some(lookup),
-        },
-        files,
-        created_by: format!("fathom {}", env!("CARGO_PKG_VERSION")),
-        collection_id: collection_id(params, &rows, assigned.input_crc),
-        user_ids: rows.user_ids(),
-        source: Some(crate::format::manifest::Provenance {
-            input_name: input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            input_bytes: std::fs::metadata(input).map(|m| m.len()).unwrap_or(0),
-            input_crc32: assigned.input_crc,
-            kernels: kern.name.to_string(),
-        }),
-        resident_codes,
-    };
-    manifest.write(&tmp.path)?;
-    writer::publish(&tmp.path, out)?;
-    tmp.keep();
-    Ok(BuildReport { manifest, stage_seconds, total_seconds: started.elapsed().as_secs_f64() })
+    let params = params.clone();
+    Ok(Planned { params, quantizer, code_kind, row_codec, probes, lookup, cindex, assigned, spill, vspill })
 }
 
 /// The resident row codes' codec, if any. `auto` keeps them only when they

@@ -62,6 +62,10 @@ pub struct BuildParams {
     /// path is not recorded (the bytes are, through the collection id).
     #[serde(skip)]
     pub ids_file: Option<std::path::PathBuf>,
+    /// Resume an interrupted build of the same output from its finished
+    /// assign stage (see `build::checkpoint`); not part of the index.
+    #[serde(skip)]
+    pub resume: bool,
 }
 
 impl Default for BuildParams {
@@ -90,6 +94,7 @@ impl Default for BuildParams {
             shard: 0,
             shard_count: 1,
             ids_file: None,
+            resume: false,
         }
     }
 }

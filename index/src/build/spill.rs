@@ -15,7 +15,17 @@ pub const RECORD_HEADER_BYTES: usize = 24;
 pub struct Spill {
     dir: PathBuf,
     writers: Vec<BufWriter<File>>,
+    buckets: u32,
     postings_per_bucket: u32,
+    pub code_bytes: usize,
+    pub records: u64,
+}
+
+/// What reopens a finished spill (kept in the build's checkpoint).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SpillShape {
+    pub buckets: u32,
+    pub postings_per_bucket: u32,
     pub code_bytes: usize,
     pub records: u64,
 }
@@ -45,11 +55,37 @@ impl Spill {
                 File::create(&p).at(&p).map(|f| BufWriter::with_capacity(1 << 16, f))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Spill { dir: dir.to_path_buf(), writers, postings_per_bucket, code_bytes, records: 0 })
+        Ok(Spill { dir: dir.to_path_buf(), writers, buckets, postings_per_bucket, code_bytes, records: 0 })
+    }
+
+    /// A finished spill in `dir`, for reading; every bucket file must be
+    /// there.
+    pub fn reopen(dir: &Path, shape: SpillShape) -> Result<Self, FormatError> {
+        for b in 0..shape.buckets {
+            let p = dir.join(format!("bucket-{b:05}"));
+            std::fs::metadata(&p).at(&p)?;
+        }
+        Ok(Spill {
+            dir: dir.to_path_buf(),
+            writers: Vec::new(),
+            buckets: shape.buckets,
+            postings_per_bucket: shape.postings_per_bucket,
+            code_bytes: shape.code_bytes,
+            records: shape.records,
+        })
+    }
+
+    pub fn shape(&self) -> SpillShape {
+        SpillShape {
+            buckets: self.buckets,
+            postings_per_bucket: self.postings_per_bucket,
+            code_bytes: self.code_bytes,
+            records: self.records,
+        }
     }
 
     pub fn bucket_count(&self) -> u32 {
-        self.writers.len() as u32
+        self.buckets
     }
 
     /// Postings of bucket `b`.
@@ -87,10 +123,13 @@ impl Spill {
         Ok(())
     }
 
+    /// Flushes and syncs every bucket: a checkpoint may name this spill.
     pub fn finish_writing(&mut self) -> Result<(), FormatError> {
         for w in &mut self.writers {
             w.flush().at(&self.dir)?;
+            w.get_ref().sync_all().at(&self.dir)?;
         }
+        self.writers.clear();
         Ok(())
     }
 

@@ -95,7 +95,8 @@ pub(super) struct AssignContext<'a> {
     pub quantizer: &'a Quantizer,
 }
 
-pub(super) struct Assigned {
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Assigned {
     pub replica_histogram: Vec<u64>,
     /// Vectors whose nearest posting is p (they are stored together).
     pub primaries: Vec<u32>,
@@ -257,6 +258,25 @@ fn locality_order(cindex: &CentroidIndex, f: &[f32], dim: usize, kept: &[usize])
     let mut order: Vec<usize> = (0..kept.len()).collect();
     order.sort_unstable_by_key(|&i| (keys[i], i));
     order
+}
+
+/// The CRC-32 of every input row's stored bytes, as [`assign_all`]
+/// computes it (a resumed build checks its input with it).
+pub(super) fn input_crc(src: &Source, progress: &dyn ProgressSink) -> Result<u32> {
+    progress.stage("verify", src.count());
+    let (mut stored, mut view) = (Vec::new(), Vec::new());
+    let mut crc = crc32fast::Hasher::new();
+    let chunk = 65_536u64;
+    let mut start = 0u64;
+    while start < src.count() {
+        let n = chunk.min(src.count() - start) as usize;
+        src.read(start, n, &mut stored, &mut view)?;
+        crc.update(&stored);
+        progress.advance(n as u64);
+        start += n as u64;
+    }
+    progress.finish_stage();
+    Ok(crc.finalize())
 }
 
 /// Writes `vectors.bin` from the vector spill: rows in (home posting, slot)

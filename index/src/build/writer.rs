@@ -70,6 +70,23 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
     f.sync_all().at(path)
 }
 
+/// Writes `dir/name`: a 64-byte header of `kind` (CRC and length of `body`)
+/// then `body`, synced.
+pub fn write_small(dir: &Path, name: &str, kind: FileKind, body: &[u8]) -> Result<FileEntry, FormatError> {
+    let crc = crc32fast::hash(body);
+    let header = FileHeader {
+        kind,
+        version: FORMAT_VERSION,
+        header_bytes: crate::format::header::HEADER_FIXED_BYTES as u32,
+        body_bytes: body.len() as u64,
+        body_crc: crc,
+    };
+    let mut bytes = header.encode();
+    bytes.extend_from_slice(body);
+    write_synced(&dir.join(name), &bytes)?;
+    Ok(FileEntry { bytes: bytes.len() as u64, crc32: crc })
+}
+
 /// Moves a finished build directory into place: rename within the same
 /// parent, then sync the parent so the rename is durable.
 pub fn publish(tmp: &Path, out: &Path) -> Result<(), FormatError> {
@@ -88,14 +105,29 @@ pub struct TempBuildDir {
 }
 
 impl TempBuildDir {
-    pub fn create(out: &Path) -> Result<Self, FormatError> {
+    /// The temporary directory for building `out`. With `adopt`, a
+    /// directory left by an interrupted build of `out` that holds
+    /// `checkpoint` is taken over (renamed to this process's name; the
+    /// second value says so); other leftovers are removed.
+    pub fn create(out: &Path, adopt: bool) -> Result<(Self, bool), FormatError> {
         let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
         let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        remove_stale(parent, &name);
         let path = parent.join(format!(".{name}.building-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).at(&path)?;
-        Ok(TempBuildDir { path, keep: false })
+        let kept = if adopt { adoptable(parent, &name) } else { None };
+        remove_stale(parent, &name, kept.as_deref());
+        let adopted = match kept {
+            Some(old) => {
+                tracing::info!("resuming the interrupted build in {}", old.display());
+                std::fs::rename(&old, &path).at(&path)?;
+                true
+            }
+            None => {
+                std::fs::create_dir_all(&path).at(&path)?;
+                false
+            }
+        };
+        Ok((TempBuildDir { path, keep: false }, adopted))
     }
 
     pub fn keep(&mut self) {
@@ -111,20 +143,43 @@ impl Drop for TempBuildDir {
     }
 }
 
-/// Removes temporary directories left by builds that were killed: their
+/// Temporary directories left by builds of `name` that were killed: their
 /// process no longer exists.
-fn remove_stale(parent: &Path, name: &str) {
+fn leftovers(parent: &Path, name: &str) -> Vec<PathBuf> {
     let prefix = format!(".{name}.building-");
     let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
+        return Vec::new();
     };
-    for e in entries.flatten() {
-        let file_name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = file_name.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                tracing::info!("removing {} left by an interrupted build", e.path().display());
-                let _ = std::fs::remove_dir_all(e.path());
-            }
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let file_name = e.file_name().to_string_lossy().into_owned();
+            file_name
+                .strip_prefix(&prefix)
+                .and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// The newest leftover holding a checkpoint.
+fn adoptable(parent: &Path, name: &str) -> Option<PathBuf> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    leftovers(parent, name)
+        .into_iter()
+        .filter(|p| p.join(super::checkpoint::FILE).is_file())
+        .max_by_key(|p| modified(&p.join(super::checkpoint::FILE)))
+}
+
+/// Removes the leftovers of killed builds, but `keep`.
+fn remove_stale(parent: &Path, name: &str, keep: Option<&Path>) {
+    for p in leftovers(parent, name) {
+        if Some(p.as_path()) != keep {
+            tracing::info!("removing {} left by an interrupted build", p.display());
+            let _ = std::fs::remove_dir_all(&p);
         }
     }
 }

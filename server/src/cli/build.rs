@@ -65,6 +65,11 @@ pub struct Args {
     /// Bits per dimension for --code binary (1..=4).
     #[arg(long, default_value_t = 1)]
     binary_bits: usize,
+    /// Resume an interrupted build of the same --out from its finished
+    /// assign stage (same input, parameters and seed; checked), instead of
+    /// starting over. Without a resumable leftover the build starts over.
+    #[arg(long)]
+    resume: bool,
     /// Resident row codes (codes.bin: every vector's code, kept in the
     /// server's memory so only the rerank reads the disk): bits per
     /// dimension 1..=4, 0 = none, auto = 2 for rows of 1 KiB or more
@@ -139,6 +144,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         shard: a.shard,
         shard_count: a.shards,
         ids_file: a.ids.clone(),
+        resume: a.resume,
         ..base
     };
     let progress = StderrProgress::new(a.quiet);
