@@ -82,6 +82,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             m.stats.mean_posting_len,
             m.stats.max_posting_len
         );
+        if let Some(c) = &m.stats.centroid_lookup {
+            let how = match c.beam_factor {
+                0 => "group scan".to_string(),
+                f => format!("graph, beam factor {f}"),
+            };
+            println!(
+                "lookup      {how}: nearest centroid found for {:.1}% of {} sample rows at effort {}",
+                100.0 * c.first,
+                c.probes,
+                c.effort
+            );
+        }
         if let Some(p) = &m.source {
             println!(
                 "source      {} ({}, crc32 {:08x}); kernels {}",
