@@ -1,12 +1,16 @@
 //! The offline builder: input file -> index directory.
 //!
 //! Stages: (1) sample; (2) hierarchical balanced clustering of the sample
-//! into leaves (postings) and the centroid index; (3) stream every vector:
-//! closure assignment to up to R postings, encode, spill entries and full
-//! vectors by posting range; (4) write full vectors grouped by their nearest
-//! posting, so a query's rerank candidates share pages; (5) read the spill
-//! back bucket by bucket and write page-packed postings; (6) centroids,
-//! directory, manifest; publish the temporary directory atomically.
+//! into leaves (postings) and the centroid index, whose lookup (group scan
+//! or graph) is chosen by measurement (`lookup.rs`); (3) stream every
+//! vector: nearest centroids (a tile at a time for the group scan,
+//! `blocked.rs`), closure assignment to up to R postings, encode, spill
+//! entries and full vectors by posting range, then a checkpoint from which
+//! a killed build resumes (`checkpoint.rs`); (4) write full vectors grouped
+//! by their nearest posting, so a query's rerank candidates share pages;
+//! (5) read the spill back bucket by bucket and write page-packed postings;
+//! (6) resident row codes; (7) centroids, directory, manifest; publish the
+//! temporary directory atomically.
 
 mod blocked;
 mod checkpoint;
