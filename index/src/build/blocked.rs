@@ -10,6 +10,7 @@
 
 use crate::distance::gemm;
 use crate::search::centroids::CentroidIndex;
+use crate::search::topk::Scored;
 use rayon::prelude::*;
 
 /// Vectors looked up together.
@@ -23,27 +24,6 @@ pub(super) struct BlockedLookup<'a> {
 
 fn norms(rows: &[f32], dim: usize) -> Vec<f32> {
     rows.par_chunks_exact(dim.max(1)).map(|r| r.iter().map(|v| v * v).sum()).collect()
-}
-
-/// A (distance, id) pair ordered by distance, then id.
-#[derive(Debug, Clone, Copy)]
-struct Scored(f32, u32);
-
-impl PartialEq for Scored {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Scored {}
-impl PartialOrd for Scored {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scored {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
-    }
 }
 
 /// The `want` smallest (distance, id) pairs seen (a max-heap); ties by id,

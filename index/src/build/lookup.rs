@@ -45,16 +45,18 @@ pub(super) fn choose(
     seed: u64,
     built: &(dyn Fn(u64) + Sync),
 ) -> (CentroidIndex, CentroidLookupStats) {
-    let g = graph::build_with_progress(k, &groups.centroids, groups.dim, GraphParams::default(), seed, built);
-    let mut with_graph = CentroidIndex { graph: Some(g), upper: None, ..groups.clone() };
     let check = LookupCheck::new(&groups, CentroidScore::L2, probes, want);
     let on_groups = check.measure(&groups, effort);
+    // One index throughout (no copy of the centroids): l2 lookups walk the
+    // graph while it is attached, and the groups once it is taken off.
+    let mut index = groups;
+    index.graph = Some(graph::build_with_progress(k, &index.centroids, index.dim, GraphParams::default(), seed, built));
     let mut on_graph = None;
     for factor in BEAM_FACTORS {
-        if let Some(g) = with_graph.graph.as_mut() {
+        if let Some(g) = index.graph.as_mut() {
             g.beam_factor = factor;
         }
-        let m = check.measure(&with_graph, effort);
+        let m = check.measure(&index, effort);
         if m.cost > on_groups.cost {
             break;
         }
@@ -64,24 +66,25 @@ pub(super) fn choose(
             break;
         }
     }
-    let graph_wins = on_graph.is_some_and(|m| as_accurate(&m, &on_groups) && m.cost <= on_groups.cost);
-    let factor = with_graph.graph.as_ref().map_or(1, |g| g.beam_factor);
-    let graph_first = on_graph.map_or(0.0, |m| m.first);
-    let (index, chosen) = match (graph_wins, on_graph) {
-        (true, Some(m)) => (with_graph, m),
-        _ => (groups, on_groups),
-    };
+    let chosen = on_graph.filter(|m| as_accurate(m, &on_groups) && m.cost <= on_groups.cost);
+    let factor = index.graph.as_ref().map_or(0, |g| g.beam_factor);
+    match chosen {
+        // The group centers' own index is never used beside the graph.
+        Some(_) => index.upper = None,
+        None => index.graph = None,
+    }
+    let m = chosen.unwrap_or(on_groups);
     let stats = CentroidLookupStats {
-        method: if graph_wins { "graph" } else { "groups" }.to_string(),
-        first: chosen.first,
-        recall: chosen.recall,
-        graph_first,
+        method: if chosen.is_some() { "graph" } else { "groups" }.to_string(),
+        first: m.first,
+        recall: m.recall,
+        graph_first: on_graph.map_or(0.0, |g| g.first),
         groups_first: on_groups.first,
-        want: chosen.want,
+        want: m.want,
         effort,
-        probes: chosen.lookups,
-        beam_factor: if graph_wins { factor } else { 0 },
-        cost: chosen.cost,
+        probes: m.lookups,
+        beam_factor: if chosen.is_some() { factor } else { 0 },
+        cost: m.cost,
         groups_cost: on_groups.cost,
     };
     (index, stats)

@@ -37,6 +37,29 @@ impl Ord for Entry {
     }
 }
 
+/// A (distance, id) pair ordered by distance, then id: a max-heap of them
+/// drops its farthest, `Reverse` of one pops its nearest, and ties never
+/// depend on the order of pushes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scored(pub f32, pub u32);
+
+impl PartialEq for Scored {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
+    }
+}
+
 /// Multiplicative hashing for integer keys: ids are not adversarial here and
 /// SipHash would dominate the cost of an insert.
 #[derive(Default)]

@@ -12,8 +12,9 @@ mod visited;
 
 pub use build::{build, build_with_progress, GraphParams};
 
+use super::topk::Scored;
 use crate::distance::Kernels;
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use visited::Visited;
 
@@ -51,53 +52,15 @@ pub const MAX_BEAM_FACTOR: u32 = 64;
 #[derive(Debug, Default)]
 pub struct GraphScratch {
     visited: Visited,
-    frontier: BinaryHeap<Near>,
-    best: BinaryHeap<Far>,
+    /// Candidates to expand, nearest on top.
+    frontier: BinaryHeap<Reverse<Scored>>,
+    /// The beam, farthest on top (dropped first).
+    best: BinaryHeap<Scored>,
     found: Vec<(f32, u32)>,
     /// Neighbours of the node being expanded not seen before.
     fresh: Vec<u32>,
     /// Distances computed by the last search (its cost).
     pub evaluated: usize,
-}
-
-/// A candidate ordered nearest first (for the frontier).
-#[derive(Debug, Clone, Copy)]
-struct Near(f32, u32);
-/// A result ordered farthest first (the beam drops its worst).
-#[derive(Debug, Clone, Copy)]
-struct Far(f32, u32);
-
-impl PartialEq for Near {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Near {}
-impl PartialOrd for Near {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Near {
-    fn cmp(&self, o: &Self) -> Ordering {
-        o.0.total_cmp(&self.0).then(o.1.cmp(&self.1))
-    }
-}
-impl PartialEq for Far {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Far {}
-impl PartialOrd for Far {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Far {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
-    }
 }
 
 impl CentroidGraph {
@@ -281,14 +244,14 @@ fn beam(
     s.best.clear();
     for &(d, n) in starts {
         if s.visited.insert(n) {
-            s.frontier.push(Near(d, n));
-            s.best.push(Far(d, n));
+            s.frontier.push(Reverse(Scored(d, n)));
+            s.best.push(Scored(d, n));
         }
     }
     while s.best.len() > ef {
         s.best.pop();
     }
-    while let Some(Near(d, n)) = s.frontier.pop() {
+    while let Some(Reverse(Scored(d, n))) = s.frontier.pop() {
         if s.best.len() >= ef && s.best.peek().is_some_and(|w| d > w.0) {
             break;
         }
@@ -304,8 +267,8 @@ fn beam(
             let dn = space.dist(q, nb);
             let worst = s.best.peek().map_or(f32::INFINITY, |w| w.0);
             if s.best.len() < ef || dn < worst {
-                s.frontier.push(Near(dn, nb));
-                s.best.push(Far(dn, nb));
+                s.frontier.push(Reverse(Scored(dn, nb)));
+                s.best.push(Scored(dn, nb));
                 if s.best.len() > ef {
                     s.best.pop();
                 }
@@ -313,7 +276,7 @@ fn beam(
         }
     }
     s.found.clear();
-    s.found.extend(s.best.drain().map(|Far(d, n)| (d, n)));
+    s.found.extend(s.best.drain().map(|Scored(d, n)| (d, n)));
     s.found.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 }
 
