@@ -1,4 +1,5 @@
-//! Seeded randomness: the generator lives in the codec crate so the engine
-//! and the codec draw the same numbers from the same seed.
+//! Seeded randomness: the generator has its own crate (`fathom-rng`), shared
+//! with the codec, so that neither a client crate nor the engine can change
+//! the stream that index bytes depend on by accident.
 
-pub use fathom_codec::rng::Rng;
+pub use fathom_rng::Rng;

@@ -16,14 +16,14 @@
 //! - [`symmetric_ip`] / [`symmetric_l2`] compare two codes with bit-plane
 //!   popcounts (for one bit, an affine function of Hamming distance).
 //!
-//! No dependencies: applications encode without the engine.
+//! No dependencies beyond the seeded generator (`fathom-rng`): applications
+//! encode without the engine.
 
 #![forbid(unsafe_code)]
 
 mod crc32;
 pub mod pack;
 mod params;
-pub mod rng;
 
 pub use pack::{words_per_plane, Code};
 pub use params::{symmetric_ip, symmetric_l2, CodecError, CodecParams, MAX_BITS};

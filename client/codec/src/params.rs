@@ -7,7 +7,7 @@
 
 use crate::crc32::crc32;
 use crate::pack::{plane_dot, Code};
-use crate::rng::Rng;
+use fathom_rng::Rng;
 use std::fmt;
 
 pub const MAX_BITS: usize = 4;

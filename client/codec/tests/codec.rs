@@ -2,8 +2,8 @@
 //! equal direct computation on unpacked bits, parameters round-trip and
 //! reject corruption, and the fixed packing vectors in tests/data hold.
 
-use fathom_codec::rng::Rng;
 use fathom_codec::{symmetric_ip, symmetric_l2, CodecError, CodecParams};
+use fathom_rng::Rng;
 
 fn sample(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut r = Rng::new(seed);

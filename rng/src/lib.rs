@@ -1,5 +1,13 @@
-//! A tiny seeded generator (SplitMix64): deterministic across platforms and
-//! thread counts, so builds are reproducible for a seed without a dependency.
+//! The seeded generator (SplitMix64) behind every random choice of an index
+//! build (samples, k-means seeds, rotations, graph levels) and of the codec's
+//! rotation. It is deterministic across platforms and thread counts, so a
+//! build is reproducible for a seed.
+//!
+//! Its stream fixes index bytes: a change here changes every index built
+//! after it. It lives in its own crate, apart from the client and the
+//! engine, and a test pins its first outputs.
+
+#![forbid(unsafe_code)]
 
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -72,5 +80,21 @@ mod tests {
         assert_eq!(a.len(), 100);
         assert!(a.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(Rng::new(1).sample_indices(10, 20).len(), 10);
+    }
+
+    const PINNED_SEED_42: [u64; 3] = [0x28ef_e333_b266_f103, 0x4752_6757_130f_9f52, 0x581c_e1ff_0e4a_e394];
+    const PINNED_DERIVED_42_7: u64 = 0x0f90_5150_8834_3993;
+    const PINNED_SAMPLE_9: [u64; 5] = [16, 249, 451, 581, 898];
+
+    /// Every index byte depends on this stream: a change must be deliberate
+    /// (and come with a format version), never a side effect.
+    #[test]
+    fn stream_is_pinned() {
+        let mut r = Rng::new(42);
+        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+        assert_eq!(got, PINNED_SEED_42);
+        let mut d = Rng::derive(42, 7);
+        assert_eq!(d.next_u64(), PINNED_DERIVED_42_7);
+        assert_eq!(Rng::new(9).sample_indices(1_000, 5), PINNED_SAMPLE_9);
     }
 }
