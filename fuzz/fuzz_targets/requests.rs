@@ -1,19 +1,16 @@
 //! Requests as the server receives them: protobuf bytes decoded into a
 //! SearchRequest or BatchSearchRequest, then the server's own validation
-//! (`server/src/validate.rs`, compiled in here by path: the server is a
-//! binary crate) and, for what passes, a search of a small index built once.
+//! (`fathom_server::validate`, the functions the service calls) and, for
+//! what passes, a search of a small index built once.
 //! Never a panic: every bad request is an error status.
 #![no_main]
 use fathom_index::build::NoProgress;
 use fathom_index::{BuildParams, Index, OpenOptions, SearchSettings};
 use fathom_proto::v1::{BatchSearchRequest, SearchRequest};
+use fathom_server::validate;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use std::sync::{Arc, OnceLock};
-
-#[path = "../../server/src/validate.rs"]
-#[allow(dead_code)]
-mod validate;
 
 /// A 2,000 x 8 index in the temporary directory, built on first use.
 fn index() -> &'static Arc<Index> {

@@ -71,7 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     tracing::info!(config = %serde_json::to_string(&cfg).unwrap_or_default(), "effective configuration");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let r = rt.block_on(crate::serve::serve(cfg, crate::serve::signals(), |b| {
-        crate::announce("serving", b);
+        crate::logging::announce("serving", b);
     }));
     // An index still loading (SIGTERM during the load) must not hold the
     // process: dropping the runtime would wait for the loader thread.

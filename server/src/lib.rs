@@ -1,0 +1,26 @@
+//! The `fathom` binary's library: the CLI's subcommands, the gRPC service
+//! and its workers, the router, config and metrics. The binary (`main.rs`)
+//! only parses arguments and reports errors; tests and the fuzz targets use
+//! the service from here, in process.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod listener;
+pub mod logging;
+pub mod metrics;
+pub mod progress;
+pub mod router;
+pub mod serve;
+pub mod service;
+pub mod status;
+pub mod swap;
+pub mod sysinfo;
+pub mod tls;
+pub mod validate;
+pub mod wire_errors;
+pub mod workers;
