@@ -1,98 +1,194 @@
-//! Prometheus metrics, kept by hand with atomics (a handful of series do not
-//! earn a registry crate), and rendered in the text exposition format.
-//! Labels come from fixed sets only: method names and gRPC codes.
+//! Prometheus metrics through the `prometheus-client` crate: one registry,
+//! label sets as types. A family makes a series for any label value on
+//! first use, so a new RPC gets its counters and histogram without being
+//! listed anywhere. Labels come from fixed sets only: method names, gRPC
+//! codes, stages, swap results.
 
-use fathom_index::SearchStats;
-use parking_lot::Mutex;
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use fathom_index::{Index, SearchStats};
+use parking_lot::RwLock;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+/// Whole requests: 50 µs (a refusal) to 2.5 s.
+pub const REQUEST_BUCKETS: [f64; 15] =
+    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+/// Search stages and queue wait: most take 10-100 µs, so that decade has
+/// six buckets.
+pub const STAGE_BUCKETS: [f64; 16] = [
+    0.000005, 0.00001, 0.00002, 0.00004, 0.00006, 0.00008, 0.0001, 0.00015, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+    0.01, 0.05, 0.25,
+];
+
+/// The content type of [`encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn request_histogram() -> Histogram {
+    Histogram::new(REQUEST_BUCKETS)
+}
+fn stage_histogram() -> Histogram {
+    Histogram::new(STAGE_BUCKETS)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: &'static str,
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    pub method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabel {
+    stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// The RPCs of `fathom.proto`, to name requests that failed before a
+/// handler ran (the path is the client's: anything else is "unknown", so a
+/// client cannot mint series). A test checks the list against the proto.
 pub const METHODS: [&str; 4] = ["Search", "BatchSearch", "GetIndexInfo", "GetCodec"];
-pub const BUCKETS_SECONDS: [f64; 14] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
-#[derive(Default)]
-pub struct Gauge(AtomicI64);
-impl Gauge {
-    pub fn set(&self, v: i64) {
-        self.0.store(v, Ordering::Relaxed);
+/// `method` if it is an RPC of ours, else "unknown".
+pub fn known_method(method: &str) -> &'static str {
+    METHODS.iter().find(|m| **m == method).copied().unwrap_or("unknown")
+}
+
+/// gRPC requests by method and code, and their latency by method: the
+/// server's and the router's front door.
+#[derive(Clone)]
+pub struct RequestMetrics {
+    count: Family<RequestLabels, Counter>,
+    seconds: HistogramFamily<MethodLabel>,
+}
+
+impl RequestMetrics {
+    /// Registers `{prefix}_requests_total` and `{prefix}_request_duration_seconds`.
+    pub fn register(registry: &mut Registry, prefix: &str, what: &str) -> Self {
+        let m = RequestMetrics {
+            count: Family::default(),
+            seconds: Family::new_with_constructor(request_histogram as fn() -> Histogram),
+        };
+        registry.register(
+            format!("{prefix}_requests"),
+            format!("{what} requests by method and status code"),
+            m.count.clone(),
+        );
+        registry.register(
+            format!("{prefix}_request_duration_seconds"),
+            format!("{what} request latency by method"),
+            m.seconds.clone(),
+        );
+        m
     }
-    pub fn add(&self, v: i64) {
-        self.0.fetch_add(v, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+
+    pub fn observe(&self, method: &'static str, code: tonic::Code, d: Duration) {
+        self.count.get_or_create(&RequestLabels { method, code: code_name(code) }).inc();
+        self.seconds.get_or_create(&MethodLabel { method }).observe(d.as_secs_f64());
     }
 }
 
-#[derive(Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS_SECONDS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
-}
-
-impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        for (b, le) in self.buckets.iter().zip(BUCKETS_SECONDS) {
-            if s <= le {
-                b.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
-    }
-
-    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (b, le) in self.buckets.iter().zip(BUCKETS_SECONDS) {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}", b.load(Ordering::Relaxed));
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9);
-        let _ = writeln!(out, "{name}_count{braces} {count}");
-    }
-}
-
-#[derive(Default)]
+/// Everything a shard server exports.
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    request_seconds: [Histogram; 4],
-    stage_seconds: [Histogram; 4],
-    postings_read: AtomicU64,
-    reads: AtomicU64,
-    read_bytes: AtomicU64,
-    candidates: AtomicU64,
+    registry: Registry,
+    requests: RequestMetrics,
+    stage_seconds: HistogramFamily<StageLabel>,
+    postings_read: Counter,
+    reads: Counter,
+    read_bytes: Counter,
+    candidates: Counter,
+    searches: Counter,
+    swaps: Family<ResultLabel, Counter>,
     pub in_flight: Gauge,
     pub queue_depth: Gauge,
-    pub index_disk_bytes: Gauge,
-    pub index_resident_bytes: Gauge,
-    pub index_vectors: Gauge,
     pub ready: Gauge,
-    /// The served index, once open (for gauges read at scrape time).
-    index: parking_lot::RwLock<Option<std::sync::Arc<fathom_index::Index>>>,
-    /// Index swaps by result: ok, refused, failed.
-    swaps: Mutex<BTreeMap<&'static str, u64>>,
+    index_disk_bytes: Gauge,
+    index_resident_bytes: Gauge,
+    index_vectors: Gauge,
+    /// The served index, once open (for what is read at scrape time).
+    index: Arc<RwLock<Option<Arc<Index>>>>,
 }
 
-const STAGES: [&str; 4] = ["centroids", "io", "scoring", "rerank"];
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut r = Registry::default();
+        let requests = RequestMetrics::register(&mut r, "fathom", "gRPC");
+        let stage_seconds: HistogramFamily<StageLabel> = Family::new_with_constructor(stage_histogram);
+        r.register(
+            "fathom_search_stage_duration_seconds",
+            "Time per search stage, per query (queue: waiting for a search worker, per request)",
+            stage_seconds.clone(),
+        );
+        let counter = |r: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            r.register(name, help, c.clone());
+            c
+        };
+        let postings_read = counter(&mut r, "fathom_postings_read", "Posting lists read");
+        let reads = counter(&mut r, "fathom_reads", "Read requests issued to the disk");
+        let read_bytes = counter(&mut r, "fathom_read_bytes", "Bytes read from the disk");
+        let candidates = counter(&mut r, "fathom_candidates_scored", "Posting entries scored");
+        let searches = counter(&mut r, "fathom_searches", "Queries searched to the end by the workers");
+        let swaps = Family::<ResultLabel, Counter>::default();
+        r.register("fathom_index_swaps", "Index swaps by result (ok, refused, failed)", swaps.clone());
+        let gauge = |r: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            r.register(name, help, g.clone());
+            g
+        };
+        let in_flight = gauge(&mut r, "fathom_in_flight_requests", "Requests being handled");
+        let queue_depth = gauge(&mut r, "fathom_queue_depth", "Jobs waiting for a search worker");
+        let ready = gauge(&mut r, "fathom_ready", "1 when the index is open and requests are served");
+        let index_disk_bytes = gauge(&mut r, "fathom_index_disk_bytes", "Bytes of the served index on disk");
+        let index_resident_bytes = gauge(&mut r, "fathom_index_resident_bytes", "Bytes held in memory for the index");
+        let index_vectors = gauge(&mut r, "fathom_index_vectors", "Vectors in the served index");
+        let index: Arc<RwLock<Option<Arc<Index>>>> = Arc::default();
+        r.register_collector(Box::new(IndexCollector(index.clone())));
+        register_process(&mut r, "server");
+        Metrics {
+            registry: r,
+            requests,
+            stage_seconds,
+            postings_read,
+            reads,
+            read_bytes,
+            candidates,
+            searches,
+            swaps,
+            in_flight,
+            queue_depth,
+            ready,
+            index_disk_bytes,
+            index_resident_bytes,
+            index_vectors,
+            index,
+        }
+    }
+}
 
 impl Metrics {
     pub fn observe_request(&self, method: &'static str, code: tonic::Code, d: Duration) {
-        let code = code_name(code);
-        *self.requests.lock().entry((method, code)).or_default() += 1;
-        if let Some(i) = METHODS.iter().position(|m| *m == method) {
-            self.request_seconds[i].observe(d);
-        }
+        self.requests.observe(method, code, d);
     }
 
     /// Gauges of a newly served index.
-    pub fn show_index(&self, index: &std::sync::Arc<fathom_index::Index>) {
+    pub fn show_index(&self, index: &Arc<Index>) {
         let m = &index.manifest;
         self.index_vectors.set(m.vector_count as i64);
         self.index_resident_bytes.set(index.resident_bytes() as i64);
@@ -101,78 +197,130 @@ impl Metrics {
     }
 
     pub fn count_swap(&self, result: &'static str) {
-        *self.swaps.lock().entry(result).or_default() += 1;
+        self.swaps.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// How long a job waited in the queue before a worker took it.
+    pub fn observe_queue_wait(&self, queued_at: Instant) {
+        self.observe_stage("queue", queued_at.elapsed());
+    }
+
+    fn observe_stage(&self, stage: &'static str, d: Duration) {
+        self.stage_seconds.get_or_create(&StageLabel { stage }).observe(d.as_secs_f64());
     }
 
     pub fn observe_search(&self, s: &SearchStats) {
-        self.postings_read.fetch_add(s.postings_read as u64, Ordering::Relaxed);
-        self.reads.fetch_add(s.reads as u64, Ordering::Relaxed);
-        self.read_bytes.fetch_add(s.bytes_read, Ordering::Relaxed);
-        self.candidates.fetch_add(s.candidates_scored as u64, Ordering::Relaxed);
-        for (h, d) in self.stage_seconds.iter().zip([s.centroid_time, s.io_time, s.score_time, s.rerank_time]) {
-            h.observe(d);
+        self.postings_read.inc_by(s.postings_read as u64);
+        self.reads.inc_by(s.reads as u64);
+        self.read_bytes.inc_by(s.bytes_read);
+        self.candidates.inc_by(s.candidates_scored as u64);
+        self.searches.inc();
+        for (stage, d) in
+            [("centroids", s.centroid_time), ("io", s.io_time), ("scoring", s.score_time), ("rerank", s.rerank_time)]
+        {
+            self.observe_stage(stage, d);
         }
     }
 
+    /// Searches run to the end by the workers (one per query).
+    pub fn searches(&self) -> u64 {
+        self.searches.get()
+    }
+
     pub fn render(&self) -> String {
-        let mut o = String::new();
-        let _ = writeln!(o, "# HELP fathom_requests_total gRPC requests by method and status code.");
-        let _ = writeln!(o, "# TYPE fathom_requests_total counter");
-        for ((m, c), n) in self.requests.lock().iter() {
-            let _ = writeln!(o, "fathom_requests_total{{method=\"{m}\",code=\"{c}\"}} {n}");
-        }
-        let _ = writeln!(o, "# HELP fathom_request_duration_seconds gRPC request latency by method.");
-        let _ = writeln!(o, "# TYPE fathom_request_duration_seconds histogram");
-        for (m, h) in METHODS.iter().zip(&self.request_seconds) {
-            h.render(&mut o, "fathom_request_duration_seconds", &format!("method=\"{m}\""));
-        }
-        let _ = writeln!(o, "# HELP fathom_search_stage_duration_seconds Time per search stage, per query.");
-        let _ = writeln!(o, "# TYPE fathom_search_stage_duration_seconds histogram");
-        for (s, h) in STAGES.iter().zip(&self.stage_seconds) {
-            h.render(&mut o, "fathom_search_stage_duration_seconds", &format!("stage=\"{s}\""));
-        }
-        let counters = [
-            ("fathom_postings_read_total", "Posting lists read.", &self.postings_read),
-            ("fathom_reads_total", "Read requests issued to the disk.", &self.reads),
-            ("fathom_read_bytes_total", "Bytes read from the disk.", &self.read_bytes),
-            ("fathom_candidates_scored_total", "Posting entries scored.", &self.candidates),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
-        }
-        let gauges = [
-            ("fathom_in_flight_requests", "Requests being handled.", self.in_flight.get()),
-            ("fathom_queue_depth", "Jobs waiting for a search worker.", self.queue_depth.get()),
-            ("fathom_index_disk_bytes", "Bytes of the served index on disk.", self.index_disk_bytes.get()),
-            ("fathom_index_resident_bytes", "Bytes held in memory for the index.", self.index_resident_bytes.get()),
-            ("fathom_index_vectors", "Vectors in the served index.", self.index_vectors.get()),
-            ("fathom_ready", "1 when the index is open and requests are served.", self.ready.get()),
-            (
-                "fathom_reads_in_flight",
-                "Disk reads submitted and not yet completed.",
-                self.index.read().as_ref().map_or(0, |ix| ix.reads_in_flight()),
-            ),
-            ("process_resident_memory_bytes", "Resident memory of the process.", crate::sysinfo::rss_bytes() as i64),
+        encode(&self.registry)
+    }
+}
+
+/// The registry in the OpenMetrics text format.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
+}
+
+/// `fathom_build_info{version, role}` and the process figures.
+pub fn register_process(r: &mut Registry, role: &'static str) {
+    r.register(
+        "fathom_build",
+        "Build of this process",
+        Info::new(vec![("version", env!("CARGO_PKG_VERSION")), ("role", role)]),
+    );
+    r.register_collector(Box::new(ProcessCollector));
+}
+
+/// What the served index shows at scrape time: reads in flight, the I/O
+/// backend, the version and collection served.
+struct IndexCollector(Arc<RwLock<Option<Arc<Index>>>>);
+
+impl std::fmt::Debug for IndexCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexCollector")
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabel {
+    backend: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IndexLabels {
+    version: String,
+    collection: String,
+}
+
+impl Collector for IndexCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(ix) = self.0.read().clone() else { return Ok(()) };
+        let reads = ConstGauge::new(ix.reads_in_flight());
+        reads.encode(enc.encode_descriptor(
+            "fathom_reads_in_flight",
+            "Disk reads submitted and not yet completed",
+            None,
+            reads.metric_type(),
+        )?)?;
+        let one = ConstGauge::new(1i64);
+        let mut m = enc.encode_descriptor(
+            "fathom_io_backend",
+            "Disk reads go through this backend (io_uring or pread)",
+            None,
+            one.metric_type(),
+        )?;
+        one.encode(m.encode_family(&BackendLabel { backend: ix.backend_name() })?)?;
+        let mut m = enc.encode_descriptor("fathom_index_info", "The index version served", None, one.metric_type())?;
+        let labels = IndexLabels { version: ix.version(), collection: ix.manifest.collection_id.clone() };
+        one.encode(m.encode_family(&labels)?)?;
+        Ok(())
+    }
+}
+
+/// The standard `process_*` figures, read from /proc at scrape time.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let p = crate::sysinfo::process_figures();
+        let cpu = ConstCounter::new(p.cpu_seconds);
+        cpu.encode(enc.encode_descriptor(
+            "process_cpu_seconds",
+            "User and system CPU time spent",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let gauges: [(&str, &str, f64); 4] = [
+            ("process_resident_memory_bytes", "Resident memory", crate::sysinfo::rss_bytes() as f64),
+            ("process_start_time_seconds", "Start time since the Unix epoch", p.start_time_seconds),
+            ("process_open_fds", "Open file descriptors", p.open_fds as f64),
+            ("process_max_fds", "Limit of open file descriptors", p.max_fds as f64),
         ];
         for (name, help, v) in gauges {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            let g = ConstGauge::new(v);
+            g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)?;
         }
-        let _ = writeln!(o, "# HELP fathom_index_swaps_total Index swaps by result (ok, refused, failed).");
-        let _ = writeln!(o, "# TYPE fathom_index_swaps_total counter");
-        for (r, n) in self.swaps.lock().iter() {
-            let _ = writeln!(o, "fathom_index_swaps_total{{result=\"{r}\"}} {n}");
-        }
-        if let Some(ix) = self.index.read().as_ref() {
-            let _ = writeln!(o, "# HELP fathom_io_backend Disk reads go through this backend (io_uring or pread).");
-            let _ =
-                writeln!(o, "# TYPE fathom_io_backend gauge\nfathom_io_backend{{backend=\"{}\"}} 1", ix.backend_name());
-            let _ = writeln!(o, "# HELP fathom_index_info The index version served.\n# TYPE fathom_index_info gauge");
-            let (v, c) = (ix.version().replace(['"', '\\', '\n'], "_"), &ix.manifest.collection_id);
-            let _ = writeln!(o, "fathom_index_info{{version=\"{v}\",collection=\"{c}\"}} 1");
-        }
-        let _ = writeln!(o, "# HELP fathom_build_info Build of this server.\n# TYPE fathom_build_info gauge");
-        let _ = writeln!(o, "fathom_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-        o
+        Ok(())
     }
 }
 
@@ -196,5 +344,44 @@ pub fn code_name(c: tonic::Code) -> &'static str {
         Unavailable => "UNAVAILABLE",
         DataLoss => "DATA_LOSS",
         Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_rpc_of_the_proto_is_known() {
+        let proto = include_str!("../../proto/fathom.proto");
+        let rpcs: Vec<&str> = proto
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("rpc "))
+            .filter_map(|l| l.split('(').next())
+            .map(str::trim)
+            .collect();
+        assert!(!rpcs.is_empty());
+        let mut sorted = super::METHODS.to_vec();
+        sorted.sort_unstable();
+        let mut want = rpcs.clone();
+        want.sort_unstable();
+        assert_eq!(sorted, want, "METHODS must list every rpc of fathom.proto");
+    }
+
+    #[test]
+    fn exposition_is_openmetrics_with_the_new_series() {
+        let m = super::Metrics::default();
+        m.observe_request("Search", tonic::Code::Ok, std::time::Duration::from_micros(70));
+        m.observe_request("SomeNewRpc", tonic::Code::Ok, std::time::Duration::from_micros(70));
+        m.observe_queue_wait(std::time::Instant::now());
+        let text = m.render();
+        assert!(text.contains("fathom_requests_total{method=\"Search\",code=\"OK\"} 1"), "{text}");
+        // A method nobody listed still gets its histogram.
+        assert!(text.contains("fathom_request_duration_seconds_count{method=\"SomeNewRpc\"} 1"), "{text}");
+        assert!(text.contains("fathom_request_duration_seconds_bucket{le=\"0.0001\",method=\"Search\"} 1"), "{text}");
+        assert!(text.contains("fathom_search_stage_duration_seconds_bucket{le=\"0.00001\",stage=\"queue\"}"), "{text}");
+        for name in ["process_cpu_seconds_total", "process_start_time_seconds", "process_open_fds", "fathom_build_info"]
+        {
+            assert!(text.contains(name), "{name} missing: {text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
     }
 }

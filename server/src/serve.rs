@@ -110,9 +110,7 @@ pub async fn serve(
         max_streams_per_connection: cfg.max_streams_per_connection,
     };
     let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
-        if let Some(m) = crate::metrics::METHODS.iter().find(|m| **m == method) {
-            metrics_for_wire.observe_request(m, code, took);
-        }
+        metrics_for_wire.observe_request(crate::metrics::known_method(method), code, took);
     });
     let tls = crate::tls::ReloadableTls::load(&cfg.tls, crate::tls::H2)?;
     let opts = grpc::Options { max_message_bytes: cfg.max_message_bytes, limits, observe, reflection, tls };

@@ -34,13 +34,13 @@ pub struct FathomService {
 struct InFlight<'a>(&'a Metrics);
 impl<'a> InFlight<'a> {
     fn new(m: &'a Metrics) -> Self {
-        m.in_flight.add(1);
+        m.in_flight.inc();
         InFlight(m)
     }
 }
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.add(-1);
+        self.0.in_flight.dec();
     }
 }
 
@@ -80,7 +80,7 @@ impl FathomService {
         let st = self.state_of(collection)?;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (reply, rx) = oneshot::channel();
-        let job = Job { queries, k, settings, deadline, reply };
+        let job = Job { queries, k, settings, deadline, queued_at: Instant::now(), reply };
         if st.pool.submit(job).is_err() {
             return Err(Status::resource_exhausted(format!(
                 "search queue is full ({} waiting); retry with backoff",

@@ -1,4 +1,5 @@
-//! Process memory figures from /proc (Linux).
+//! Process figures from /proc (Linux): memory, CPU time, start time,
+//! descriptors.
 
 fn status_kib(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -14,6 +15,43 @@ pub fn rss_bytes() -> u64 {
 /// Peak resident set size in bytes.
 pub fn peak_rss_bytes() -> u64 {
     status_kib("VmHWM:").unwrap_or(0) * 1024
+}
+
+/// What `process_*` metrics report; zeros where /proc cannot be read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessFigures {
+    pub cpu_seconds: f64,
+    pub start_time_seconds: f64,
+    pub open_fds: u64,
+    pub max_fds: u64,
+}
+
+/// Clock ticks per second of /proc/*/stat times: USER_HZ, fixed at 100 in
+/// Linux's user ABI.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+pub fn process_figures() -> ProcessFigures {
+    let mut p = ProcessFigures {
+        open_fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64),
+        max_fds: crate::listener::open_files_limit().unwrap_or(0) as u64,
+        ..ProcessFigures::default()
+    };
+    // Fields after the command name, which may hold spaces: state is field 3,
+    // utime 14, stime 15, starttime 22 (1-based, see proc(5)).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+    if let (Some(user), Some(system)) = (field(14), field(15)) {
+        p.cpu_seconds = (user + system) / TICKS_PER_SECOND;
+    }
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok())));
+    if let (Some(boot), Some(start)) = (boot, field(22)) {
+        p.start_time_seconds = boot + start / TICKS_PER_SECOND;
+    }
+    p
 }
 
 pub fn human_bytes(b: u64) -> String {
@@ -56,5 +94,14 @@ mod tests {
         assert_eq!(super::parse_size("512M").unwrap(), 512 << 20);
         assert_eq!(super::parse_size("100").unwrap(), 100);
         assert!(super::parse_size("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn process_figures_are_plausible() {
+        let p = super::process_figures();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!(p.start_time_seconds > now - 3_600.0 && p.start_time_seconds <= now + 1.0, "{p:?}");
+        assert!(p.open_fds >= 3 && p.max_fds >= p.open_fds, "{p:?}");
+        assert!(p.cpu_seconds >= 0.0, "{p:?}");
     }
 }

@@ -23,6 +23,8 @@ pub struct Job {
     pub k: usize,
     pub settings: SearchSettings,
     pub deadline: Option<Instant>,
+    /// When the job was queued (for the queue-wait metric).
+    pub queued_at: Instant,
     pub reply: oneshot::Sender<JobResult>,
 }
 
@@ -42,6 +44,7 @@ impl Pool {
             std::thread::Builder::new().name(format!("fathom-search-{w}")).spawn(move || {
                 for job in rx.iter() {
                     metrics.queue_depth.set(rx.len() as i64);
+                    metrics.observe_queue_wait(job.queued_at);
                     let result = run(&mut searcher, &job, &metrics);
                     let _ = job.reply.send(result);
                 }

@@ -139,7 +139,7 @@ async fn serves_recall_errors_health_metrics_and_drains_on_sigterm() {
     let count: u64 = ok_line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(count >= 100, "{ok_line}");
     assert!(m.contains("fathom_requests_total{method=\"Search\",code=\"INVALID_ARGUMENT\"}"));
-    assert!(m.contains("fathom_request_duration_seconds_bucket{method=\"Search\",le=\"+Inf\"}"));
+    assert!(m.contains("fathom_request_duration_seconds_bucket{le=\"+Inf\",method=\"Search\"}"));
     assert!(m.contains("\nfathom_reads_in_flight 0\n"), "no reads in flight when idle");
     assert!(m.contains("\nfathom_io_backend{backend=\""), "the I/O backend is shown");
     assert!(server.http_get("/readyz").starts_with("HTTP/1.1 200"));

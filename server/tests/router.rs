@@ -538,7 +538,7 @@ async fn https_get(addr: &str, ca_pem: &[u8], path: &str) -> std::io::Result<Str
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)).connect(name, tcp).await?;
-    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await?;
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await?;
     let mut out = String::new();
     tls.read_to_string(&mut out).await.or_else(|e| if out.is_empty() { Err(e) } else { Ok(0) })?;
     Ok(out)
@@ -560,7 +560,7 @@ async fn metrics_port_speaks_tls_when_asked() {
     let live = https_get(&server.metrics, &ca_pem, "/livez").await.unwrap();
     assert!(live.starts_with("HTTP/1.1 200") && live.ends_with("ok\n"), "{live}");
     let metrics = https_get(&server.metrics, &ca_pem, "/metrics").await.unwrap();
-    assert!(metrics.contains("fathom_requests_total"), "{metrics}");
+    assert!(metrics.contains("\nfathom_searches_total 0\n"), "{metrics}");
     // Plaintext: the TLS handshake fails and the connection closes.
     let plain = std::panic::catch_unwind(|| server.http_get("/livez"));
     assert!(plain.map_or(true, |r| !r.contains("200")), "plaintext metrics against TLS");

@@ -49,7 +49,7 @@ pub async fn search(
     req: BatchSearchRequest,
     deadline: Instant,
     policy: Policy,
-    partial_answers: &std::sync::atomic::AtomicU64,
+    partial_answers: &prometheus_client::metrics::counter::Counter,
 ) -> Result<Vec<pb::SearchResponse>, Status> {
     let n = cluster.shards.len();
     let remaining = deadline.saturating_duration_since(Instant::now());
@@ -92,7 +92,7 @@ pub async fn search(
         return Err(Status::new(st.code(), what));
     }
     if !missing.is_empty() {
-        partial_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        partial_answers.inc();
     }
     let queries = req.vectors.len();
     let k = req.k as usize;
@@ -168,9 +168,9 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
         call.set_timeout(remaining);
         crate::auth::attach(call.metadata_mut(), cluster.shard_key());
         let started = Instant::now();
-        replica.metrics.in_flight.add(1);
+        replica.metrics.in_flight.inc();
         let result = tokio::time::timeout(remaining, replica.client.clone().batch_search(call)).await;
-        replica.metrics.in_flight.add(-1);
+        replica.metrics.in_flight.dec();
         let result = match result {
             Ok(r) => r.map(tonic::Response::into_inner),
             Err(_) => Err(Status::deadline_exceeded(format!(

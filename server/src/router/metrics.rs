@@ -1,136 +1,176 @@
 //! The router's Prometheus metrics: its own requests, and per shard and
 //! replica the calls it made (by code, latency, in flight), retries,
 //! partial answers and liveness. Labels: method and code from fixed sets;
-//! shard numbers and replica addresses from the configured shard list.
+//! shard numbers and replica addresses from the configured shard list,
+//! read from the cluster at scrape time.
 
 use super::cluster::Cluster;
-use crate::metrics::{code_name, Gauge, Histogram};
+use crate::metrics::{code_name, register_process, RequestMetrics, REQUEST_BUCKETS};
 use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const METHODS: [&str; 4] = ["Search", "BatchSearch", "GetIndexInfo", "GetCodec"];
-
-#[derive(Default)]
+/// Calls one replica has answered, by code, and their latency.
 pub struct ReplicaMetrics {
     calls: Mutex<BTreeMap<&'static str, u64>>,
     latency: Histogram,
     pub in_flight: Gauge,
 }
 
+impl Default for ReplicaMetrics {
+    fn default() -> Self {
+        ReplicaMetrics {
+            calls: Mutex::default(),
+            latency: Histogram::new(REQUEST_BUCKETS),
+            in_flight: Gauge::default(),
+        }
+    }
+}
+
 impl ReplicaMetrics {
     pub fn observe(&self, code: tonic::Code, d: Duration) {
         *self.calls.lock().entry(code_name(code)).or_default() += 1;
-        self.latency.observe(d);
+        self.latency.observe(d.as_secs_f64());
     }
 }
 
 pub struct RouterMetrics {
-    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    request_seconds: [Histogram; 4],
-    pub partial_answers: AtomicU64,
+    registry: Registry,
+    requests: RequestMetrics,
+    pub partial_answers: Counter,
     pub in_flight: Gauge,
     pub ready: Gauge,
-    cluster: Arc<Cluster>,
 }
 
 impl RouterMetrics {
     pub fn new(cluster: Arc<Cluster>) -> Self {
-        RouterMetrics {
-            requests: Mutex::default(),
-            request_seconds: Default::default(),
-            partial_answers: AtomicU64::new(0),
-            in_flight: Gauge::default(),
-            ready: Gauge::default(),
-            cluster,
-        }
+        let mut r = Registry::default();
+        let requests = RequestMetrics::register(&mut r, "fathom_router", "Router gRPC");
+        let partial_answers = Counter::default();
+        r.register("fathom_router_partial_answers", "Answers that left out a shard", partial_answers.clone());
+        let in_flight = Gauge::default();
+        r.register("fathom_router_in_flight_requests", "Router requests being handled", in_flight.clone());
+        let ready = Gauge::default();
+        r.register("fathom_ready", "1 when the router serves (see the policy)", ready.clone());
+        r.register_collector(Box::new(ShardCollector(cluster)));
+        register_process(&mut r, "router");
+        RouterMetrics { registry: r, requests, partial_answers, in_flight, ready }
     }
 
     pub fn observe_request(&self, method: &'static str, code: tonic::Code, d: Duration) {
-        *self.requests.lock().entry((method, code_name(code))).or_default() += 1;
-        if let Some(i) = METHODS.iter().position(|m| *m == method) {
-            self.request_seconds[i].observe(d);
-        }
+        self.requests.observe(method, code, d);
     }
 
     pub fn render(&self) -> String {
-        let mut o = String::new();
-        let head = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        head(&mut o, "fathom_router_requests_total", "counter", "Router gRPC requests by method and status code.");
-        for ((m, c), n) in self.requests.lock().iter() {
-            let _ = writeln!(o, "fathom_router_requests_total{{method=\"{m}\",code=\"{c}\"}} {n}");
-        }
-        head(&mut o, "fathom_router_request_duration_seconds", "histogram", "Router request latency by method.");
-        for (m, h) in METHODS.iter().zip(&self.request_seconds) {
-            h.render(&mut o, "fathom_router_request_duration_seconds", &format!("method=\"{m}\""));
-        }
-        let shards = &self.cluster.shards;
-        head(&mut o, "fathom_router_shard_requests_total", "counter", "Calls to shard replicas by status code.");
-        for s in shards {
-            for r in s.replicas() {
-                for (c, n) in r.metrics.calls.lock().iter() {
-                    let _ = writeln!(
-                        o,
-                        "fathom_router_shard_requests_total{{shard=\"{}\",replica=\"{}\",code=\"{c}\"}} {n}",
-                        s.number, r.addr
-                    );
-                }
+        crate::metrics::encode(&self.registry)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    shard: u32,
+    replica: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    shard: u32,
+    replica: String,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShardLabel {
+    shard: u32,
+}
+
+/// Per shard and replica figures, read from the cluster at scrape time.
+struct ShardCollector(Arc<Cluster>);
+
+impl std::fmt::Debug for ShardCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ShardCollector({} shards)", self.0.shards.len())
+    }
+}
+
+impl Collector for ShardCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let shards = &self.0.shards;
+        let replicas: Vec<_> = shards
+            .iter()
+            .flat_map(|s| {
+                s.replicas()
+                    .into_iter()
+                    .map(move |r| (ReplicaLabels { shard: s.number, replica: r.addr.to_string() }, r))
+            })
+            .collect();
+        let mut m = enc.encode_descriptor(
+            "fathom_router_shard_requests",
+            "Calls to shard replicas by status code",
+            None,
+            MetricType::Counter,
+        )?;
+        for (l, r) in &replicas {
+            for (code, n) in r.metrics.calls.lock().iter() {
+                let labels = CallLabels { shard: l.shard, replica: l.replica.clone(), code };
+                ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
             }
         }
-        head(
-            &mut o,
+        let mut m = enc.encode_descriptor(
             "fathom_router_shard_request_duration_seconds",
-            "histogram",
-            "Latency of calls to shard replicas.",
-        );
-        for s in shards {
-            for r in s.replicas() {
-                let labels = format!("shard=\"{}\",replica=\"{}\"", s.number, r.addr);
-                r.metrics.latency.render(&mut o, "fathom_router_shard_request_duration_seconds", &labels);
-            }
+            "Latency of calls to shard replicas",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (l, r) in &replicas {
+            r.metrics.latency.encode(m.encode_family(l)?)?;
         }
-        head(&mut o, "fathom_router_shard_in_flight", "gauge", "Calls to a shard replica not yet answered.");
-        for s in shards {
-            for r in s.replicas() {
-                let v = r.metrics.in_flight.get();
-                let _ =
-                    writeln!(o, "fathom_router_shard_in_flight{{shard=\"{}\",replica=\"{}\"}} {v}", s.number, r.addr);
-            }
+        let mut m = enc.encode_descriptor(
+            "fathom_router_shard_in_flight",
+            "Calls to a shard replica not yet answered",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (l, r) in &replicas {
+            ConstGauge::new(r.metrics.in_flight.get()).encode(m.encode_family(l)?)?;
         }
-        head(&mut o, "fathom_router_replica_live", "gauge", "1 when the replica is used for answers.");
-        for s in shards {
-            for r in s.replicas() {
-                let v = i64::from(r.is_live());
-                let _ = writeln!(o, "fathom_router_replica_live{{shard=\"{}\",replica=\"{}\"}} {v}", s.number, r.addr);
-            }
+        let mut m = enc.encode_descriptor(
+            "fathom_router_replica_live",
+            "1 when the replica is used for answers",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (l, r) in &replicas {
+            ConstGauge::new(i64::from(r.is_live())).encode(m.encode_family(l)?)?;
         }
-        head(&mut o, "fathom_router_retries_total", "counter", "Calls retried on another replica of the shard.");
+        let mut m = enc.encode_descriptor(
+            "fathom_router_retries",
+            "Calls retried on another replica of the shard",
+            None,
+            MetricType::Counter,
+        )?;
         for s in shards {
-            let v = s.retries.load(Ordering::Relaxed);
-            let _ = writeln!(o, "fathom_router_retries_total{{shard=\"{}\"}} {v}", s.number);
+            ConstCounter::new(s.retries.load(Ordering::Relaxed))
+                .encode(m.encode_family(&ShardLabel { shard: s.number })?)?;
         }
-        let partial = self.partial_answers.load(Ordering::Relaxed);
-        head(&mut o, "fathom_router_partial_answers_total", "counter", "Answers that left out a shard.");
-        let _ = writeln!(o, "fathom_router_partial_answers_total {partial}");
         let gauges = [
-            ("fathom_router_shards", "Shards the router fans out to.", shards.len() as i64),
-            ("fathom_router_shards_live", "Shards with a usable replica.", self.cluster.live_shards() as i64),
-            ("fathom_router_in_flight_requests", "Router requests being handled.", self.in_flight.get()),
-            ("fathom_ready", "1 when the router serves (see the policy).", self.ready.get()),
-            ("process_resident_memory_bytes", "Resident memory of the process.", crate::sysinfo::rss_bytes() as i64),
+            ("fathom_router_shards", "Shards the router fans out to", shards.len() as i64),
+            ("fathom_router_shards_live", "Shards with a usable replica", self.0.live_shards() as i64),
         ];
         for (name, help, v) in gauges {
-            head(&mut o, name, "gauge", help);
-            let _ = writeln!(o, "{name} {v}");
+            let g = ConstGauge::new(v);
+            g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)?;
         }
-        let _ = writeln!(o, "# HELP fathom_build_info Build of this server.\n# TYPE fathom_build_info gauge");
-        let _ = writeln!(o, "fathom_build_info{{version=\"{}\",role=\"router\"}} 1", env!("CARGO_PKG_VERSION"));
-        o
+        Ok(())
     }
 }
 

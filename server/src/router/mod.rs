@@ -116,9 +116,7 @@ pub async fn route(
         drain: cfg.drain_timeout,
     };
     let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
-        if let Some(m) = metrics::METHODS.iter().find(|m| **m == method) {
-            metrics_for_wire.observe_request(m, code, took);
-        }
+        metrics_for_wire.observe_request(crate::metrics::known_method(method), code, took);
     });
     let opts = crate::grpc::Options {
         max_message_bytes: cfg.max_message_bytes,

@@ -98,7 +98,7 @@ impl Fathom for RouterService {
         if let Err(s) = crate::auth::authorize(&self.auth, req.metadata()) {
             return self.finish("Search", started, Err(s));
         }
-        self.metrics.in_flight.add(1);
+        self.metrics.in_flight.inc();
         let deadline = self.deadline_of(&req);
         let m = req.into_inner();
         let batch = BatchSearchRequest {
@@ -114,7 +114,7 @@ impl Fathom for RouterService {
                 .await
                 .and_then(|mut v| v.pop().ok_or_else(|| Status::internal("empty result")))
         };
-        self.metrics.in_flight.add(-1);
+        self.metrics.in_flight.dec();
         self.finish("Search", started, r)
     }
 
@@ -126,10 +126,10 @@ impl Fathom for RouterService {
         if let Err(s) = crate::auth::authorize(&self.auth, req.metadata()) {
             return self.finish("BatchSearch", started, Err(s));
         }
-        self.metrics.in_flight.add(1);
+        self.metrics.in_flight.inc();
         let deadline = self.deadline_of(&req);
         let r = self.fan_out(req.into_inner(), deadline).await.map(|results| pb::BatchSearchResponse { results });
-        self.metrics.in_flight.add(-1);
+        self.metrics.in_flight.dec();
         self.finish("BatchSearch", started, r)
     }
 

@@ -96,8 +96,14 @@ impl Server {
     }
 
     pub fn http_get(&self, path: &str) -> String {
+        self.http("GET", path)
+    }
+
+    /// One request on its own connection to the metrics port; the answer
+    /// as text (status line, headers, body).
+    pub fn http(&self, method: &str, path: &str) -> String {
         let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
