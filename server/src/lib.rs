@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod grpc;
 pub mod http;
+pub mod layers;
 pub mod listener;
 pub mod logging;
 pub mod metrics;

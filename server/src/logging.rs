@@ -43,3 +43,20 @@ pub fn announce(what: &str, b: crate::serve::Bound) {
         eprintln!("fathom {what} on {} (metrics {})", b.grpc, metrics.as_deref().unwrap_or("off"));
     }
 }
+
+/// Logs the configuration a process runs with (`config`: its keys, named
+/// as in the file). With JSON logs it is a nested object, which tracing's
+/// JSON layer would write as a string; otherwise one plain line.
+pub fn effective_config(role: &str, config: &impl serde::Serialize) {
+    let value = serde_json::to_value(config).unwrap_or_default();
+    if LOG_JSON.load(Ordering::Relaxed) {
+        let line = serde_json::json!({
+            "level": "INFO",
+            "fields": { "message": "effective configuration", "config": value },
+            "target": format!("fathom::{role}"),
+        });
+        eprintln!("{line}");
+    } else {
+        tracing::info!(config = %value, "effective configuration");
+    }
+}

@@ -31,7 +31,7 @@ pub async fn serve(
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let (listener, bound) = grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.tls).await?;
+    let (listener, bound) = grpc::bind(cfg.listen_addr()?, cfg.metrics_addr()?, metrics.clone(), &cfg.tls()).await?;
     on_bound(bound);
     tracing::info!(grpc = %bound.grpc, metrics = %bound.metrics.map_or("off".into(), |m| m.to_string()), "listening");
 
@@ -50,7 +50,7 @@ pub async fn serve(
             let (loader_served, loader_metrics) = (served.clone(), metrics.clone());
             let loader_cfg = cfg.clone();
             let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let dir = loader_cfg.index.current()?;
+                let dir = loader_cfg.index_source().current()?;
                 let ready = crate::swap::open_ready(&dir, &loader_cfg, &loader_metrics)?;
                 loader_served.set(ready, &loader_metrics);
                 Ok(())
@@ -100,19 +100,19 @@ pub async fn serve(
                 Err(_) => std::future::pending().await,
             }
         },
-        drain: cfg.drain_timeout,
+        drain: cfg.drain_timeout(),
     };
     let limits = grpc::Limits {
         connections: crate::listener::ConnectionLimits {
             max_connections: cfg.max_connections,
-            handshake_timeout: cfg.handshake_timeout,
+            handshake_timeout: cfg.handshake_timeout(),
         },
         max_streams_per_connection: cfg.max_streams_per_connection,
     };
     let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
         metrics_for_wire.observe_request(crate::metrics::known_method(method), code, took);
     });
-    let tls = crate::tls::ReloadableTls::load(&cfg.tls, crate::tls::H2)?;
+    let tls = crate::tls::ReloadableTls::load(&cfg.tls(), crate::tls::H2)?;
     let opts = grpc::Options { max_message_bytes: cfg.max_message_bytes, limits, observe, reflection, tls };
     grpc::run(listener, svc, opts, reporter, stopping).await
 }
@@ -125,7 +125,7 @@ async fn swaps(cfg: Config, served: Arc<Served>, metrics: Arc<Metrics>) {
         tracing::warn!("cannot listen for SIGHUP: index swaps are off");
         return;
     };
-    let watch = cfg.index_watch;
+    let watch = cfg.index_watch();
     loop {
         tokio::select! {
             _ = hup.recv() => tracing::info!("SIGHUP: checking the index version"),
@@ -136,17 +136,18 @@ async fn swaps(cfg: Config, served: Arc<Served>, metrics: Arc<Metrics>) {
                 }
             } => {
                 let current = served.get().map(|r| r.index.dir.clone());
-                if cfg.index.current().ok() == current {
+                if cfg.index_source().current().ok() == current {
                     continue;
                 }
             }
         }
-        if matches!(cfg.index, IndexSource::Dir(_)) {
+        if matches!(cfg.index_source(), IndexSource::Dir(_)) {
             tracing::warn!("serving one --index directory: nothing to swap (use --index-root)");
             continue;
         }
         let (cfg, served, metrics) = (cfg.clone(), served.clone(), metrics.clone());
-        let _ = tokio::task::spawn_blocking(move || crate::swap::swap(&cfg.index, &served, &cfg, &metrics)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || crate::swap::swap(&cfg.index_source(), &served, &cfg, &metrics)).await;
     }
 }
 

@@ -178,6 +178,12 @@ pub fn settings(s: Option<&pb::SearchSettings>, defaults: &SearchSettings) -> Re
         if let Some(v) = s.prefetch_postings {
             out.prefetch_postings = v as usize;
         }
+        if let Some(v) = s.page_mates {
+            out.page_mates = v;
+        }
+        if let Some(v) = s.block_pages {
+            out.block_pages = v as usize;
+        }
     }
     out.validate().map_err(|e| Status::invalid_argument(format!("settings: {e}")))?;
     Ok(out)
@@ -190,6 +196,8 @@ pub fn to_pb_settings(s: &SearchSettings) -> pb::SearchSettings {
         rerank: Some(s.rerank as u32),
         probe_groups: Some(s.probe_groups as u32),
         prefetch_postings: Some(s.prefetch_postings as u32),
+        page_mates: Some(s.page_mates),
+        block_pages: Some(s.block_pages as u32),
     }
 }
 
@@ -226,6 +234,48 @@ mod tests {
         assert!(vector(Some(&p(9, vec![])), "vector").unwrap_err().message().contains("not a known"));
         assert!(vector(Some(&p(1, vec![0; 3])), "vector").unwrap_err().message().contains("multiple of 4"));
         assert!(vector(None, "vector").unwrap_err().message().contains("required"));
+    }
+
+    /// Every search setting has one name in the engine, the proto, the
+    /// server's `[search]` config, the README's table and `fathom bench`.
+    #[test]
+    fn search_settings_agree_everywhere() {
+        let engine: Vec<&str> = crate::layers::field_names::<SearchSettings>().to_vec();
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let want = sorted(engine.iter().map(|s| s.to_string()).collect());
+        let proto = include_str!("../../proto/fathom.proto");
+        let msg = proto.split("message SearchSettings {").nth(1).and_then(|m| m.split('}').next()).unwrap();
+        let in_proto: Vec<String> = msg
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("optional "))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(String::from)
+            .collect();
+        assert_eq!(sorted(in_proto), want, "proto SearchSettings");
+        let example = include_str!("../../deploy/fathom.example.toml");
+        let section = example.split("[search]").nth(1).unwrap();
+        let in_config: Vec<String> = section
+            .lines()
+            .filter_map(|l| l.trim().trim_start_matches("# ").split_once(" = "))
+            .map(|(k, _)| k.trim().to_string())
+            .collect();
+        assert_eq!(sorted(in_config), want, "deploy/fathom.example.toml [search]");
+        let readme = include_str!("../../README.md");
+        let table = readme.split("### Search settings").nth(1).and_then(|t| t.split("\n\n").nth(1)).unwrap();
+        let in_readme: Vec<String> =
+            table.lines().skip(2).filter_map(|l| l.split('`').nth(1)).map(String::from).collect();
+        assert_eq!(sorted(in_readme), want, "README search settings table");
+        // The wire round trip keeps every setting.
+        let s = SearchSettings { page_mates: false, block_pages: 4, prefetch_postings: 3, ..SearchSettings::default() };
+        assert_eq!(settings(Some(&to_pb_settings(&s)), &SearchSettings::default()).unwrap(), s);
+        // fathom bench sweeps or sets each one.
+        let bench = include_str!("cli/bench.rs");
+        for flag in ["max_postings", "eps2", "rerank", "probe_groups", "block_pages", "prefetch", "no_page_mates"] {
+            assert!(bench.contains(&format!("    {flag}: ")), "fathom bench has no --{flag}");
+        }
     }
 
     #[test]

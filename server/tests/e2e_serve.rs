@@ -246,7 +246,8 @@ fn info_json_is_short_and_survives_a_closed_pipe() {
 }
 
 /// issue 13: with --log-json every line on stderr is JSON, the "serving"
-/// announcement included (it was plain text with a Rust `Some(..)` in it).
+/// announcement included (it was plain text with a Rust `Some(..)` in it),
+/// and the effective configuration is a nested object named as the file.
 #[test]
 fn log_json_is_json_throughout() {
     use std::io::BufRead;
@@ -255,6 +256,7 @@ fn log_json_is_json_throughout() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fathom"))
         .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-json", "--index"])
         .arg(&idx)
+        .env("FATHOM_SEARCH__RERANK", "44")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -272,6 +274,15 @@ fn log_json_is_json_throughout() {
     let _ = child.kill();
     let _ = child.wait();
     let v = announced.unwrap_or_else(|| panic!("no serving line in {seen:?}"));
+    let config = seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "effective configuration")
+        .unwrap_or_else(|| panic!("no configuration line in {seen:?}"));
+    let c = &config["fields"]["config"];
+    assert_eq!(c["drain_timeout_ms"], 10_000, "{config}");
+    assert_eq!(c["search"]["rerank"], 44, "a nested key from the environment: {config}");
+    assert_eq!(c["listen"], "127.0.0.1:0", "{config}");
     assert!(v["grpc"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
     assert!(v["metrics"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
 }

@@ -72,7 +72,7 @@ fn everything() -> pb::SearchSettings {
         eps2: Some(1e6),
         probe_groups: Some(100_000),
         rerank: Some(1000),
-        prefetch_postings: None,
+        ..Default::default()
     }
 }
 

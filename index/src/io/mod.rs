@@ -108,6 +108,7 @@ fn open_direct(p: &Path) -> std::io::Result<File> {
 pub enum BackendChoice {
     /// io_uring when the kernel allows it, else pread.
     Auto,
+    #[serde(alias = "io_uring")]
     Uring,
     Pread,
 }

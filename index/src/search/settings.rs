@@ -4,6 +4,7 @@ use crate::error::QueryError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SearchSettings {
     /// Most postings read for one query.
     pub max_postings: usize,

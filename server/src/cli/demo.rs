@@ -3,7 +3,7 @@
 //! computes exact ground truth, serves the index on loopback, queries it
 //! through the client crate and prints recall and speed.
 
-use crate::config::RawConfig;
+use crate::config::Config;
 use crate::sysinfo::human_bytes;
 use fathom_client::{Client, ClientOptions};
 use fathom_index::build::NoProgress;
@@ -69,8 +69,7 @@ fn demo(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let truth: Vec<Vec<i32>> = truth.iter().map(|r| r.iter().map(|n| n.id as i32).collect()).collect();
 
     // Serve it on loopback and query through the client crate.
-    let cfg =
-        RawConfig { index: Some(idx.clone()), listen: Some("127.0.0.1:0".into()), ..Default::default() }.resolve()?;
+    let cfg = Config { index: Some(idx.clone()), listen: "127.0.0.1:0".into(), ..Config::default() }.check()?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,6 +1,7 @@
 //! `fathom route`: the shard router (see `router`).
 
-use crate::router::config::Layers;
+use crate::layers::Layers;
+use crate::router::config::{resolve, with_env};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -36,16 +37,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(p) = &a.config {
         layers = layers.file(p)?;
     }
-    let cfg = layers
-        .env()
+    let layers = with_env(layers)
         .set("listen", a.listen)
         .set("shards", a.shards)
         .set("metrics_listen", a.metrics_listen)
         .set("policy", a.policy)
         .set("shard_timeout_ms", a.shard_timeout_ms)
-        .set("health_interval_ms", a.health_interval_ms)
-        .resolve()?;
-    tracing::info!(config = %serde_json::to_string(&cfg).unwrap_or_default(), "effective configuration");
+        .set("health_interval_ms", a.health_interval_ms);
+    let cfg = resolve(layers)?;
+    crate::logging::effective_config("route", &cfg.keys);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(crate::router::route(cfg, crate::serve::signals(), |b| {
         crate::logging::announce("routing", b);

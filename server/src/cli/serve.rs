@@ -1,6 +1,6 @@
 //! `fathom serve`: the gRPC server over one index directory.
 
-use crate::config::RawConfig;
+use crate::config::Config;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -48,27 +48,22 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let file = match &a.config {
-        Some(p) => RawConfig::from_file(p)?,
-        None => RawConfig::default(),
-    };
-    let flags = RawConfig {
-        index: a.index,
-        index_root: a.index_root,
-        index_watch_ms: a.index_watch_ms,
-        listen: a.listen,
-        metrics_listen: a.metrics_listen,
-        workers: a.workers,
-        queue_depth: a.queue_depth,
-        backend: a.backend,
-        api_keys_file: a.api_keys_file,
-        tls_cert: a.tls_cert,
-        tls_key: a.tls_key,
-        tls_client_ca: a.tls_client_ca,
-        ..RawConfig::default()
-    };
-    let cfg = file.overlay(RawConfig::from_env()?).overlay(flags).resolve()?;
-    tracing::info!(config = %serde_json::to_string(&cfg).unwrap_or_default(), "effective configuration");
+    let path = |p: Option<PathBuf>| p.map(|p| p.to_string_lossy().into_owned());
+    let cfg = Config::load(a.config.as_deref(), |l| {
+        l.set("index", path(a.index))
+            .set("index_root", path(a.index_root))
+            .set("index_watch_ms", a.index_watch_ms.map(|v| v as i64))
+            .set("listen", a.listen)
+            .set("metrics_listen", a.metrics_listen)
+            .set("workers", a.workers.map(|v| v as i64))
+            .set("queue_depth", a.queue_depth.map(|v| v as i64))
+            .set("backend", a.backend)
+            .set("api_keys_file", path(a.api_keys_file))
+            .set("tls_cert", path(a.tls_cert))
+            .set("tls_key", path(a.tls_key))
+            .set("tls_client_ca", path(a.tls_client_ca))
+    })?;
+    crate::logging::effective_config("serve", &cfg);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let r = rt.block_on(crate::serve::serve(cfg, crate::serve::signals(), |b| {
         crate::logging::announce("serving", b);

@@ -5,16 +5,16 @@
 
 use super::fanout::Policy;
 use super::spec::ShardSpec;
+use crate::layers::Layers;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 /// Every key a layer may set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct RawRouterConfig {
+pub struct RawRouterConfig {
     /// gRPC listen address.
     #[serde(default = "default_listen")]
     listen: String,
@@ -91,11 +91,12 @@ fn default_drain_timeout_ms() -> u64 {
 }
 
 /// The validated configuration a router runs with.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RouterConfig {
+    /// The keys as given (after defaults and layers), for the log.
+    pub keys: RawRouterConfig,
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
-    #[serde(skip)]
     pub shards: ShardSpec,
     pub shard_list: String,
     pub policy: Policy,
@@ -111,38 +112,18 @@ pub struct RouterConfig {
     pub shard_tls_ca: Option<std::path::PathBuf>,
 }
 
-/// Layers, lowest first.
-#[derive(Debug, Default)]
-pub struct Layers(toml::Table);
+/// The `FATHOM_ROUTER_<KEY>` variables over `layers`.
+pub fn with_env(layers: Layers) -> Layers {
+    layers.env::<RawRouterConfig>("FATHOM_ROUTER_")
+}
 
-impl Layers {
-    pub fn file(mut self, path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let t: toml::Table = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
-        self.0.extend(t);
-        Ok(self)
-    }
+/// The merged layers, read and checked.
+pub fn resolve(layers: Layers) -> anyhow::Result<RouterConfig> {
+    RouterConfig::from_raw(layers.read().context("router configuration")?)
+}
 
-    /// `FATHOM_ROUTER_<KEY>` for every key; values are TOML (a bare word is a string).
-    pub fn env(mut self) -> Self {
-        for (k, v) in std::env::vars() {
-            if let Some(key) = k.strip_prefix("FATHOM_ROUTER_") {
-                self.0.insert(key.to_ascii_lowercase(), scalar(&v));
-            }
-        }
-        self
-    }
-
-    /// A flag's value, when given.
-    pub fn set(mut self, key: &str, v: Option<impl Into<toml::Value>>) -> Self {
-        if let Some(v) = v {
-            self.0.insert(key.to_string(), v.into());
-        }
-        self
-    }
-
-    pub fn resolve(self) -> anyhow::Result<RouterConfig> {
-        let raw: RawRouterConfig = toml::Value::Table(self.0).try_into().context("router configuration")?;
+impl RouterConfig {
+    fn from_raw(raw: RawRouterConfig) -> anyhow::Result<RouterConfig> {
         if raw.shards.trim().is_empty() {
             bail!("no shards: pass --shards, set FATHOM_ROUTER_SHARDS or `shards` in the config");
         }
@@ -163,6 +144,7 @@ impl Layers {
             }
         }
         Ok(RouterConfig {
+            keys: raw.clone(),
             listen,
             metrics_listen,
             shards,
@@ -192,17 +174,6 @@ fn path(s: String) -> Option<std::path::PathBuf> {
     Some(s).filter(|p| !p.is_empty()).map(Into::into)
 }
 
-/// An environment value as TOML: numbers and booleans typed, else a string.
-fn scalar(v: &str) -> toml::Value {
-    if let Ok(i) = v.parse::<i64>() {
-        toml::Value::Integer(i)
-    } else if let Ok(b) = v.parse::<bool>() {
-        toml::Value::Boolean(b)
-    } else {
-        toml::Value::String(v.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,22 +184,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("r.toml");
         std::fs::write(&f, "shards = \"a:1,b:2\"\npolicy = \"fail\"\nshard_timeout_ms = 50\n").unwrap();
-        let c = Layers::default().file(&f).unwrap().set("policy", Some("partial")).resolve().unwrap();
+        let c = resolve(Layers::default().file(&f).unwrap().set("policy", Some("partial"))).unwrap();
         assert_eq!((c.policy, c.shard_timeout, c.shards.0.len()), (Policy::Partial, Duration::from_millis(50), 2));
         std::fs::write(&f, "shards = \"a:1\"\nshard_timout_ms = 5\n").unwrap();
-        let e = format!("{:#}", Layers::default().file(&f).unwrap().resolve().unwrap_err());
+        let e = format!("{:#}", resolve(Layers::default().file(&f).unwrap()).unwrap_err());
         assert!(e.contains("shard_timout_ms"), "{e}");
-        let e = format!("{:#}", Layers::default().resolve().unwrap_err());
+        let e = format!("{:#}", resolve(Layers::default()).unwrap_err());
         assert!(e.contains("no shards"), "{e}");
         let e = format!(
             "{:#}",
-            Layers::default().set("shards", Some("a:1")).set("policy", Some("maybe")).resolve().unwrap_err()
+            resolve(Layers::default().set("shards", Some("a:1")).set("policy", Some("maybe"))).unwrap_err()
         );
         assert!(e.contains("fail or partial"), "{e}");
-        assert_eq!(scalar("12"), toml::Value::Integer(12));
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/router.example.toml");
-        let c = Layers::default().file(&example).unwrap().resolve().unwrap();
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/router.example.toml");
+        let c = resolve(Layers::default().file(&example).unwrap()).unwrap();
         assert_eq!((c.shards.0.len(), c.policy), (2, Policy::Partial), "the example config is valid");
-        assert_eq!(scalar("h:1|g:2"), toml::Value::String("h:1|g:2".into()));
     }
 }
