@@ -12,13 +12,45 @@ fn fixture(name: &str, pages: usize) -> PathBuf {
     p
 }
 
+/// pread, and io_uring where the kernel allows it; with
+/// `FATHOM_REQUIRE_URING=1` (CI) a missing io_uring fails the test instead.
 fn backends(files: Arc<IoFiles>) -> Vec<Box<dyn PageReader>> {
     let mut v: Vec<Box<dyn PageReader>> = vec![Box::new(PreadReader::new(files.clone()))];
     match UringReader::new(files, 16) {
         Ok(r) => v.push(Box::new(r)),
+        Err(e) if std::env::var("FATHOM_REQUIRE_URING").is_ok_and(|v| v == "1") => {
+            panic!("FATHOM_REQUIRE_URING=1 but io_uring is unavailable: {e}")
+        }
         Err(e) => eprintln!("io_uring not testable here: {e}"),
     }
     v
+}
+
+/// A panic in the completion callback unwinds through `read_each` only
+/// after every read in flight has completed: the buffer is not freed under
+/// the kernel, and the reader's next batch gets no stale completions.
+#[test]
+fn a_panicking_callback_leaves_no_read_in_flight() {
+    let a = fixture("panic", 64);
+    let expect = std::fs::read(&a).unwrap();
+    let files = Arc::new(IoFiles::open(&[a], true).unwrap());
+    let reqs: Vec<ReadReq> = (0..48)
+        .map(|i| ReadReq { file: 0, offset: (i * PAGE_BYTES) as u64, len: PAGE_BYTES, buf_offset: i * PAGE_BYTES })
+        .collect();
+    for mut be in backends(files.clone()) {
+        let mut buf = AlignedBuf::new();
+        buf.ensure(48 * PAGE_BYTES);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = be.read_each(&reqs, &mut buf, &mut |_, _| panic!("callback fails"));
+        }));
+        assert!(unwound.is_err(), "{}", be.name());
+        drop(buf);
+        assert_eq!(files.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", be.name());
+        let mut buf = AlignedBuf::new();
+        buf.ensure(48 * PAGE_BYTES);
+        be.read_all(&reqs, &mut buf).unwrap();
+        assert_eq!(buf.as_slice()[..48 * PAGE_BYTES], expect[..48 * PAGE_BYTES], "{}", be.name());
+    }
 }
 
 #[test]

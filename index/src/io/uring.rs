@@ -3,9 +3,11 @@
 //! flight, topped up as completions arrive.
 //!
 //! Buffer ownership: the kernel writes into the caller's `AlignedBuf` while a
-//! read is in flight, so `read_all` never returns (not even on error) before
-//! every submitted read has completed; the `&mut AlignedBuf` borrow keeps the
-//! buffer alive and unmoved for that whole time.
+//! read is in flight, so `read_each` never returns before every submitted
+//! read has completed: not on error, and not while unwinding from a panic in
+//! the completion callback (a [`Drain`] guard waits for them as it drops).
+//! The `&mut AlignedBuf` borrow keeps the buffer alive and unmoved until
+//! then.
 
 use super::{short_read, AlignedBuf, IoFiles, OnDone, PageReader, ReadReq};
 use crate::error::{FormatError, IndexError};
@@ -43,12 +45,16 @@ impl PageReader for UringReader {
             return Err(IndexError::Backend(format!("read of {} bytes does not fit the buffer", r.len)));
         }
         let base = buf.as_mut_ptr();
+        let depth = self.depth;
+        let files = &*self.files;
+        // Declared after `buf`'s borrow begins and dropped before it ends, on
+        // every path out of this function, unwinding included.
+        let mut g = Drain { ring: &mut self.ring, files, in_flight: 0 };
         let mut next = 0usize;
-        let mut in_flight = 0usize;
         let mut first_error: Option<IndexError> = None;
-        while next < reqs.len() || in_flight > 0 {
+        while next < reqs.len() || g.in_flight > 0 {
             // Stop submitting after an error, but keep reaping what is in flight.
-            while first_error.is_none() && next < reqs.len() && in_flight < self.depth {
+            while first_error.is_none() && next < reqs.len() && g.in_flight < depth {
                 let r = &reqs[next];
                 // SAFETY: from check 1 the range is inside the buffer.
                 let dst = unsafe { base.add(r.buf_offset) };
@@ -57,38 +63,33 @@ impl PageReader for UringReader {
                     .build()
                     .user_data(next as u64);
                 // SAFETY: the buffer range stays valid and untouched until the
-                // completion is reaped below; the fixed file index is one we
-                // registered in `new`.
-                if unsafe { self.ring.submission().push(&sqe) }.is_err() {
+                // completion is reaped, here or by `Drain`; the fixed file
+                // index is one we registered in `new`.
+                if unsafe { g.ring.submission().push(&sqe) }.is_err() {
                     break;
                 }
                 next += 1;
-                in_flight += 1;
-                self.files.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                g.submitted();
             }
-            if in_flight == 0 {
+            if g.in_flight == 0 {
                 break;
             }
-            if let Err(e) = self.ring.submit_and_wait(1) {
-                if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::EBUSY) {
-                    continue;
-                }
+            if let Err(e) = g.wait_one() {
                 // The kernel may still own buffers: we cannot return safely
                 // until they complete, so keep waiting on the completion queue.
                 first_error.get_or_insert(IndexError::Backend(format!("io_uring submit: {e}")));
-                std::thread::yield_now();
             }
-            for cqe in self.ring.completion() {
-                in_flight -= 1;
-                self.files.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            loop {
+                // One entry at a time: the queue's borrow ends with the statement.
+                let Some(cqe) = g.ring.completion().next() else { break };
+                g.reaped();
                 let r = &reqs[cqe.user_data() as usize];
                 let res = cqe.result();
                 if res < 0 {
                     let error = std::io::Error::from_raw_os_error(-res);
-                    first_error
-                        .get_or_insert(FormatError::Io { path: self.files.path(r.file).to_path_buf(), error }.into());
+                    first_error.get_or_insert(FormatError::Io { path: files.path(r.file).to_path_buf(), error }.into());
                 } else if res as usize != r.len {
-                    first_error.get_or_insert(short_read(&self.files, r, res as usize));
+                    first_error.get_or_insert(short_read(files, r, res as usize));
                 } else if first_error.is_none() {
                     // SAFETY: from check 1 the range is inside the buffer; its
                     // read has completed, so the kernel no longer writes it,
@@ -104,6 +105,53 @@ impl PageReader for UringReader {
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+/// Reads the kernel may still be writing into the caller's buffer. Its drop
+/// waits for each to complete (discarding the results), so leaving
+/// `read_each` by any path, a panic in the callback included, never frees or
+/// hands back a buffer under the kernel, nor leaves stale completions in
+/// the ring for the next call.
+struct Drain<'a> {
+    ring: &'a mut IoUring,
+    files: &'a IoFiles,
+    in_flight: usize,
+}
+
+impl Drain<'_> {
+    fn submitted(&mut self) {
+        self.in_flight += 1;
+        self.files.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn reaped(&mut self) {
+        self.in_flight -= 1;
+        self.files.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Submits what is queued and waits for at least one completion;
+    /// interruptions are retried by the caller's loop.
+    fn wait_one(&mut self) -> std::io::Result<()> {
+        match self.ring.submit_and_wait(1) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => Ok(()),
+            Err(e) => {
+                std::thread::yield_now();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Drain<'_> {
+    fn drop(&mut self) {
+        while self.in_flight > 0 {
+            let _ = self.wait_one();
+            while self.ring.completion().next().is_some() {
+                self.reaped();
+            }
         }
     }
 }
