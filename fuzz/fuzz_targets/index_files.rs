@@ -3,7 +3,8 @@
 //! bytes, as a manifest would give them).
 #![no_main]
 use fathom_index::format::header::{FileHeader, FileKind};
-use fathom_index::format::layout::{decode_centroids, decode_directory};
+use fathom_index::format::layout::decode_directory;
+use fathom_index::search::centroid_file::decode_centroids;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 

@@ -34,5 +34,5 @@ pub use build::{build, BuildParams, BuildReport};
 pub use error::{BuildError, FormatError, IndexError, QueryError, Result};
 pub use format::manifest::CodeKind;
 pub use format::Manifest;
-pub use search::{Index, Neighbor, OpenOptions, Queries, Query, SearchSettings, SearchStats, Searcher};
+pub use search::{Index, Neighbor, OpenOptions, Query, SearchSettings, SearchStats, Searcher};
 pub use types::{ElementType, Metric};

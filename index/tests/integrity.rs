@@ -194,20 +194,6 @@ fn io_uring_and_pread_backends_give_identical_results() {
 }
 
 #[test]
-fn batch_search_equals_one_by_one() {
-    let dir = TempDir::new("batch");
-    let (idx, qs) = small_index(&dir);
-    let ix = open(&idx).unwrap();
-    let d = SearchSettings::default();
-    let batch = ix.search_batch(&qs, 10, &d).unwrap();
-    let mut s = ix.searcher().unwrap();
-    for (q, b) in qs.chunks_exact(24).zip(batch) {
-        assert_eq!(b.unwrap().0, s.search(q, 10, &d).unwrap().0);
-    }
-    assert!(ix.search_batch(&qs[..25], 10, &d).is_err());
-}
-
-#[test]
 fn bad_queries_get_clear_errors() {
     let dir = TempDir::new("queries");
     let (idx, qs) = small_index(&dir);

@@ -11,11 +11,9 @@
 
 use super::spill::{Spill, SpillShape};
 use super::stream::{self, Assigned};
-use super::writer;
 use super::{BuildParams, Planned, ProgressSink};
 use crate::error::{BuildError, FormatError, Result};
 use crate::format::header::{read_checked, FileKind, FORMAT_VERSION};
-use crate::format::layout;
 use crate::format::manifest::{CentroidLookupStats, CodeKind};
 use crate::quant::Quantizer;
 use serde::{Deserialize, Serialize};
@@ -64,8 +62,8 @@ fn created_by() -> String {
 
 /// Records a finished assign stage in `dir` (spills already synced).
 pub(super) fn save(dir: &Path, identity: &Identity, p: &Planned, stage_seconds: &BTreeMap<String, f64>) -> Result<()> {
-    let centroids = layout::encode_centroids(&p.cindex);
-    let entry = writer::write_small(dir, CENTROIDS, FileKind::Centroids, &centroids)?;
+    let centroids = crate::search::centroid_file::encode_centroids(&p.cindex);
+    let entry = crate::format::files::write_small(dir, CENTROIDS, FileKind::Centroids, &centroids)?;
     let cp = Checkpoint {
         created_by: created_by(),
         format_version: FORMAT_VERSION,
@@ -85,7 +83,7 @@ pub(super) fn save(dir: &Path, identity: &Identity, p: &Planned, stage_seconds: 
     let text = serde_json::to_vec(&cp).map_err(|e| BuildError::BadParam { name: "checkpoint", what: e.to_string() })?;
     // Written aside and renamed: a checkpoint is whole or absent.
     let part = dir.join(format!("{FILE}.part"));
-    writer::write_synced(&part, &text)?;
+    crate::format::files::write_synced(&part, &text)?;
     std::fs::rename(&part, dir.join(FILE)).map_err(|error| FormatError::Io { path: dir.join(FILE), error })?;
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|error| FormatError::Io { path: dir.into(), error })?;
     Ok(())
@@ -151,7 +149,7 @@ pub(super) fn load(
     }
     // One primary count per posting.
     let postings = cp.assigned.primaries.len() as u32;
-    let cindex = layout::decode_centroids(&body, &cpath, src.dim, postings)?;
+    let cindex = crate::search::centroid_file::decode_centroids(&body, &cpath, src.dim, postings)?;
     let spill = Spill::reopen(&dir.join("spill"), cp.spill)?;
     let vspill = Spill::reopen(&dir.join("spill-vectors"), cp.vspill)?;
     tracing::info!("resumed after the assign stage");

@@ -15,7 +15,7 @@
 mod blocked;
 mod checkpoint;
 mod lookup;
-pub mod params;
+
 pub mod progress;
 mod resident;
 mod rows;
@@ -24,7 +24,7 @@ mod spill;
 mod stream;
 pub mod writer;
 
-pub use params::BuildParams;
+pub use crate::format::build_params::BuildParams;
 pub use progress::{NoProgress, ProgressSink};
 pub use rows::shard_of;
 
@@ -179,11 +179,11 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     // 7. Centroids, directory, manifest.
     files.insert(fmt::POSTINGS_FILE.to_string(), posting_stats.file);
     files.insert(fmt::VECTORS_FILE.to_string(), vectors_file);
-    let centroids = layout::encode_centroids(&cindex);
-    let entry = writer::write_small(&tmp.path, fmt::CENTROIDS_FILE, FileKind::Centroids, &centroids)?;
+    let centroids = crate::search::centroid_file::encode_centroids(&cindex);
+    let entry = crate::format::files::write_small(&tmp.path, fmt::CENTROIDS_FILE, FileKind::Centroids, &centroids)?;
     files.insert(fmt::CENTROIDS_FILE.to_string(), entry);
     let directory = layout::encode_directory(&refs, &page_crcs);
-    let entry = writer::write_small(&tmp.path, fmt::DIRECTORY_FILE, FileKind::Directory, &directory)?;
+    let entry = crate::format::files::write_small(&tmp.path, fmt::DIRECTORY_FILE, FileKind::Directory, &directory)?;
     files.insert(fmt::DIRECTORY_FILE.to_string(), entry);
 
     let mut replica_histogram = assigned.replica_histogram;

@@ -63,30 +63,6 @@ impl BodyWriter {
     }
 }
 
-/// Writes a whole small file and syncs it.
-pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
-    let mut f = File::create(path).at(path)?;
-    f.write_all(bytes).at(path)?;
-    f.sync_all().at(path)
-}
-
-/// Writes `dir/name`: a 64-byte header of `kind` (CRC and length of `body`)
-/// then `body`, synced.
-pub fn write_small(dir: &Path, name: &str, kind: FileKind, body: &[u8]) -> Result<FileEntry, FormatError> {
-    let crc = crc32fast::hash(body);
-    let header = FileHeader {
-        kind,
-        version: FORMAT_VERSION,
-        header_bytes: crate::format::header::HEADER_FIXED_BYTES as u32,
-        body_bytes: body.len() as u64,
-        body_crc: crc,
-    };
-    let mut bytes = header.encode();
-    bytes.extend_from_slice(body);
-    write_synced(&dir.join(name), &bytes)?;
-    Ok(FileEntry { bytes: bytes.len() as u64, crc32: crc })
-}
-
 /// Moves a finished build directory into place: rename within the same
 /// parent, then sync the parent so the rename is durable.
 pub fn publish(tmp: &Path, out: &Path) -> Result<(), FormatError> {

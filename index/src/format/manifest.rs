@@ -5,8 +5,8 @@
 //! CRC-32 (`"manifest_crc32"`, over every byte before that key), so an edit
 //! of any field is refused at open instead of changing answers.
 
-use crate::build::BuildParams;
 use crate::error::{FormatError, IoContext};
+use crate::format::build_params::BuildParams;
 use crate::quant::Quantizer;
 use crate::types::{ElementType, Metric};
 use serde::{Deserialize, Serialize};
@@ -282,6 +282,6 @@ impl Manifest {
         let body = text.trim_end().strip_suffix('}').unwrap_or(&text).trim_end();
         let head = format!("{body},\n  ");
         let text = format!("{head}{CRC_KEY}: {}\n}}\n", crc32fast::hash(head.as_bytes()));
-        crate::build::writer::write_synced(&path, text.as_bytes())
+        crate::format::files::write_synced(&path, text.as_bytes())
     }
 }

@@ -54,17 +54,6 @@ impl Quantizer {
         }
     }
 
-    /// Bytes of one posting entry: its row (u32) or, where entries hold
-    /// ids, its id (u64), then its code.
-    pub fn entry_bytes(&self) -> usize {
-        let key = if self.entries_hold_ids() {
-            crate::format::layout::ENTRY_ID_BYTES
-        } else {
-            crate::format::layout::ENTRY_ROW_BYTES
-        };
-        key + self.code_bytes()
-    }
-
     /// Whether posting entries hold vector ids rather than `vectors.bin`
     /// rows: binary collections, whose results need no second read round.
     pub fn entries_hold_ids(&self) -> bool {

@@ -1,14 +1,17 @@
 //! Opening an index directory and searching it.
 
+pub mod centroid_file;
 pub mod centroids;
 pub mod graph;
 mod open;
+mod query;
 mod resident;
 mod searcher;
 pub mod settings;
 pub mod topk;
 
-pub use open::{Index, OpenOptions, Queries, Query};
+pub use open::{Index, OpenOptions};
+pub use query::Query;
 pub use searcher::{SearchStats, Searcher};
 pub use settings::SearchSettings;
 pub use topk::Neighbor;

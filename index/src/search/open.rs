@@ -1,6 +1,7 @@
 //! `Index::open`: loads the manifest, centroids (+ their index) and the
 //! posting directory, checks every file's header, length and (for the small
-//! files) checksum, and opens the large files for direct reads.
+//! files) checksum, and opens the large files for direct reads. Query
+//! preparation is in `query.rs`.
 
 use super::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
 use super::resident::ResidentCodes;
@@ -11,14 +12,10 @@ use crate::format::header::{read_checked, FileHeader, FileKind};
 use crate::format::layout::{self, PostingRef, VectorLayout};
 use crate::format::{self as fmt, Manifest};
 use crate::io::{self, BackendChoice, IoFiles};
-use crate::quant::{CodeQuery, CodeSpace, QueryCodes};
+
 use crate::types::Metric;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Largest squared query norm: distances (sums of squares and products of
-/// the query and the vectors) stay far inside f32's range (3.4e38).
-const MAX_QUERY_NORM_SQ: f64 = 1e36;
 
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
@@ -34,27 +31,6 @@ impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions { backend: BackendChoice::Auto, direct_io: true, resident_codes: true }
     }
-}
-
-/// One query's neighbours (nearest first) and what the search did.
-pub type SearchOutput = (Vec<super::Neighbor>, super::SearchStats);
-
-/// A query: floats, or a packed code (layout of `fathom_codec::pack`) for a
-/// binary collection. An encoded binary collection also takes floats and
-/// encodes them with its codec.
-#[derive(Debug, Clone, Copy)]
-pub enum Query<'a> {
-    Floats(&'a [f32]),
-    Code(&'a [u8]),
-}
-
-/// Many queries of one kind, row-major.
-#[derive(Debug, Clone, Copy)]
-pub enum Queries<'a> {
-    /// `dim` floats per query.
-    Floats(&'a [f32]),
-    /// `code_bytes` bytes per query.
-    Codes(&'a [u8]),
 }
 
 /// An open index: what stays in memory, shared by all searchers.
@@ -89,7 +65,7 @@ impl Index {
             }
         }
         let cpath = dir.join(fmt::CENTROIDS_FILE);
-        let centroids = layout::decode_centroids(
+        let centroids = crate::search::centroid_file::decode_centroids(
             &read_checked(&cpath, FileKind::Centroids)?,
             &cpath,
             manifest.dim,
@@ -123,7 +99,7 @@ impl Index {
                 .into());
             }
         }
-        let entry_bytes = manifest.quantizer.entry_bytes();
+        let entry_bytes = crate::format::layout::entry_bytes(&manifest.quantizer);
         let postings_end = ph.header_bytes as u64 + ph.body_bytes;
         for (i, p) in postings.iter().enumerate() {
             let rows_ok =
@@ -248,56 +224,6 @@ impl Index {
         start..end
     }
 
-    /// Searches many float queries (row-major, `dim` wide) in parallel.
-    pub fn search_batch(
-        self: &Arc<Self>,
-        queries: &[f32],
-        k: usize,
-        settings: &super::SearchSettings,
-    ) -> Result<Vec<Result<SearchOutput>>> {
-        self.search_batch_of(Queries::Floats(queries), k, settings)
-    }
-
-    /// Searches many queries in parallel on the current rayon pool, one
-    /// searcher (and I/O ring) per worker thread.
-    pub fn search_batch_of(
-        self: &Arc<Self>,
-        queries: Queries,
-        k: usize,
-        settings: &super::SearchSettings,
-    ) -> Result<Vec<Result<SearchOutput>>> {
-        use rayon::prelude::*;
-        let (len, width) = match queries {
-            Queries::Floats(q) => (q.len(), self.dim()),
-            Queries::Codes(c) => (c.len(), self.code_bytes().unwrap_or(1)),
-        };
-        if !len.is_multiple_of(width) {
-            return Err(QueryError::WrongDimension { expected_dim: width, received_dim: len % width }.into());
-        }
-        // One contiguous share of the queries per pool thread, each with a
-        // single searcher (and ring): per-split searchers would open rings
-        // by the dozen. A backend failure is reported once, before any work.
-        let nq = len / width;
-        let per = nq.div_ceil(rayon::current_num_threads().max(1)).max(1);
-        let mut searchers = (0..nq.div_ceil(per)).map(|_| self.searcher()).collect::<Result<Vec<_>>>()?;
-        let parts: Vec<Vec<Result<SearchOutput>>> = searchers
-            .par_iter_mut()
-            .enumerate()
-            .map(|(part, s)| {
-                (part * per..((part + 1) * per).min(nq))
-                    .map(|i| {
-                        let q = match queries {
-                            Queries::Floats(f) => Query::Floats(&f[i * width..(i + 1) * width]),
-                            Queries::Codes(c) => Query::Code(&c[i * width..(i + 1) * width]),
-                        };
-                        s.search_query(q, k, settings)
-                    })
-                    .collect()
-            })
-            .collect();
-        Ok(parts.into_iter().flatten().collect())
-    }
-
     /// The code space of a binary collection.
     pub fn code_space(&self) -> Option<&crate::quant::CodeSpace> {
         match &self.manifest.quantizer {
@@ -314,48 +240,6 @@ impl Index {
 
     pub fn code_bytes(&self) -> Option<usize> {
         self.code_space().map(|s| s.code_bytes())
-    }
-
-    /// Checks a query and prepares it: the floats that route it to
-    /// centroids and the form that scores posting codes.
-    pub fn prepare(&self, query: Query, k: usize) -> Result<(Vec<f32>, QueryCodes), QueryError> {
-        let m = &self.manifest;
-        let Some(space) = self.code_space() else {
-            let Query::Floats(f) = query else {
-                return Err(QueryError::FloatsWanted);
-            };
-            let q = self.prepare_query(f, k)?;
-            let codes = m.quantizer.query(&q, m.metric);
-            return Ok((q, codes));
-        };
-        let code = match query {
-            Query::Code(bytes) => {
-                self.check_k(k)?;
-                space.check(bytes).map_err(QueryError::BadCode)?;
-                bytes.to_vec()
-            }
-            Query::Floats(f) => {
-                let Some(codec) = &space.codec else {
-                    return Err(QueryError::BitsWanted { bytes: space.code_bytes() });
-                };
-                let q = self.prepare_query(f, k)?;
-                codec.encode(&q).map_err(|e| QueryError::BadCode(e.to_string()))?.to_bytes()
-            }
-        };
-        let (mut words, mut view) = (Vec::new(), Vec::new());
-        CodeSpace::words(&code, &mut words);
-        space.view(&words, &mut view);
-        Ok((view, QueryCodes::Codes(CodeQuery::new(space, &code))))
-    }
-
-    fn check_k(&self, k: usize) -> Result<(), QueryError> {
-        if k == 0 {
-            return Err(QueryError::ZeroK);
-        }
-        if k as u64 > self.len() {
-            return Err(QueryError::KTooLarge { k, count: self.len() });
-        }
-        Ok(())
     }
 
     /// How the centroid lookup scores this index's centroids.
@@ -378,29 +262,6 @@ impl Index {
         }
         let check = LookupCheck::new(&self.centroids, self.centroid_score(), &prepared, settings.max_postings);
         Ok(check.measure(&self.centroids, settings.probe_groups))
-    }
-
-    /// Checks a query and returns it prepared for search (normalised for cosine).
-    pub fn prepare_query(&self, q: &[f32], k: usize) -> Result<Vec<f32>, QueryError> {
-        if q.len() != self.dim() {
-            return Err(QueryError::WrongDimension { expected_dim: self.dim(), received_dim: q.len() });
-        }
-        if let Some((index, &value)) = q.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(QueryError::NotFinite { index, value });
-        }
-        self.check_k(k)?;
-        let mut q = q.to_vec();
-        // In f64: a norm past f32's range would make every distance inf.
-        let norm = q.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
-        if self.metric() == Metric::Cosine {
-            if norm == 0.0 {
-                return Err(QueryError::ZeroVector);
-            }
-            q.iter_mut().for_each(|v| *v = (*v as f64 / norm) as f32);
-        } else if norm * norm >= MAX_QUERY_NORM_SQ {
-            return Err(QueryError::TooLarge { norm });
-        }
-        Ok(q)
     }
 
     /// Verifies the full-body checksums of the large files (reads them whole).

@@ -4,7 +4,7 @@
 
 use super::centroids::CentroidScore;
 use super::open::Index;
-use super::open::Query;
+use super::query::Query;
 use super::settings::SearchSettings;
 use super::topk::{Candidate, Neighbor, TopK};
 use super::{POSTINGS_SLOT, VECTORS_SLOT};
@@ -159,7 +159,7 @@ impl Searcher {
 
         // Posting reads: pages of all kept postings, merged when adjacent.
         let t = Instant::now();
-        let entry_bytes = m.quantizer.entry_bytes();
+        let entry_bytes = crate::format::layout::entry_bytes(&m.quantizer);
         self.pages.clear();
         for &(p, _) in &self.nearest[..keep] {
             let r = &ix.postings[p as usize];
