@@ -9,6 +9,8 @@
 //! protocol types only.
 
 #![forbid(unsafe_code)]
+// Input never panics the process: errors are returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use fathom_proto::v1::fathom_client::FathomClient;
 use fathom_proto::v1::{

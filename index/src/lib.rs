@@ -15,6 +15,8 @@
 //! No async runtime here: the service wraps this crate in its own threads.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// Input never panics the process: errors are returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod build;
 pub mod cluster;

@@ -8,6 +8,8 @@
 //! engine, and a test pins its first outputs.
 
 #![forbid(unsafe_code)]
+// Input never panics the process: errors are returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

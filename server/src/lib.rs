@@ -4,6 +4,8 @@
 //! the service from here, in process.
 
 #![forbid(unsafe_code)]
+// Input never panics the process: errors are returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
 pub mod cli;

@@ -2,6 +2,8 @@
 //! libraries.
 
 #![forbid(unsafe_code)]
+// Input never panics the process: errors are returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use clap::Parser;
 use fathom_server::{cli, logging};

@@ -20,6 +20,8 @@
 //! encode without the engine.
 
 #![forbid(unsafe_code)]
+// Input never panics the process: errors are returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod crc32;
 pub mod pack;

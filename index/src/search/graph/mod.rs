@@ -84,12 +84,7 @@ impl CentroidGraph {
         if levels.iter().any(|&l| l > MAX_LEVEL) {
             return Err(format!("a node level is above {MAX_LEVEL}"));
         }
-        let mut upper_at = Vec::with_capacity(p);
-        let mut lists = 0u64;
-        for &l in &levels {
-            upper_at.push(lists.min(u32::MAX as u64) as u32);
-            lists += l as u64;
-        }
+        let lists: u64 = levels.iter().map(|&l| l as u64).sum();
         if lists > u32::MAX as u64 || upper.len() as u64 != lists * m as u64 {
             return Err(format!("upper layers have {} ids, expected {}", upper.len(), lists * m as u64));
         }
@@ -100,7 +95,26 @@ impl CentroidGraph {
         if entry as usize >= p || levels[entry as usize] != top {
             return Err(format!("entry {entry} is not a node of the top level {top}"));
         }
-        Ok(CentroidGraph { m0, m, entry, levels, bottom, upper, upper_at, beam_factor: 1 })
+        Ok(Self::assemble(m0, m, entry, levels, bottom, upper))
+    }
+
+    /// The graph of parts known to be consistent (built here, or checked by
+    /// [`from_parts`](Self::from_parts)).
+    pub(super) fn assemble(
+        m0: usize,
+        m: usize,
+        entry: u32,
+        levels: Vec<u8>,
+        bottom: Vec<u32>,
+        upper: Vec<u32>,
+    ) -> Self {
+        let mut upper_at = Vec::with_capacity(levels.len());
+        let mut lists = 0u32;
+        for &l in &levels {
+            upper_at.push(lists);
+            lists = lists.saturating_add(l as u32);
+        }
+        CentroidGraph { m0, m, entry, levels, bottom, upper, upper_at, beam_factor: 1 }
     }
 
     pub fn node_count(&self) -> usize {
