@@ -102,6 +102,11 @@ impl FathomService {
                         reads: s.reads,
                         bytes_read: s.bytes_read,
                         candidates_scored: s.candidates_scored,
+                        reranked: s.reranked,
+                        centroid_ns: s.centroid_time.as_nanos() as u64,
+                        io_ns: s.io_time.as_nanos() as u64,
+                        score_ns: s.score_time.as_nanos() as u64,
+                        rerank_ns: s.rerank_time.as_nanos() as u64,
                     }),
                     coverage: None,
                 })
@@ -226,5 +231,8 @@ pub fn index_info(index: &Index, defaults: &SearchSettings) -> pb::IndexInfo {
         user_ids: m.user_ids,
         index_version: index.version(),
         previous_collection_id: String::new(),
+        io_backend: index.backend_name().into(),
+        direct_io: index.direct_io(),
+        process_rss_bytes: crate::sysinfo::rss_bytes(),
     }
 }

@@ -493,3 +493,55 @@ async fn idle_connections_do_not_stall_the_server() {
     drop(idle);
     assert!(server.terminate().success());
 }
+
+/// issue 13: a remote `fathom bench` row says what the server did and is:
+/// its stage times, reranked candidates, I/O backend, O_DIRECT and
+/// resident memory (it used to print 0 ms stages, a hard-coded direct_io
+/// and the client's own RSS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_bench_reports_what_the_server_says() {
+    let (idx, base, _) = fixture("remote-bench");
+    let dir = idx.parent().unwrap().to_path_buf();
+    let server = Server::start(&idx, &[]);
+    let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
+    let info = client.index_info().await.unwrap();
+    assert!(["io_uring", "pread"].contains(&info.io_backend.as_str()), "{info:?}");
+    assert!(info.process_rss_bytes > 1 << 20, "the server's RSS: {info:?}");
+    let q = Mixture { dim: DIM, clusters: 60, seed: 3 }.rows(1, 0, 60);
+    let st = client.search(&q[..DIM], 10, None).await.unwrap().stats.unwrap();
+    assert!(st.centroid_ns > 0 && st.reranked > 0, "{st:?}");
+
+    let queries = dir.join("q.fbin");
+    let mut w = fathom_index::input::BinWriter::create(&queries, DIM, fathom_index::ElementType::F32).unwrap();
+    w.write_f32_rows(&q).unwrap();
+    w.finish().unwrap();
+    let gt = dir.join("gt.ibin");
+    let fathom = env!("CARGO_BIN_EXE_fathom");
+    let ok = std::process::Command::new(fathom)
+        .args(["gt", "--metric", "l2", "--k", "10", "--quiet", "--base"])
+        .arg(&base)
+        .arg("--queries")
+        .arg(&queries)
+        .arg("--out")
+        .arg(&gt)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = std::process::Command::new(fathom)
+        .args(["bench", "--json", "--addr", &server.grpc, "--queries"])
+        .arg(&queries)
+        .arg("--gt")
+        .arg(&gt)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let backend = row["backend"].as_str().unwrap();
+    assert!(backend.ends_with(&format!("({})", info.io_backend)), "{row}");
+    assert_eq!(row["direct_io"], info.direct_io, "{row}");
+    assert!(row["centroid_ms"].as_f64().unwrap() > 0.0 && row["rerank_ms"].as_f64().unwrap() > 0.0, "{row}");
+    assert!(row["reranked"].as_f64().unwrap() > 0.0, "{row}");
+    assert!(row["process_rss_bytes"].as_u64().unwrap() > 1 << 20, "{row}");
+    assert!(row["recall"].as_f64().unwrap() > 0.8, "{row}");
+    assert!(server.terminate().success());
+}

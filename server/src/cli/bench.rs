@@ -96,9 +96,13 @@ pub(super) struct Row {
     pub(super) queries: usize,
     pub(super) settings: SearchSettings,
     pub(super) backend: String,
-    pub(super) direct_io: bool,
+    /// Remote: what the server says (absent from a server too old to say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) direct_io: Option<bool>,
     pub(super) index_resident_bytes: u64,
-    pub(super) process_rss_bytes: u64,
+    /// In process: this process's; remote: the server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) process_rss_bytes: Option<u64>,
     /// The centroid lookup at these settings against an exhaustive scan
     /// (in-process only; on the first [`CENTROID_CHECK_QUERIES`] queries).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -333,9 +337,9 @@ fn measure(
         queries: nq,
         settings: s,
         backend,
-        direct_io: ix.direct_io(),
+        direct_io: Some(ix.direct_io()),
         index_resident_bytes: ix.resident_bytes(),
-        process_rss_bytes: rss_bytes(),
+        process_rss_bytes: Some(rss_bytes()),
         centroid_lookup: None,
     })
 }

@@ -55,6 +55,7 @@ pub(super) fn measure(
         }
         let mut lat = Vec::with_capacity(nq);
         let (mut recall, mut postings, mut reads, mut bytes, mut cands) = (0.0, 0u64, 0u64, 0u64, 0u64);
+        let (mut reranked, mut stage_ns) = (0u64, [0u64; 4]);
         for t in tasks {
             for (i, r, d) in t.await?? {
                 let ids: Vec<u64> = r.neighbors.iter().map(|n| n.id).collect();
@@ -65,12 +66,20 @@ pub(super) fn measure(
                     reads += st.reads as u64;
                     bytes += st.bytes_read;
                     cands += st.candidates_scored as u64;
+                    reranked += st.reranked as u64;
+                    for (sum, ns) in stage_ns.iter_mut().zip([st.centroid_ns, st.io_ns, st.score_ns, st.rerank_ns]) {
+                        *sum += ns;
+                    }
                 }
             }
         }
         let wall = started.elapsed().as_secs_f64();
         let (mean_ms, p99_ms) = super::latency_mean_p99(&mut lat);
         let n = nq as f64;
+        // What the server says of itself after the run: its backend, its
+        // memory. An older server leaves these unset, and so does the row.
+        let after = client.index_info().await?;
+        let ms = |ns: u64| ns as f64 / 1e6 / n;
         Ok(Row {
             recall: recall / n,
             qps: n / wall,
@@ -80,19 +89,22 @@ pub(super) fn measure(
             reads: reads as f64 / n,
             bytes: bytes as f64 / n,
             candidates: cands as f64 / n,
-            reranked: 0.0,
-            centroid_ms: 0.0,
-            io_ms: 0.0,
-            score_ms: 0.0,
-            rerank_ms: 0.0,
+            reranked: reranked as f64 / n,
+            centroid_ms: ms(stage_ns[0]),
+            io_ms: ms(stage_ns[1]),
+            score_ms: ms(stage_ns[2]),
+            rerank_ms: ms(stage_ns[3]),
             k,
             threads: concurrency,
             queries: nq,
             settings: s,
-            backend: format!("remote {addr}"),
-            direct_io: true,
-            index_resident_bytes: info.resident_bytes,
-            process_rss_bytes: crate::sysinfo::rss_bytes(),
+            backend: match after.io_backend.as_str() {
+                "" => format!("remote {addr}"),
+                b => format!("remote {addr} ({b})"),
+            },
+            direct_io: (!after.io_backend.is_empty()).then_some(after.direct_io),
+            index_resident_bytes: after.resident_bytes,
+            process_rss_bytes: (after.process_rss_bytes > 0).then_some(after.process_rss_bytes),
             centroid_lookup: None,
         })
     })

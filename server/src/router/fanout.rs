@@ -110,6 +110,11 @@ pub async fn search(
                 stats.reads += s.reads;
                 stats.bytes_read += s.bytes_read;
                 stats.candidates_scored += s.candidates_scored;
+                stats.reranked += s.reranked;
+                stats.centroid_ns += s.centroid_ns;
+                stats.io_ns += s.io_ns;
+                stats.score_ns += s.score_ns;
+                stats.rerank_ns += s.rerank_ns;
             }
         }
         merge_top_k(&mut neighbors, k);

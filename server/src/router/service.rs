@@ -87,6 +87,9 @@ pub fn collection_info(infos: &[pb::IndexInfo]) -> Option<pb::IndexInfo> {
         shard: 0,
         shard_count: infos.len() as u32,
         index_version: infos.iter().map(|i| i.index_version.as_str()).collect::<Vec<_>>().join(","),
+        io_backend: infos.iter().map(|i| i.io_backend.as_str()).collect::<Vec<_>>().join(","),
+        direct_io: infos.iter().all(|i| i.direct_io),
+        process_rss_bytes: infos.iter().map(|i| i.process_rss_bytes).sum(),
         ..first.clone()
     })
 }
