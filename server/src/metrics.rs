@@ -135,29 +135,21 @@ impl Default for Metrics {
             "Time per search stage, per query (queue: waiting for a search worker, per request)",
             stage_seconds.clone(),
         );
-        let counter = |r: &mut Registry, name: &str, help: &str| {
-            let c = Counter::default();
-            r.register(name, help, c.clone());
-            c
-        };
-        let postings_read = counter(&mut r, "fathom_postings_read", "Posting lists read");
-        let reads = counter(&mut r, "fathom_reads", "Read requests issued to the disk");
-        let read_bytes = counter(&mut r, "fathom_read_bytes", "Bytes read from the disk");
-        let candidates = counter(&mut r, "fathom_candidates_scored", "Posting entries scored");
-        let searches = counter(&mut r, "fathom_searches", "Queries searched to the end by the workers");
+        let postings_read: Counter = registered(&mut r, "fathom_postings_read", "Posting lists read");
+        let reads: Counter = registered(&mut r, "fathom_reads", "Read requests issued to the disk");
+        let read_bytes: Counter = registered(&mut r, "fathom_read_bytes", "Bytes read from the disk");
+        let candidates: Counter = registered(&mut r, "fathom_candidates_scored", "Posting entries scored");
+        let searches: Counter = registered(&mut r, "fathom_searches", "Queries searched to the end by the workers");
         let swaps = Family::<ResultLabel, Counter>::default();
         r.register("fathom_index_swaps", "Index swaps by result (ok, refused, failed)", swaps.clone());
-        let gauge = |r: &mut Registry, name: &str, help: &str| {
-            let g = Gauge::default();
-            r.register(name, help, g.clone());
-            g
-        };
-        let in_flight = gauge(&mut r, "fathom_in_flight_requests", "Requests being handled");
-        let queue_depth = gauge(&mut r, "fathom_queue_depth", "Jobs waiting for a search worker");
-        let ready = gauge(&mut r, "fathom_ready", "1 when the index is open and requests are served");
-        let index_disk_bytes = gauge(&mut r, "fathom_index_disk_bytes", "Bytes of the served index on disk");
-        let index_resident_bytes = gauge(&mut r, "fathom_index_resident_bytes", "Bytes held in memory for the index");
-        let index_vectors = gauge(&mut r, "fathom_index_vectors", "Vectors in the served index");
+        let in_flight: Gauge = registered(&mut r, "fathom_in_flight_requests", "Requests being handled");
+        let queue_depth: Gauge = registered(&mut r, "fathom_queue_depth", "Jobs waiting for a search worker");
+        let ready: Gauge = registered(&mut r, "fathom_ready", "1 when the index is open and requests are served");
+        let index_disk_bytes: Gauge =
+            registered(&mut r, "fathom_index_disk_bytes", "Bytes of the served index on disk");
+        let index_resident_bytes: Gauge =
+            registered(&mut r, "fathom_index_resident_bytes", "Bytes held in memory for the index");
+        let index_vectors: Gauge = registered(&mut r, "fathom_index_vectors", "Vectors in the served index");
         let index: Arc<RwLock<Option<Arc<Index>>>> = Arc::default();
         r.register_collector(Box::new(IndexCollector(index.clone())));
         register_process(&mut r, "server");
@@ -230,6 +222,17 @@ impl Metrics {
     pub fn render(&self) -> String {
         encode(&self.registry)
     }
+}
+
+/// A new metric, registered under `name`; the handle to update it.
+pub fn registered<M: prometheus_client::registry::Metric + Clone + Default>(
+    r: &mut Registry,
+    name: &str,
+    help: &str,
+) -> M {
+    let m = M::default();
+    r.register(name, help, m.clone());
+    m
 }
 
 /// The registry in the OpenMetrics text format.

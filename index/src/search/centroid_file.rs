@@ -5,7 +5,7 @@
 use crate::error::FormatError;
 use crate::format::layout::{corrupt, f32s, u32s};
 use crate::search::centroids::CentroidIndex;
-use crate::search::graph::{CentroidGraph, MAX_BEAM_FACTOR};
+use crate::search::graph::{CentroidGraph, GraphParts, MAX_BEAM_FACTOR};
 use std::path::Path;
 
 /// Body of `centroids.bin`: u32 P, u32 G, u32 dim, u32 graph flag; P*dim
@@ -60,8 +60,9 @@ fn decode_graph(b: &[u8], p: usize, path: &Path, at: u64) -> Result<CentroidGrap
     }
     let ids: Vec<u32> = u32s(&b[lists_at..]).collect();
     let (bottom, upper) = ids.split_at(p * m0);
-    let mut graph = CentroidGraph::from_parts(m0, m, entry, levels, bottom.to_vec(), upper.to_vec())
-        .map_err(|e| corrupt(path, at, format!("graph: {e}")))?;
+    let mut graph =
+        CentroidGraph::from_parts(GraphParts { m0, m, entry, levels, bottom: bottom.to_vec(), upper: upper.to_vec() })
+            .map_err(|e| corrupt(path, at, format!("graph: {e}")))?;
     graph.beam_factor = factor;
     Ok(graph)
 }

@@ -5,7 +5,7 @@
 //! read from the cluster at scrape time.
 
 use super::cluster::Cluster;
-use crate::metrics::{code_name, register_process, RequestMetrics, REQUEST_BUCKETS};
+use crate::metrics::{code_name, register_process, registered, RequestMetrics, REQUEST_BUCKETS};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -55,12 +55,10 @@ impl RouterMetrics {
     pub fn new(cluster: Arc<Cluster>) -> Self {
         let mut r = Registry::default();
         let requests = RequestMetrics::register(&mut r, "fathom_router", "Router gRPC");
-        let partial_answers = Counter::default();
-        r.register("fathom_router_partial_answers", "Answers that left out a shard", partial_answers.clone());
-        let in_flight = Gauge::default();
-        r.register("fathom_router_in_flight_requests", "Router requests being handled", in_flight.clone());
-        let ready = Gauge::default();
-        r.register("fathom_ready", "1 when the router serves (see the policy)", ready.clone());
+        let partial_answers: Counter =
+            registered(&mut r, "fathom_router_partial_answers", "Answers that left out a shard");
+        let in_flight: Gauge = registered(&mut r, "fathom_router_in_flight_requests", "Router requests being handled");
+        let ready: Gauge = registered(&mut r, "fathom_ready", "1 when the router serves (see the policy)");
         r.register_collector(Box::new(ShardCollector(cluster)));
         register_process(&mut r, "router");
         RouterMetrics { registry: r, requests, partial_answers, in_flight, ready }

@@ -8,7 +8,7 @@
 //! their width before they are pruned with the neighbour heuristic, which
 //! keeps pruning cheap; a last pass prunes every list to its width.
 
-use super::{beam, greedy, CentroidGraph, GraphScratch, Layers, Space, MAX_LEVEL, NONE};
+use super::{beam, greedy, CentroidGraph, GraphParts, GraphScratch, Layers, Space, MAX_LEVEL, NONE};
 use crate::distance::Kernels;
 use crate::rng::Rng;
 use rayon::prelude::*;
@@ -278,5 +278,5 @@ fn finish(g: &Building, entry: u32) -> CentroidGraph {
     }
     // Consistent by construction; the centroid_file tests decode built
     // graphs through the checking `from_parts`.
-    CentroidGraph::assemble(m0, m, entry, g.levels.clone(), bottom, upper)
+    CentroidGraph::assemble(GraphParts { m0, m, entry, levels: g.levels.clone(), bottom, upper })
 }

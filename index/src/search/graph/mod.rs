@@ -63,17 +63,22 @@ pub struct GraphScratch {
     pub evaluated: usize,
 }
 
+/// A graph's stored parts: list widths, entry node, node levels, and the
+/// neighbour lists (bottom layer, then each node's upper layers).
+pub struct GraphParts {
+    pub m0: usize,
+    pub m: usize,
+    pub entry: u32,
+    pub levels: Vec<u8>,
+    pub bottom: Vec<u32>,
+    pub upper: Vec<u32>,
+}
+
 impl CentroidGraph {
     /// Assembles a graph from stored parts, checking that they fit together
     /// (every id in range, list lengths as the levels say).
-    pub fn from_parts(
-        m0: usize,
-        m: usize,
-        entry: u32,
-        levels: Vec<u8>,
-        bottom: Vec<u32>,
-        upper: Vec<u32>,
-    ) -> Result<Self, String> {
+    pub fn from_parts(parts: GraphParts) -> Result<Self, String> {
+        let GraphParts { m0, m, entry, ref levels, ref bottom, ref upper } = parts;
         let p = levels.len();
         if p == 0 || m0 == 0 || m == 0 {
             return Err(format!("{p} nodes, m0 {m0}, m {m}: an empty graph"));
@@ -88,26 +93,20 @@ impl CentroidGraph {
         if lists > u32::MAX as u64 || upper.len() as u64 != lists * m as u64 {
             return Err(format!("upper layers have {} ids, expected {}", upper.len(), lists * m as u64));
         }
-        if bottom.iter().chain(&upper).any(|&n| n != NONE && n as usize >= p) {
+        if bottom.iter().chain(upper).any(|&n| n != NONE && n as usize >= p) {
             return Err(format!("a neighbour id is not below the node count {p}"));
         }
         let top = levels.iter().copied().max().unwrap_or(0);
         if entry as usize >= p || levels[entry as usize] != top {
             return Err(format!("entry {entry} is not a node of the top level {top}"));
         }
-        Ok(Self::assemble(m0, m, entry, levels, bottom, upper))
+        Ok(Self::assemble(parts))
     }
 
     /// The graph of parts known to be consistent (built here, or checked by
     /// [`from_parts`](Self::from_parts)).
-    pub(super) fn assemble(
-        m0: usize,
-        m: usize,
-        entry: u32,
-        levels: Vec<u8>,
-        bottom: Vec<u32>,
-        upper: Vec<u32>,
-    ) -> Self {
+    pub(super) fn assemble(parts: GraphParts) -> Self {
+        let GraphParts { m0, m, entry, levels, bottom, upper } = parts;
         let mut upper_at = Vec::with_capacity(levels.len());
         let mut lists = 0u32;
         for &l in &levels {

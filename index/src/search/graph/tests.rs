@@ -74,12 +74,40 @@ fn tiny_and_degenerate_sets() {
 
 #[test]
 fn stored_parts_are_checked() {
-    let ok = CentroidGraph::from_parts(2, 1, 0, vec![1, 0], vec![1, NONE, 0, NONE], vec![NONE]);
+    let ok = CentroidGraph::from_parts(GraphParts {
+        m0: 2,
+        m: 1,
+        entry: 0,
+        levels: vec![1, 0],
+        bottom: vec![1, NONE, 0, NONE],
+        upper: vec![NONE],
+    });
     assert!(ok.is_ok());
-    let bad_id = CentroidGraph::from_parts(2, 1, 0, vec![1, 0], vec![5, NONE, 0, NONE], vec![NONE]);
+    let bad_id = CentroidGraph::from_parts(GraphParts {
+        m0: 2,
+        m: 1,
+        entry: 0,
+        levels: vec![1, 0],
+        bottom: vec![5, NONE, 0, NONE],
+        upper: vec![NONE],
+    });
     assert!(bad_id.unwrap_err().contains("neighbour id"));
-    let bad_entry = CentroidGraph::from_parts(2, 1, 1, vec![1, 0], vec![1, NONE, 0, NONE], vec![NONE]);
+    let bad_entry = CentroidGraph::from_parts(GraphParts {
+        m0: 2,
+        m: 1,
+        entry: 1,
+        levels: vec![1, 0],
+        bottom: vec![1, NONE, 0, NONE],
+        upper: vec![NONE],
+    });
     assert!(bad_entry.unwrap_err().contains("entry"));
-    let short = CentroidGraph::from_parts(2, 1, 0, vec![1, 0], vec![1, NONE, 0], vec![NONE]);
+    let short = CentroidGraph::from_parts(GraphParts {
+        m0: 2,
+        m: 1,
+        entry: 0,
+        levels: vec![1, 0],
+        bottom: vec![1, NONE, 0],
+        upper: vec![NONE],
+    });
     assert!(short.is_err());
 }
