@@ -74,40 +74,14 @@ fn tiny_and_degenerate_sets() {
 
 #[test]
 fn stored_parts_are_checked() {
-    let ok = CentroidGraph::from_parts(GraphParts {
-        m0: 2,
-        m: 1,
-        entry: 0,
-        levels: vec![1, 0],
-        bottom: vec![1, NONE, 0, NONE],
-        upper: vec![NONE],
-    });
-    assert!(ok.is_ok());
-    let bad_id = CentroidGraph::from_parts(GraphParts {
-        m0: 2,
-        m: 1,
-        entry: 0,
-        levels: vec![1, 0],
-        bottom: vec![5, NONE, 0, NONE],
-        upper: vec![NONE],
-    });
+    // Two nodes linked both ways; node 0 also on level 1. Each case spoils
+    // one part of it.
+    let parts =
+        |entry: u32, bottom: Vec<u32>| GraphParts { m0: 2, m: 1, entry, levels: vec![1, 0], bottom, upper: vec![NONE] };
+    assert!(CentroidGraph::from_parts(parts(0, vec![1, NONE, 0, NONE])).is_ok());
+    let bad_id = CentroidGraph::from_parts(parts(0, vec![5, NONE, 0, NONE]));
     assert!(bad_id.unwrap_err().contains("neighbour id"));
-    let bad_entry = CentroidGraph::from_parts(GraphParts {
-        m0: 2,
-        m: 1,
-        entry: 1,
-        levels: vec![1, 0],
-        bottom: vec![1, NONE, 0, NONE],
-        upper: vec![NONE],
-    });
+    let bad_entry = CentroidGraph::from_parts(parts(1, vec![1, NONE, 0, NONE]));
     assert!(bad_entry.unwrap_err().contains("entry"));
-    let short = CentroidGraph::from_parts(GraphParts {
-        m0: 2,
-        m: 1,
-        entry: 0,
-        levels: vec![1, 0],
-        bottom: vec![1, NONE, 0],
-        upper: vec![NONE],
-    });
-    assert!(short.is_err());
+    assert!(CentroidGraph::from_parts(parts(0, vec![1, NONE, 0])).is_err(), "a short bottom layer");
 }
