@@ -52,6 +52,11 @@ pub struct Args {
     branching: usize,
     #[arg(long, default_value_t = BuildParams::default().kmeans_iters)]
     kmeans_iters: usize,
+    /// Effort of the assign stage's nearest-centroid lookups: centroid
+    /// groups scanned (or the graph's beam width). More finds each vector's
+    /// nearest postings more often (head index accuracy), at assign time.
+    #[arg(long, default_value_t = BuildParams::default().assign_probe_groups)]
+    assign_probe_groups: usize,
     /// Vectors sampled for clustering (0 = as many as the budget allows).
     #[arg(long, default_value_t = 0)]
     sample_size: u64,
@@ -136,6 +141,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         rng_factor: if a.no_rng_rule { 0.0 } else { a.rng_factor.unwrap_or(base.rng_factor) },
         branching: a.branching,
         kmeans_iters: a.kmeans_iters,
+        assign_probe_groups: a.assign_probe_groups,
         sample_size: a.sample_size,
         code: a.code,
         pq_subspaces: a.pq_subspaces,
