@@ -95,7 +95,8 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 pub fn scalar(v: &str) -> toml::Value {
     if let Ok(i) = v.parse::<i64>() {
         toml::Value::Integer(i)
-    } else if let Ok(f) = v.parse::<f64>().map_err(|_| ()).and_then(|f| if v.contains('.') { Ok(f) } else { Err(()) }) {
+    } else if let Some(f) = v.contains('.').then(|| v.parse::<f64>().ok()).flatten() {
+        // Only with a decimal point: "inf" and "nan" stay strings.
         toml::Value::Float(f)
     } else if let Ok(b) = v.parse::<bool>() {
         toml::Value::Boolean(b)

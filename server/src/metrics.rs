@@ -50,6 +50,9 @@ pub struct MethodLabel {
     pub method: &'static str,
 }
 
+/// The per-query stages, in the order of [`SearchStats`]' times.
+const SEARCH_STAGES: [&str; 4] = ["centroids", "io", "scoring", "rerank"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabel {
     stage: &'static str,
@@ -108,7 +111,10 @@ impl RequestMetrics {
 pub struct Metrics {
     registry: Registry,
     requests: RequestMetrics,
-    stage_seconds: HistogramFamily<StageLabel>,
+    /// Handles of the stage histograms (centroids, io, scoring, rerank;
+    /// then queue), taken once: the search path does no family lookups.
+    stages: [Histogram; 4],
+    queue_wait: Histogram,
     postings_read: Counter,
     reads: Counter,
     read_bytes: Counter,
@@ -153,10 +159,13 @@ impl Default for Metrics {
         let index: Arc<RwLock<Option<Arc<Index>>>> = Arc::default();
         r.register_collector(Box::new(IndexCollector(index.clone())));
         register_process(&mut r, "server");
+        let stage = |stage: &'static str| stage_seconds.get_or_create(&StageLabel { stage }).clone();
+        let (stages, queue_wait) = (SEARCH_STAGES.map(stage), stage("queue"));
         Metrics {
             registry: r,
             requests,
-            stage_seconds,
+            stages,
+            queue_wait,
             postings_read,
             reads,
             read_bytes,
@@ -194,11 +203,7 @@ impl Metrics {
 
     /// How long a job waited in the queue before a worker took it.
     pub fn observe_queue_wait(&self, queued_at: Instant) {
-        self.observe_stage("queue", queued_at.elapsed());
-    }
-
-    fn observe_stage(&self, stage: &'static str, d: Duration) {
-        self.stage_seconds.get_or_create(&StageLabel { stage }).observe(d.as_secs_f64());
+        self.queue_wait.observe(queued_at.elapsed().as_secs_f64());
     }
 
     pub fn observe_search(&self, s: &SearchStats) {
@@ -207,10 +212,8 @@ impl Metrics {
         self.read_bytes.inc_by(s.bytes_read);
         self.candidates.inc_by(s.candidates_scored as u64);
         self.searches.inc();
-        for (stage, d) in
-            [("centroids", s.centroid_time), ("io", s.io_time), ("scoring", s.score_time), ("rerank", s.rerank_time)]
-        {
-            self.observe_stage(stage, d);
+        for (h, d) in self.stages.iter().zip([s.centroid_time, s.io_time, s.score_time, s.rerank_time]) {
+            h.observe(d.as_secs_f64());
         }
     }
 

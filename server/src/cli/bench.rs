@@ -197,7 +197,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let eps = if a.eps2.is_empty() { vec![if a.sweep { 10.0 } else { d.eps2 }] } else { a.eps2.clone() };
     let pfs = or(&a.prefetch, &[d.prefetch_postings], d.prefetch_postings);
     let mut grid = Vec::new();
-    let mut last_remote: Option<(String, Option<bool>, u64, Option<u64>)> = None;
+    let mut last_remote: Option<Row> = None;
     for &block_pages in &bps {
         for &prefetch_postings in &pfs {
             for &probe_groups in &pgs {
@@ -235,9 +235,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             (None, Some(_), QuerySet::Codes(..)) => anyhow::bail!("remote bench sends float queries only"),
             (None, None, _) => anyhow::bail!("pass --index or --addr"),
         };
-        if ix.is_none() {
-            last_remote = Some((row.backend.clone(), row.direct_io, row.index_resident_bytes, row.process_rss_bytes));
-        }
         if a.json {
             println!("{}", serde_json::to_string(&row)?);
         } else {
@@ -249,15 +246,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 row.centroid_lookup.map(|c| format!(" centroids found {:.3}", c.recall)).unwrap_or_default()
             );
         }
+        if ix.is_none() {
+            last_remote = Some(row);
+        }
     }
     // What the server said of itself (remote), as the in-process line below.
-    if let (Some((backend, direct_io, resident, rss)), false) = (&last_remote, a.json) {
+    if let (Some(row), false) = (&last_remote, a.json) {
         let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "not reported".into());
         eprintln!(
-            "{backend}; direct_io {}; index resident {}; server RSS {}",
-            or_unknown(direct_io.map(|d| d.to_string())),
-            human_bytes(*resident),
-            or_unknown(rss.map(human_bytes))
+            "{}; direct_io {}; index resident {}; server RSS {}",
+            row.backend,
+            or_unknown(row.direct_io.map(|d| d.to_string())),
+            human_bytes(row.index_resident_bytes),
+            or_unknown(row.process_rss_bytes.map(human_bytes))
         );
     }
     if let (Some(ix), false) = (&ix, a.json) {
