@@ -34,6 +34,7 @@ pub mod types;
 
 pub use build::{build, BuildParams, BuildReport};
 pub use error::{BuildError, FormatError, IndexError, QueryError, Result};
+pub use format::build_params::LookupChoice;
 pub use format::manifest::CodeKind;
 pub use format::Manifest;
 pub use search::{Index, Neighbor, OpenOptions, Query, SearchSettings, SearchStats, Searcher};

@@ -138,7 +138,9 @@ fn an_older_format_says_to_rebuild() {
     let out = dir.join("idx");
     fathom_index::build(&base, &out, &BuildParams::default(), &NoProgress).unwrap();
     let mpath = out.join("manifest.json");
-    let text = std::fs::read_to_string(&mpath).unwrap().replace("\"format_version\": 4", "\"format_version\": 1");
+    let text = std::fs::read_to_string(&mpath)
+        .unwrap()
+        .replace(&format!("\"format_version\": {}", fathom_index::format::FORMAT_VERSION), "\"format_version\": 1");
     std::fs::write(&mpath, text).unwrap();
     let e = Index::open(&out, OpenOptions::default()).err().unwrap().to_string();
     assert!(e.contains("format version 1") && e.contains("rebuild"), "{e}");

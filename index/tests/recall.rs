@@ -7,7 +7,7 @@ use common::*;
 use fathom_index::build::NoProgress;
 use fathom_index::gt::{ground_truth, recall_at};
 use fathom_index::input::VectorFile;
-use fathom_index::{BuildParams, CodeKind, Index, Metric, OpenOptions, SearchSettings};
+use fathom_index::{BuildParams, CodeKind, Index, LookupChoice, Metric, OpenOptions, SearchSettings};
 
 const K: usize = 10;
 
@@ -143,4 +143,37 @@ fn recall_with_resident_row_codes_every_metric() {
     let (noise, _) = mixture_files(&dir, 5_000, 1, dim, 20);
     let m = fathom_index::build(&noise, &dir.join("noise"), &BuildParams::default(), &NoProgress).unwrap().manifest;
     assert!(m.resident_codes.is_none());
+}
+
+/// An index whose searches walk the centroid graph from the group scan
+/// (`--centroid-lookup hybrid`, format 5): the index stores and reopens it
+/// so, and recall holds at default settings.
+#[test]
+fn recall_where_the_centroid_graph_is_walked_from_the_groups() {
+    let dir = TempDir::new("recall-hybrid");
+    let (dim, n) = (48, 60_000u64);
+    let m = fathom_index::synth::Mixture { dim, clusters: 2_000, seed: 11 };
+    let (base, queries) = (dir.join("base.fbin"), dir.join("queries.fbin"));
+    m.write_fbin(&base, 0, n).unwrap();
+    m.write_fbin(&queries, 1, 200).unwrap();
+    let params = BuildParams { leaf_size: 6, centroid_lookup: LookupChoice::Hybrid, ..BuildParams::default() };
+    let built = fathom_index::build(&base, &dir.join("idx"), &params, &NoProgress).unwrap().manifest;
+    let lookup = built.stats.centroid_lookup.clone().unwrap();
+    assert_eq!(lookup.method, "hybrid", "{lookup:?}");
+    assert!(lookup.first >= lookup.groups_first && lookup.hybrid_first == Some(lookup.first), "{lookup:?}");
+    let ix = Index::open(&dir.join("idx"), OpenOptions::default()).unwrap();
+    assert!(ix.centroids.graph.is_some() && ix.centroids.graph_from_groups);
+    let qs = read_f32(&queries);
+    let truth = ground_truth(&VectorFile::open(&base).unwrap(), &qs, K, Metric::L2, &|_| {}).unwrap();
+    let mut s = ix.searcher().unwrap();
+    let mut total = 0.0;
+    for (q, t) in qs.chunks_exact(dim).zip(&truth) {
+        let (found, _) = s.search(q, K, &SearchSettings::default()).unwrap();
+        let ids: Vec<u64> = found.iter().map(|n| n.id).collect();
+        let truth_ids: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
+        total += recall_at(&ids, &truth_ids, K);
+    }
+    let recall = total / truth.len() as f64;
+    eprintln!("hybrid lookup: recall@10 = {recall:.4}, {lookup:?}");
+    assert!(recall >= 0.9, "recall@10 {recall}");
 }

@@ -320,7 +320,8 @@ fn plan_and_assign(
     stage_seconds.insert("cluster".into(), t.elapsed().as_secs_f64());
     tracing::info!(postings, groups = groups.group_count(), "clustered sample of {sample_count}");
 
-    // 2b. The centroid lookup: graph or groups, whichever finds more.
+    // 2b. The centroid lookup: groups, graph or the graph walked from the
+    // groups, whichever finds more (or the one asked for).
     let t = Instant::now();
     progress.stage("centroids", postings as u64);
     let lookup_rows = (sample.len() / dim).min(LOOKUP_PROBES);
@@ -332,9 +333,12 @@ fn plan_and_assign(
         kern,
         groups,
         &lookup_probes,
-        params.assign_probe_groups,
-        params.assign_candidates(),
-        params.seed ^ 0x6B,
+        lookup::Ask {
+            effort: params.assign_probe_groups,
+            want: params.assign_candidates(),
+            seed: params.seed ^ 0x6B,
+            force: params.centroid_lookup,
+        },
         &|n| progress.advance(n),
     );
     progress.finish_stage();

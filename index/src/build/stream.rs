@@ -16,7 +16,7 @@ use crate::format::manifest::FileEntry;
 use crate::format::PAGE_BYTES;
 use crate::quant::Quantizer;
 use crate::rng::Rng;
-use crate::search::centroids::{CentroidIndex, CentroidScore, CentroidScratch};
+use crate::search::centroids::{hybrid_beam, hybrid_groups, CentroidIndex, CentroidScore, CentroidScratch};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -136,8 +136,11 @@ pub(super) fn assign_all(
     let mut crc = crc32fast::Hasher::new();
     let want = p.assign_candidates();
     let entry_ids = cx.quantizer.entries_hold_ids();
-    // A group-scanning index is looked up a tile at a time (see blocked.rs).
-    let blocked = cx.cindex.graph.is_none().then(|| blocked::BlockedLookup::new(cx.cindex));
+    // A group-scanning index is looked up a tile at a time (see blocked.rs);
+    // one that walks the graph from the groups then refines each row's.
+    let from_groups = cx.cindex.graph.is_some() && cx.cindex.graph_from_groups;
+    let blocked = (cx.cindex.graph.is_none() || from_groups).then(|| blocked::BlockedLookup::new(cx.cindex));
+    let probe_groups = if from_groups { hybrid_groups(p.assign_probe_groups) } else { p.assign_probe_groups };
     let mut local = 0u32;
     let mut start = 0u64;
     while start < src.count() {
@@ -154,7 +157,13 @@ pub(super) fn assign_all(
                 let tiles: Vec<Vec<Vec<(u32, f32)>>> = xs
                     .par_chunks(blocked::TILE * dim)
                     .map(|t| {
-                        let found = b.nearest(t, p.assign_probe_groups, want);
+                        let mut found = b.nearest(t, probe_groups, want);
+                        if from_groups {
+                            let mut scratch = CentroidScratch::default();
+                            for (x, near) in t.chunks_exact(dim).zip(&mut found) {
+                                cx.cindex.refine_on_graph(x, hybrid_beam(want), want, &mut scratch, near);
+                            }
+                        }
                         progress.advance(found.len() as u64);
                         found
                     })

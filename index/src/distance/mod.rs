@@ -29,6 +29,10 @@ pub struct Kernels {
     pub name: &'static str,
     /// Squared Euclidean distance; slices must have equal length.
     pub l2_sq: fn(&[f32], &[f32]) -> f32,
+    /// `l2_sq(q, row)` for each of `out.len()` consecutive rows of
+    /// `q.len()` floats (rows scanned in bulk: group centers, a group's
+    /// centroids).
+    pub l2_sq_rows: fn(q: &[f32], rows: &[f32], out: &mut [f32]),
     /// Dot product; slices must have equal length.
     pub dot: fn(&[f32], &[f32]) -> f32,
     /// `sum_j w[j] * (q[j] - c[j])^2`; all three of equal length.
@@ -45,6 +49,7 @@ pub struct Kernels {
 pub const SCALAR: Kernels = Kernels {
     name: "scalar",
     l2_sq: scalar::l2_sq,
+    l2_sq_rows: scalar::l2_sq_rows,
     dot: scalar::dot,
     l2_sq_u8_weighted: scalar::l2_sq_u8_weighted,
     dot_u8: scalar::dot_u8,
@@ -154,6 +159,19 @@ mod tests {
                     k.name
                 );
                 assert!(close((k.dot_u8)(&a, &c), scalar::dot_u8(&a, &c)), "{} dotu8 d={dim}", k.name);
+                // Row counts around the four-row step.
+                for n in [0usize, 1, 3, 4, 5, 9] {
+                    let rows: Vec<f32> = (0..n * dim).map(|_| rng.normal()).collect();
+                    let mut out = vec![f32::NAN; n];
+                    (k.l2_sq_rows)(&a, &rows, &mut out);
+                    for (r, &o) in out.iter().enumerate() {
+                        let row = &rows[r * dim..(r + 1) * dim];
+                        assert!(close(o, scalar::l2_sq(&a, row)), "{} l2 rows d={dim} n={n} r={r}", k.name);
+                        // Bit for bit the set's own one-row kernel: lookups
+                        // compare distances from both.
+                        assert_eq!(o.to_bits(), (k.l2_sq)(&a, row).to_bits(), "{} d={dim} n={n} r={r}", k.name);
+                    }
+                }
             }
         }
     }

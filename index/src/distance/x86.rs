@@ -13,6 +13,7 @@ pub(super) fn avx2() -> Option<Kernels> {
         Some(Kernels {
             name: "avx2",
             l2_sq: l2_sq_avx2_safe,
+            l2_sq_rows: l2_sq_rows_avx2_safe,
             dot: dot_avx2_safe,
             l2_sq_u8_weighted: l2_u8w_avx2_safe,
             dot_u8: dot_u8_avx2_safe,
@@ -39,6 +40,8 @@ pub(super) fn avx512() -> Option<Kernels> {
         Some(Kernels {
             name: "avx512",
             l2_sq: l2_sq_avx512_safe,
+            // Row by row: bit-identical to this set's `l2_sq`.
+            l2_sq_rows: l2_sq_rows_avx512_safe,
             dot: dot_avx512_safe,
             // The u8 kernels stay on AVX2: the AVX-512 variants measured 6x
             // slower on GloVe-50 (masked 16-byte loads), see RESULTS.md.
@@ -72,6 +75,18 @@ safe_wrapper!(dot_avx2_safe, dot_avx2, (a: &[f32], b: &[f32]));
 safe_wrapper!(l2_u8w_avx2_safe, l2_u8w_avx2, (q: &[f32], w: &[f32], c: &[u8]));
 safe_wrapper!(dot_u8_avx2_safe, dot_u8_avx2, (q: &[f32], c: &[u8]));
 safe_wrapper!(l2_sq_avx512_safe, l2_sq_avx512, (a: &[f32], b: &[f32]));
+
+fn l2_sq_rows_avx512_safe(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(q.len().max(1))) {
+        *o = l2_sq_avx512_safe(q, row);
+    }
+}
+
+fn l2_sq_rows_avx2_safe(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    // SAFETY: only handed out by `avx2()` / `avx512()`, which checked AVX2
+    // and FMA.
+    unsafe { l2_sq_rows_avx2(q, rows, out) }
+}
 safe_wrapper!(dot_avx512_safe, dot_avx512, (a: &[f32], b: &[f32]));
 
 #[inline]
@@ -111,6 +126,63 @@ unsafe fn l2_sq_avx2(a: &[f32], b: &[f32]) -> f32 {
         i += 8;
     }
     hsum256(_mm256_add_ps(acc0, acc1)) + scalar::l2_sq(&a[i..n], &b[i..n])
+}
+
+/// `out[r] = |q - rows[r]|^2` for the `out.len()` rows of `q.len()` floats:
+/// four rows share each load of `q` and run independent FMA chains (one row
+/// at a time waits on its own chain). Each row's sums are formed in the
+/// order of [`l2_sq_avx2`], so the results are bit-identical to it.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2_sq_rows_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    let dim = q.len();
+    let n = out.len().min(rows.len() / dim.max(1));
+    let mut r = 0;
+    while r + 4 <= n {
+        let base = &rows[r * dim..(r + 4) * dim];
+        let mut acc0 = [_mm256_setzero_ps(); 4];
+        let mut acc1 = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 16 <= dim {
+            // SAFETY: i + 16 <= dim, so q[i..i + 16] is in q and row j's
+            // [i..i + 16] lies in `base` (4 rows of dim floats).
+            unsafe {
+                let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
+                let q1 = _mm256_loadu_ps(q.as_ptr().add(i + 8));
+                for j in 0..4 {
+                    let row = base.as_ptr().add(j * dim + i);
+                    let d0 = _mm256_sub_ps(q0, _mm256_loadu_ps(row));
+                    let d1 = _mm256_sub_ps(q1, _mm256_loadu_ps(row.add(8)));
+                    acc0[j] = _mm256_fmadd_ps(d0, d0, acc0[j]);
+                    acc1[j] = _mm256_fmadd_ps(d1, d1, acc1[j]);
+                }
+            }
+            i += 16;
+        }
+        if i + 8 <= dim {
+            // SAFETY: i + 8 <= dim, as above.
+            unsafe {
+                let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
+                for (j, a) in acc0.iter_mut().enumerate() {
+                    let d0 = _mm256_sub_ps(q0, _mm256_loadu_ps(base.as_ptr().add(j * dim + i)));
+                    *a = _mm256_fmadd_ps(d0, d0, *a);
+                }
+            }
+            i += 8;
+        }
+        for j in 0..4 {
+            let row = &base[j * dim..(j + 1) * dim];
+            out[r + j] = hsum256(_mm256_add_ps(acc0[j], acc1[j])) + scalar::l2_sq(&q[i..], &row[i..]);
+        }
+        r += 4;
+    }
+    while r < n {
+        // SAFETY: the caller's CPU has AVX2 and FMA (this function's contract).
+        out[r] = unsafe { l2_sq_avx2(q, &rows[r * dim..(r + 1) * dim]) };
+        r += 1;
+    }
 }
 
 /// # Safety

@@ -48,6 +48,9 @@ pub struct BuildParams {
     /// Effort of the assign stage's centroid lookups: groups scanned, or
     /// the graph's beam width (accuracy of the assignment).
     pub assign_probe_groups: usize,
+    /// How centroids are looked up (build and search): measured by the
+    /// builder (`auto`), or forced.
+    pub centroid_lookup: LookupChoice,
     /// Binary collection of raw bits: the input (.u8bin) holds packed bit
     /// vectors of this many bits (0 = the input is float/int vectors).
     pub input_bits: usize,
@@ -66,6 +69,33 @@ pub struct BuildParams {
     /// assign stage (see `build::checkpoint`); not part of the index.
     #[serde(skip)]
     pub resume: bool,
+}
+
+/// The centroid lookup a build keeps: `auto` measures the group scan, the
+/// graph and the graph walked from the groups on sample rows and keeps the
+/// best (`build/lookup.rs`); the others force one (l2 and cosine; ip
+/// indexes always scan groups).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupChoice {
+    #[default]
+    Auto,
+    Groups,
+    Graph,
+    Hybrid,
+}
+
+impl std::str::FromStr for LookupChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(LookupChoice::Auto),
+            "groups" => Ok(LookupChoice::Groups),
+            "graph" => Ok(LookupChoice::Graph),
+            "hybrid" => Ok(LookupChoice::Hybrid),
+            o => Err(format!("unknown centroid lookup {o:?} (expected auto, groups, graph or hybrid)")),
+        }
+    }
 }
 
 impl Default for BuildParams {
@@ -89,6 +119,7 @@ impl Default for BuildParams {
             binary_bits: 1,
             row_code_bits: None,
             assign_probe_groups: 32,
+            centroid_lookup: LookupChoice::Auto,
             input_bits: 0,
             encode_bits: 0,
             shard: 0,

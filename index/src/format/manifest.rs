@@ -86,7 +86,8 @@ pub struct BuildStats {
 /// every centroid (SPTAG calls it the head index accuracy).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CentroidLookupStats {
-    /// `graph` or `groups`: what the index stores and searches with.
+    /// `graph`, `hybrid` (the graph walked from a few scanned groups, format
+    /// 5 on) or `groups`: what the index stores and searches with.
     pub method: String,
     /// Share of sample rows whose nearest centroid the lookup found.
     pub first: f64,
@@ -95,6 +96,10 @@ pub struct CentroidLookupStats {
     /// `first` of each method (the graph is kept unless groups do better).
     pub graph_first: f64,
     pub groups_first: f64,
+    /// `first` of the graph walked from the groups, when it was measured
+    /// (the graph alone not kept; format 5 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hybrid_first: Option<f64>,
     pub want: usize,
     pub effort: usize,
     pub probes: usize,

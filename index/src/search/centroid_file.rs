@@ -8,12 +8,17 @@ use crate::search::centroids::CentroidIndex;
 use crate::search::graph::{CentroidGraph, GraphParts, MAX_BEAM_FACTOR};
 use std::path::Path;
 
-/// Body of `centroids.bin`: u32 P, u32 G, u32 dim, u32 graph flag; P*dim
-/// f32 centroids; G*dim f32 group centers; G+1 u32 group starts; with the
-/// flag set, the graph (see FORMAT.md).
+/// Body of `centroids.bin`: u32 P, u32 G, u32 dim, u32 graph flag (0 none,
+/// 1 walked from its entry, 2 walked from the group scan); P*dim f32
+/// centroids; G*dim f32 group centers; G+1 u32 group starts; with the flag
+/// set, the graph (see FORMAT.md).
 pub fn encode_centroids(ix: &CentroidIndex) -> Vec<u8> {
     let mut b = Vec::new();
-    let flag = ix.graph.is_some() as u32;
+    let flag = match (&ix.graph, ix.graph_from_groups) {
+        (None, _) => GRAPH_NONE,
+        (Some(_), false) => GRAPH_FROM_ENTRY,
+        (Some(_), true) => GRAPH_FROM_GROUPS,
+    };
     for v in [ix.posting_count() as u32, ix.group_count() as u32, ix.dim as u32, flag] {
         b.extend_from_slice(&v.to_le_bytes());
     }
@@ -35,6 +40,12 @@ pub fn encode_centroids(ix: &CentroidIndex) -> Vec<u8> {
     }
     b
 }
+
+/// The preamble's graph flag values.
+const GRAPH_NONE: u32 = 0;
+const GRAPH_FROM_ENTRY: u32 = 1;
+/// Format 5 on.
+const GRAPH_FROM_GROUPS: u32 = 2;
 
 /// Largest neighbour list a stored graph may declare.
 const MAX_GRAPH_WIDTH: usize = 1024;
@@ -81,11 +92,11 @@ pub fn decode_centroids(body: &[u8], path: &Path, dim: usize, postings: u32) -> 
             format!("says {p} centroids, {g} groups, dimension {d}; the manifest disagrees"),
         ));
     }
-    if flag > 1 {
-        return Err(corrupt(path, hdr + 12, format!("graph flag is {flag}, not 0 or 1")));
+    if flag > GRAPH_FROM_GROUPS {
+        return Err(corrupt(path, hdr + 12, format!("graph flag is {flag}, not 0, 1 or 2")));
     }
     let want = 16 + (p + g) * d * 4 + (g + 1) * 4;
-    if body.len() != want && (flag == 0 || body.len() < want) {
+    if body.len() != want && (flag == GRAPH_NONE || body.len() < want) {
         return Err(corrupt(
             path,
             hdr + body.len().min(want) as u64,
@@ -99,10 +110,12 @@ pub fn decode_centroids(body: &[u8], path: &Path, dim: usize, postings: u32) -> 
         return Err(corrupt(path, hdr + groups_end as u64, "group starts are not a partition of the postings".into()));
     }
     let graph = match flag {
-        1 => Some(decode_graph(&body[want..], p, path, hdr + want as u64)?),
-        _ => None,
+        GRAPH_NONE => None,
+        _ => Some(decode_graph(&body[want..], p, path, hdr + want as u64)?),
     };
-    Ok(CentroidIndex::new(d, f32s(&body[16..cents_end]), f32s(&body[cents_end..groups_end]), starts, graph))
+    let mut ix = CentroidIndex::new(d, f32s(&body[16..cents_end]), f32s(&body[cents_end..groups_end]), starts, graph);
+    ix.graph_from_groups = flag == GRAPH_FROM_GROUPS;
+    Ok(ix)
 }
 
 #[cfg(test)]
@@ -117,11 +130,14 @@ mod tests {
         let cents: Vec<f32> = (0..300 * dim).map(|_| rng.normal()).collect();
         let (groups, _) = CentroidIndex::build(k, &cents, dim, 1);
         let graph = groups.clone().with_graph(k, 2);
-        for ix in [&groups, &graph] {
+        let mut from_groups = graph.clone();
+        from_groups.graph_from_groups = true;
+        for ix in [&groups, &graph, &from_groups] {
             let b = encode_centroids(ix);
             let back = decode_centroids(&b, Path::new("c"), dim, 300).unwrap();
             assert_eq!(back.centroids, ix.centroids);
             assert_eq!(back.graph, ix.graph);
+            assert_eq!(back.graph_from_groups, ix.graph_from_groups);
         }
         let b = encode_centroids(&graph);
         let plain = encode_centroids(&groups).len();
@@ -133,7 +149,7 @@ mod tests {
         let e = decode_centroids(&bad, Path::new("c"), dim, 300).unwrap_err().to_string();
         assert!(e.contains("graph"), "{e}");
         let mut flag = b.clone();
-        flag[12] = 7;
+        flag[12] = 3;
         assert!(decode_centroids(&flag, Path::new("c"), dim, 300).is_err());
         // The flag set on a body with no graph after the groups.
         let mut short = b[..plain].to_vec();

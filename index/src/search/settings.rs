@@ -16,7 +16,9 @@ pub struct SearchSettings {
     /// Candidates reranked with full-precision vectors (0 = return code
     /// distances; ignored when postings hold exact f32 vectors).
     pub rerank: usize,
-    /// Centroid groups scanned to find the nearest centroids.
+    /// Effort of the centroid lookup: groups scanned; with the centroid
+    /// graph its beam width (x the index's beam factor); walking the graph
+    /// from the groups, a quarter of it in groups ([`crate::search::centroids::hybrid_groups`]).
     pub probe_groups: usize,
     /// Also score the postings that share the pages read (free candidates).
     pub page_mates: bool,

@@ -57,6 +57,12 @@ pub struct Args {
     /// nearest postings more often (head index accuracy), at assign time.
     #[arg(long, default_value_t = BuildParams::default().assign_probe_groups)]
     assign_probe_groups: usize,
+    /// Centroid lookup kept for the build and for searches: auto (measured
+    /// on sample rows: the group scan, the centroid graph, or the graph
+    /// walked from a few groups, whichever finds the nearest centroids as
+    /// often for the least work), groups, graph or hybrid.
+    #[arg(long, default_value = "auto")]
+    centroid_lookup: fathom_index::LookupChoice,
     /// Vectors sampled for clustering (0 = as many as the budget allows).
     #[arg(long, default_value_t = 0)]
     sample_size: u64,
@@ -142,6 +148,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         branching: a.branching,
         kmeans_iters: a.kmeans_iters,
         assign_probe_groups: a.assign_probe_groups,
+        centroid_lookup: a.centroid_lookup,
         sample_size: a.sample_size,
         code: a.code,
         pq_subspaces: a.pq_subspaces,
@@ -192,7 +199,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if let Some(c) = &s.centroid_lookup {
             eprintln!(
                 "  centroid lookup {}: nearest found for {:.1}% of {} sample rows, {:.1}% of their nearest {}, \
-                 {:.0} distances each (graph {:.1}% at beam factor {}, groups {:.1}% in {:.0})",
+                 {:.0} distances each (graph {:.1}%{}, groups {:.1}% in {:.0}{})",
                 c.method,
                 100.0 * c.first,
                 c.probes,
@@ -200,9 +207,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 c.want,
                 c.cost,
                 100.0 * c.graph_first,
-                c.beam_factor,
+                if c.beam_factor > 0 { format!(" at beam factor {}", c.beam_factor) } else { String::new() },
                 100.0 * c.groups_first,
-                c.groups_cost
+                c.groups_cost,
+                c.hybrid_first.map(|h| format!(", graph from groups {:.1}%", 100.0 * h)).unwrap_or_default()
             );
         }
         eprintln!("  on disk {}  peak RSS {}", human_bytes(disk), human_bytes(peak));

@@ -83,9 +83,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             m.stats.max_posting_len
         );
         if let Some(c) = &m.stats.centroid_lookup {
-            let how = match c.beam_factor {
-                0 => "group scan".to_string(),
-                f => format!("graph, beam factor {f}"),
+            let how = match (c.method.as_str(), c.beam_factor) {
+                ("hybrid", _) => "graph walked from the group scan".to_string(),
+                (_, 0) => "group scan".to_string(),
+                (_, f) => format!("graph, beam factor {f}"),
             };
             println!(
                 "lookup      {how}: nearest centroid found for {:.1}% of {} sample rows at effort {}",

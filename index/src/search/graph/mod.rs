@@ -168,6 +168,29 @@ impl CentroidGraph {
         out.clear();
         out.extend(s.found.iter().take(want).map(|&(d, n)| (n, d)));
     }
+
+    /// [`Self::search`] on the bottom layer only, from `starts` (found by
+    /// another lookup, as (distance, node)) instead of the entry point.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_from(
+        &self,
+        k: &Kernels,
+        points: &[f32],
+        dim: usize,
+        q: &[f32],
+        starts: &[(f32, u32)],
+        ef: usize,
+        want: usize,
+        s: &mut GraphScratch,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        let space = Space { k, points, dim };
+        s.evaluated = 0;
+        let ef = ef.max(want).max(1);
+        beam(self, &space, q, starts, ef, 0, s);
+        out.clear();
+        out.extend(s.found.iter().take(want).map(|&(d, n)| (n, d)));
+    }
 }
 
 /// Neighbour lists by layer: the stored graph, or one being built.
