@@ -118,7 +118,7 @@ impl Default for BuildParams {
             pq_subspaces: 0,
             binary_bits: 1,
             row_code_bits: None,
-            assign_probe_groups: 32,
+            assign_probe_groups: 64,
             centroid_lookup: LookupChoice::Auto,
             input_bits: 0,
             encode_bits: 0,

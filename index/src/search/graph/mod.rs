@@ -231,10 +231,7 @@ impl Space<'_> {
     /// over tens of MB, and a lookup is mostly waiting on memory otherwise.
     #[inline]
     fn prefetch(&self, n: u32) {
-        let row = self.row(n);
-        // SAFETY: an f32 slice viewed as its bytes: same memory, alignment 1.
-        let bytes = unsafe { std::slice::from_raw_parts(row.as_ptr() as *const u8, row.len() * 4) };
-        crate::distance::prefetch(bytes);
+        crate::distance::prefetch_f32(self.row(n));
     }
 }
 
