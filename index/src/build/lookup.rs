@@ -46,10 +46,12 @@ pub(super) struct Ask {
     pub force: LookupChoice,
 }
 
-/// The index the build uses and stores, and what was measured: the graph
-/// with the smallest beam factor that is as accurate as the group scan at
-/// `effort` ([`as_accurate`]), at no more distance computations; the groups
-/// when no factor is.
+/// The index the build uses and stores, and what was measured. `auto`:
+/// the graph with the smallest beam factor that is as accurate as the group
+/// scan at `effort` ([`as_accurate`]) at no more distance computations;
+/// else the graph walked from the groups under the same rule; else the
+/// groups. A forced method is kept as asked (the graph at the last beam
+/// factor tried).
 pub(super) fn choose(
     k: &Kernels,
     groups: CentroidIndex,
@@ -78,12 +80,17 @@ pub(super) fn choose(
                 break;
             }
             let good = as_accurate(&m, &on_groups);
-            on_graph = Some(m);
+            on_graph = Some((factor, m));
             if good {
                 break;
             }
         }
+        // The factor measured last within the cost (the loop may have set one more).
+        if let (Some(g), Some((factor, _))) = (index.graph.as_mut(), on_graph) {
+            g.beam_factor = factor;
+        }
     }
+    let on_graph = on_graph.map(|(_, m)| m);
     let graph_ok = on_graph.filter(|m| as_accurate(m, &on_groups) && m.cost <= on_groups.cost);
     // The graph walked from the groups' best, when the graph alone is not kept.
     let mut on_hybrid = None;
@@ -203,6 +210,12 @@ mod tests {
         let scanned = check.measure(&groups, crate::search::centroids::hybrid_groups(16));
         assert!(again.recall > scanned.recall && again.first >= scanned.first, "{stats:?} vs {scanned:?}");
         assert!(stats.first >= 0.95, "{stats:?}");
+        // The graph alone asked for: kept at the factor its stats report.
+        let (alone, gs) = choose(kernels(), groups.clone(), &probes, ask(16, LookupChoice::Graph), &|_| {});
+        assert_eq!(gs.method, "graph", "{gs:?}");
+        assert_eq!(alone.graph.as_ref().map(|g| g.beam_factor), Some(gs.beam_factor));
+        let m = check.measure(&alone, 16);
+        assert_eq!((m.first, m.recall), (gs.first, gs.recall));
         // Groups asked for: no graph is built or kept.
         let (plain, s) = choose(kernels(), groups, &probes, ask(16, LookupChoice::Groups), &|_| {});
         assert!(plain.graph.is_none() && s.method == "groups" && s.graph_first == 0.0, "{s:?}");
