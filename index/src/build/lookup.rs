@@ -124,13 +124,8 @@ pub(super) fn choose(
             g.beam_factor = 1;
         }
     }
-    let name = match method {
-        LookupChoice::Graph => "graph",
-        LookupChoice::Hybrid => "hybrid",
-        _ => "groups",
-    };
     let stats = CentroidLookupStats {
-        method: name.to_string(),
+        method: method.as_str().to_string(),
         first: m.first,
         recall: m.recall,
         graph_first: on_graph.map_or(0.0, |g| g.first),

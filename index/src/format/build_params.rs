@@ -85,16 +85,25 @@ pub enum LookupChoice {
     Hybrid,
 }
 
+impl LookupChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LookupChoice::Auto => "auto",
+            LookupChoice::Groups => "groups",
+            LookupChoice::Graph => "graph",
+            LookupChoice::Hybrid => "hybrid",
+        }
+    }
+}
+
 impl std::str::FromStr for LookupChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(LookupChoice::Auto),
-            "groups" => Ok(LookupChoice::Groups),
-            "graph" => Ok(LookupChoice::Graph),
-            "hybrid" => Ok(LookupChoice::Hybrid),
-            o => Err(format!("unknown centroid lookup {o:?} (expected auto, groups, graph or hybrid)")),
-        }
+        use LookupChoice::*;
+        [Auto, Groups, Graph, Hybrid]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown centroid lookup {s:?} (expected auto, groups, graph or hybrid)"))
     }
 }
 

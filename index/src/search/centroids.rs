@@ -52,7 +52,6 @@ pub struct CentroidScratch {
     pairs: Vec<(f32, u32)>,
     graph: GraphScratch,
     starts: Vec<(f32, u32)>,
-    walked: Vec<(u32, f32)>,
     dists: Vec<f32>,
     /// Distances the last lookup computed (its cost, in any method).
     pub evaluated: usize,
@@ -259,12 +258,11 @@ impl CentroidIndex {
         scratch.evaluated += scanned;
     }
 
-    /// Improves `found` (l2, nearest first, as (posting, distance)) by a
-    /// beam of width `ef` over the graph started from all of them: the
-    /// best `want` of the beam's `ef` and `found` together. A narrow beam
-    /// (less than `want`) mends the nearest few cheaply. Without a graph,
-    /// leaves `found` as it is. Sets `scratch.evaluated` to the distances
-    /// the walk computed.
+    /// Replaces `found` (l2, nearest first, as (posting, distance)) with the
+    /// best `want` of a beam of width `ef` (at least `want`) over the graph
+    /// started from all of them; the beam keeps a start unless it finds
+    /// nearer. Without a graph, leaves `found` as it is. Sets
+    /// `scratch.evaluated` to the distances the walk computed.
     pub fn refine_on_graph(
         &self,
         q: &[f32],
@@ -278,20 +276,8 @@ impl CentroidIndex {
         let k = crate::distance::kernels();
         scratch.starts.clear();
         scratch.starts.extend(found.iter().map(|&(p, d)| (d, p)));
-        let mut walked = std::mem::take(&mut scratch.walked);
-        g.search_from(k, &self.centroids, self.dim, q, &scratch.starts, ef, ef, &mut scratch.graph, &mut walked);
+        g.search_from(k, &self.centroids, self.dim, q, &scratch.starts, ef, want, &mut scratch.graph, found);
         scratch.evaluated = scratch.graph.evaluated;
-        // The starts not in the beam's best, after it.
-        for &(d, p) in &scratch.starts {
-            if !walked.iter().any(|&(w, _)| w == p) {
-                walked.push((p, d));
-            }
-        }
-        walked.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        walked.truncate(want);
-        found.clear();
-        found.extend_from_slice(&walked);
-        scratch.walked = walked;
     }
 
     /// The group scan: the `want` best among the `probe_groups` best groups.
