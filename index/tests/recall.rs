@@ -128,9 +128,20 @@ fn recall_with_resident_row_codes_every_metric() {
         assert!(ix.resident.is_some());
         let mut s = ix.searcher().unwrap();
         let mut total = 0.0;
+        let d = SearchSettings::default();
+        let late = SearchSettings { early_rerank: 1.0, ..d };
         for (q, t) in qs.chunks_exact(dim).zip(&truth) {
-            let (found, stats) = s.search(q, K, &SearchSettings::default()).unwrap();
-            assert!(stats.reads <= SearchSettings::default().rerank as u32, "only the rerank reads");
+            let (found, stats) = s.search(q, K, &d).unwrap();
+            // Two rerank rounds at most: the early one and the late arrivals.
+            assert!(stats.reads <= 2 * d.rerank as u32, "only the rerank reads");
+            // Reading early only adds exactly scored candidates: the i-th
+            // distance is never worse than with one round after scoring.
+            let (one_round, stats) = s.search(q, K, &late).unwrap();
+            assert!(stats.reads <= d.rerank as u32);
+            assert_eq!(found.len(), one_round.len());
+            for (a, b) in found.iter().zip(&one_round) {
+                assert!(a.distance <= b.distance, "{metric}: early {} against one round {}", a.distance, b.distance);
+            }
             let ids: Vec<u64> = found.iter().map(|n| n.id).collect();
             let truth_ids: Vec<i32> = t.iter().map(|n| n.id as i32).collect();
             total += recall_at(&ids, &truth_ids, K);

@@ -184,6 +184,9 @@ pub fn settings(s: Option<&pb::SearchSettings>, defaults: &SearchSettings) -> Re
         if let Some(v) = s.block_pages {
             out.block_pages = v as usize;
         }
+        if let Some(v) = s.early_rerank {
+            out.early_rerank = v;
+        }
     }
     out.validate().map_err(|e| Status::invalid_argument(format!("settings: {e}")))?;
     Ok(out)
@@ -198,6 +201,7 @@ pub fn to_pb_settings(s: &SearchSettings) -> pb::SearchSettings {
         prefetch_postings: Some(s.prefetch_postings as u32),
         page_mates: Some(s.page_mates),
         block_pages: Some(s.block_pages as u32),
+        early_rerank: Some(s.early_rerank),
     }
 }
 

@@ -28,6 +28,10 @@ pub struct Job {
     pub reply: oneshot::Sender<JobResult>,
 }
 
+/// The job queue had no room.
+#[derive(Debug)]
+pub struct QueueFull;
+
 pub struct Pool {
     tx: Sender<Job>,
     rx: Receiver<Job>,
@@ -53,11 +57,11 @@ impl Pool {
         Ok(Pool { tx, rx })
     }
 
-    /// Queues a job, or hands it back when the queue is full.
-    pub fn submit(&self, job: Job) -> Result<(), Job> {
+    /// Queues a job, or refuses it (dropping it) when the queue is full.
+    pub fn submit(&self, job: Job) -> Result<(), QueueFull> {
         match self.tx.try_send(job) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(j)) | Err(TrySendError::Disconnected(j)) => Err(j),
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(QueueFull),
         }
     }
 

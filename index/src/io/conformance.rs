@@ -141,3 +141,42 @@ fn reads_past_the_end_are_short_read_errors_in_every_backend() {
         assert_eq!(files.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", be.name());
     }
 }
+
+/// `read_during` runs its work exactly once, delivers the same bytes as
+/// `read_all`, runs the work with no requests too, and hands back the
+/// work's error with no read left in flight.
+#[test]
+fn read_during_runs_the_work_once_and_reads_every_request() {
+    let a = fixture("during", 32);
+    let expect = std::fs::read(&a).unwrap();
+    let files = Arc::new(IoFiles::open(&[a], true).unwrap());
+    let reqs: Vec<ReadReq> = (0..24)
+        .map(|i| ReadReq { file: 0, offset: (i * PAGE_BYTES) as u64, len: PAGE_BYTES, buf_offset: i * PAGE_BYTES })
+        .collect();
+    for mut be in backends(files.clone()) {
+        let mut buf = AlignedBuf::new();
+        buf.ensure(24 * PAGE_BYTES);
+        let mut runs = 0;
+        be.read_during(&reqs, &mut buf, &mut || {
+            runs += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(runs, 1, "{}", be.name());
+        assert_eq!(buf.as_slice()[..24 * PAGE_BYTES], expect[..24 * PAGE_BYTES], "{}", be.name());
+
+        let mut runs = 0;
+        be.read_during(&[], &mut buf, &mut || {
+            runs += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(runs, 1, "{}: no requests", be.name());
+
+        let err = be.read_during(&reqs, &mut buf, &mut || Err(IndexError::Backend("work failed".into())));
+        assert!(matches!(err, Err(IndexError::Backend(m)) if m == "work failed"), "{}", be.name());
+        assert_eq!(files.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", be.name());
+        be.read_all(&reqs, &mut buf).unwrap();
+        assert_eq!(buf.as_slice()[..24 * PAGE_BYTES], expect[..24 * PAGE_BYTES], "{}", be.name());
+    }
+}

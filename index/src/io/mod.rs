@@ -50,10 +50,22 @@ pub trait PageReader: Send {
         }
         Ok(())
     }
+
+    /// Performs every request and runs `work` once while they are in
+    /// flight, so CPU work overlaps the disk's latency. `work` cannot touch
+    /// `buf` (it is borrowed here); it sees the bytes only after this
+    /// returns. A backend that cannot overlap runs `work` first.
+    fn read_during(&mut self, reqs: &[ReadReq], buf: &mut AlignedBuf, work: &mut Work) -> Result<(), IndexError> {
+        work()?;
+        self.read_all(reqs, buf)
+    }
 }
 
 /// Callback of [`PageReader::read_each`]: request index and its bytes.
 pub type OnDone<'a> = dyn FnMut(usize, &[u8]) -> Result<(), IndexError> + 'a;
+
+/// Work of [`PageReader::read_during`].
+pub type Work<'a> = dyn FnMut() -> Result<(), IndexError> + 'a;
 
 /// The files a reader serves, opened once per index and shared.
 #[derive(Debug)]

@@ -9,7 +9,7 @@
 //! The `&mut AlignedBuf` borrow keeps the buffer alive and unmoved until
 //! then.
 
-use super::{short_read, AlignedBuf, IoFiles, OnDone, PageReader, ReadReq};
+use super::{short_read, AlignedBuf, IoFiles, OnDone, PageReader, ReadReq, Work};
 use crate::error::{FormatError, IndexError};
 use io_uring::{opcode, types, IoUring};
 use std::os::fd::AsRawFd;
@@ -40,6 +40,24 @@ impl PageReader for UringReader {
     }
 
     fn read_each(&mut self, reqs: &[ReadReq], buf: &mut AlignedBuf, on_done: &mut OnDone) -> Result<(), IndexError> {
+        self.run(reqs, buf, None, on_done)
+    }
+
+    fn read_during(&mut self, reqs: &[ReadReq], buf: &mut AlignedBuf, work: &mut Work) -> Result<(), IndexError> {
+        self.run(reqs, buf, Some(work), &mut |_, _| Ok(()))
+    }
+}
+
+impl UringReader {
+    /// Submits `reqs`, runs `work` (if any) once the first submissions are
+    /// with the kernel, and hands each completed request to `on_done`.
+    fn run(
+        &mut self,
+        reqs: &[ReadReq],
+        buf: &mut AlignedBuf,
+        mut work: Option<&mut Work>,
+        on_done: &mut OnDone,
+    ) -> Result<(), IndexError> {
         // Check 1: every request lies inside the buffer.
         if let Some(r) = reqs.iter().find(|r| r.buf_offset + r.len > buf.capacity()) {
             return Err(IndexError::Backend(format!("read of {} bytes does not fit the buffer", r.len)));
@@ -74,6 +92,16 @@ impl PageReader for UringReader {
             if g.in_flight == 0 {
                 break;
             }
+            if let Some(work) = work.take() {
+                // The reads go to the kernel now; the work runs while they
+                // are served (it cannot reach `buf`: only `base` does).
+                if let Err(e) = g.ring.submit() {
+                    first_error.get_or_insert(IndexError::Backend(format!("io_uring submit: {e}")));
+                }
+                if let Err(e) = work() {
+                    first_error.get_or_insert(e);
+                }
+            }
             if let Err(e) = g.wait_one() {
                 // The kernel may still own buffers: we cannot return safely
                 // until they complete, so keep waiting on the completion queue.
@@ -102,9 +130,12 @@ impl PageReader for UringReader {
                 }
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
+        drop(g);
+        match (first_error, work) {
+            (Some(e), _) => Err(e),
+            // Nothing was in flight (no requests): the work still runs.
+            (None, Some(work)) => work(),
+            (None, None) => Ok(()),
         }
     }
 }

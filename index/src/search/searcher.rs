@@ -261,26 +261,35 @@ impl Searcher {
             self.seen = vec![0; words];
         }
         self.top.reset(s.rerank.max(k));
+        let margin = ix.manifest.resident_codes.as_ref().map_or(f32::MAX, |r| r.rerank_margin);
         let probed = &self.nearest[..keep];
-        for &(p, _) in probed {
-            stats.postings_read += 1;
-            let rows = rc.posting_rows(p);
-            for (i, &row) in rows.iter().enumerate() {
-                if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
-                    crate::distance::prefetch(rc.record(ahead));
-                }
-                let (word, bit) = (row as usize / 64, 1u64 << (row % 64));
-                if self.seen[word] & bit != 0 {
-                    continue;
-                }
-                self.seen[word] |= bit;
-                let d = rq.distance(rc.record(row));
-                if d <= self.top.threshold() {
-                    self.top.push(row as u64, row, d);
-                }
-                stats.candidates_scored += 1;
+        let early = early_postings(keep, s);
+        let mut scorer = RowScorer { rc, rq: &rq, seen: &mut self.seen, top: &mut self.top, scored: 0 };
+        scorer.score(&probed[..early]);
+        // The best candidates of the nearest postings are read while the
+        // farther postings are scored: the rerank's disk latency overlaps
+        // the scoring instead of following it.
+        self.reqs.clear();
+        let mut first = Vec::new();
+        if early < keep {
+            scorer.top.sorted_copy(&mut first);
+            within_margin(&mut first, k, margin);
+            self.pages.clear();
+            for (i, c) in first.iter().enumerate() {
+                let (page, n, _) = ix.vector_layout.locate(c.row as u64);
+                self.pages.push((page + 1, n as u64, i as u32)); // + 1: the header page
             }
+            self.pages.sort_unstable();
+            let total = plan_reads(&self.pages, VECTORS_SLOT, 0, &mut self.reqs);
+            self.buf.ensure(total);
+            self.reader.read_during(&self.reqs, &mut self.buf, &mut || {
+                scorer.score(&probed[early..]);
+                Ok(())
+            })?;
+            stats.reads += self.reqs.len() as u32;
+            stats.bytes_read += total as u64;
         }
+        stats.candidates_scored = scorer.scored;
         for &(p, _) in probed {
             for &row in rc.posting_rows(p) {
                 self.seen[row as usize / 64] = 0;
@@ -294,15 +303,14 @@ impl Searcher {
         if s.rerank == 0 {
             cands.truncate(k);
         }
-        // Candidates past the build-time margin beyond the k-th estimate
-        // are almost never among the k nearest: leave their pages unread.
-        let margin = ix.manifest.resident_codes.as_ref().map_or(f32::MAX, |r| r.rerank_margin);
-        if cands.len() > k && margin.is_finite() {
-            let tenth = cands[k - 1].distance;
-            let bound = tenth + margin * tenth.abs();
-            cands.truncate(k + cands[k..].iter().take_while(|c| c.distance <= bound).count());
+        within_margin(&mut cands, k, margin);
+        // Rows read early that fell out of the final list are reranked
+        // too: their pages are in memory and exact distances only help.
+        for c in first {
+            if !cands.iter().any(|x| x.row == c.row) {
+                cands.push(c);
+            }
         }
-        self.reqs.clear();
         let out = self.read_rows(&q, &cands, k, s.rerank > 0, 0, &mut stats)?;
         stats.rerank_time = t.elapsed();
         Ok((out, stats))
@@ -454,6 +462,62 @@ impl ScoreContext<'_> {
             p += 1;
         }
         Ok(scored)
+    }
+}
+
+/// Scores resident row codes into a top list, each row once per query.
+struct RowScorer<'a> {
+    rc: &'a super::resident::ResidentCodes,
+    rq: &'a crate::quant::rowcode::RowQuery,
+    /// Bit `row` is set once the row was scored for the current query
+    /// (rows listed by several postings score once). A bitset stays in
+    /// cache where a stamp per row would not; the caller clears it by
+    /// walking the same lists after the query.
+    seen: &'a mut [u64],
+    top: &'a mut TopK,
+    scored: u32,
+}
+
+impl RowScorer<'_> {
+    fn score(&mut self, postings: &[(u32, f32)]) {
+        for &(p, _) in postings {
+            let rows = self.rc.posting_rows(p);
+            for (i, &row) in rows.iter().enumerate() {
+                if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
+                    crate::distance::prefetch(self.rc.record(ahead));
+                }
+                let (word, bit) = (row as usize / 64, 1u64 << (row % 64));
+                if self.seen[word] & bit != 0 {
+                    continue;
+                }
+                self.seen[word] |= bit;
+                let d = self.rq.distance(self.rc.record(row));
+                if d <= self.top.threshold() {
+                    self.top.push(row as u64, row, d);
+                }
+                self.scored += 1;
+            }
+        }
+    }
+}
+
+/// Postings scored before the first rerank reads go out: all of them
+/// when there is no rerank, else at least one.
+fn early_postings(keep: usize, s: &SearchSettings) -> usize {
+    if s.rerank == 0 {
+        return keep;
+    }
+    ((keep as f32 * s.early_rerank).ceil() as usize).clamp(1, keep.max(1)).min(keep)
+}
+
+/// Drops candidates past the build-time margin beyond the k-th estimate:
+/// they are almost never among the k nearest, so their pages stay unread.
+fn within_margin(cands: &mut Vec<Candidate>, k: usize, margin: f32) {
+    if cands.len() > k && margin.is_finite() {
+        let tenth = cands[k - 1].distance;
+        let bound = tenth + margin * tenth.abs();
+        let keep = k + cands[k..].iter().take_while(|c| c.distance <= bound).count();
+        cands.truncate(keep);
     }
 }
 

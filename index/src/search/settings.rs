@@ -31,6 +31,12 @@ pub struct SearchSettings {
     /// read in the first round, so most rerank candidates need no second
     /// round trip (0 = off).
     pub prefetch_postings: usize,
+    /// With resident codes: the fraction of the probed postings scored
+    /// before the rerank reads of the best candidates so far go out; the
+    /// rest are scored while those reads are in flight, and candidates
+    /// that arrive later are read in a short second round (1 = read only
+    /// after every posting is scored).
+    pub early_rerank: f32,
 }
 
 impl Default for SearchSettings {
@@ -48,6 +54,9 @@ impl Default for SearchSettings {
             // Measured no gain on GloVe-50 (the rerank candidates' rows are
             // rarely those of the nearest postings); kept as a knob.
             prefetch_postings: 0,
+            // MiniLM-384: +15-20% QPS at equal recall against 1.0; 0.35 to
+            // 0.65 measured alike (benches/RESULTS.md, session 8).
+            early_rerank: 0.5,
         }
     }
 }
@@ -69,6 +78,9 @@ impl SearchSettings {
         }
         if !(1..=32).contains(&self.block_pages) {
             return bad("block_pages", format!("{} is outside 1..=32", self.block_pages));
+        }
+        if !(self.early_rerank > 0.0 && self.early_rerank <= 1.0) {
+            return bad("early_rerank", format!("{} is outside (0, 1]", self.early_rerank));
         }
         if self.probe_groups == 0 {
             return bad("probe_groups", "must be at least 1".into());

@@ -136,6 +136,13 @@ impl TopK {
         self.heap.is_empty()
     }
 
+    /// The candidates so far, nearest first, leaving them in place.
+    pub fn sorted_copy(&self, out: &mut Vec<Candidate>) {
+        out.clear();
+        out.extend(self.heap.iter().map(|&Entry(distance, id, row)| Candidate { id, row, distance }));
+        out.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+    }
+
     /// Nearest first.
     pub fn into_sorted(&mut self, out: &mut Vec<Candidate>) {
         out.clear();

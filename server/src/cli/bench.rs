@@ -56,6 +56,10 @@ pub struct Args {
     /// Nearest postings whose own vectors are prefetched (comma list).
     #[arg(long, value_delimiter = ',')]
     prefetch: Vec<usize>,
+    /// Fraction of the probed postings scored before the first rerank
+    /// reads go out, with resident codes (comma list; 1 = no overlap).
+    #[arg(long, value_delimiter = ',')]
+    early_rerank: Vec<f32>,
     /// Score only the chosen postings, not their page-mates.
     #[arg(long)]
     no_page_mates: bool,
@@ -196,9 +200,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let bps = or(&a.block_pages, &[d.block_pages], d.block_pages);
     let eps = if a.eps2.is_empty() { vec![if a.sweep { 10.0 } else { d.eps2 }] } else { a.eps2.clone() };
     let pfs = or(&a.prefetch, &[d.prefetch_postings], d.prefetch_postings);
+    let ers = if a.early_rerank.is_empty() { vec![d.early_rerank] } else { a.early_rerank.clone() };
     let mut grid = Vec::new();
     let mut last_remote: Option<Row> = None;
-    for &block_pages in &bps {
+    for (&block_pages, &early_rerank) in bps.iter().flat_map(|b| ers.iter().map(move |e| (b, e))) {
         for &prefetch_postings in &pfs {
             for &probe_groups in &pgs {
                 for &eps2 in &eps {
@@ -212,6 +217,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                                 page_mates: !a.no_page_mates,
                                 block_pages,
                                 prefetch_postings,
+                                early_rerank,
                             });
                         }
                     }
@@ -239,8 +245,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&row)?);
         } else {
             println!(
-                "mp={:<4} eps2={:<4} rr={:<3} pg={:<3} bp={} pf={:<2} recall@{}={:.4} qps={:>7.1} mean={:.3}ms p99={:.3}ms postings={:.1} reads={:.1} bytes={} cands={:.0} [cent {:.3} io {:.3} score {:.3} rerank {:.3} ms]{}",
-                s.max_postings, s.eps2, s.rerank, s.probe_groups, s.block_pages, s.prefetch_postings, a.k,
+                "mp={:<4} eps2={:<4} rr={:<3} er={:<4} pg={:<3} bp={} pf={:<2} recall@{}={:.4} qps={:>7.1} mean={:.3}ms p99={:.3}ms postings={:.1} reads={:.1} bytes={} cands={:.0} [cent {:.3} io {:.3} score {:.3} rerank {:.3} ms]{}",
+                s.max_postings, s.eps2, s.rerank, s.early_rerank, s.probe_groups, s.block_pages, s.prefetch_postings, a.k,
                 row.recall, row.qps, row.mean_ms, row.p99_ms, row.postings, row.reads,
                 human_bytes(row.bytes as u64), row.candidates, row.centroid_ms, row.io_ms, row.score_ms, row.rerank_ms,
                 row.centroid_lookup.map(|c| format!(" centroids found {:.3}", c.recall)).unwrap_or_default()
