@@ -33,9 +33,9 @@ pub struct SearchSettings {
     pub prefetch_postings: usize,
     /// With resident codes: the fraction of the probed postings scored
     /// before the rerank reads of the best candidates so far go out; the
-    /// rest are scored while those reads are in flight, and candidates
-    /// that arrive later are read in a short second round (1 = read only
-    /// after every posting is scored).
+    /// rest (when at least 8) are scored while those reads are in flight,
+    /// and candidates that arrive later are read in a short second round
+    /// (1 = read only after every posting is scored).
     pub early_rerank: f32,
 }
 
