@@ -241,6 +241,30 @@ impl CentroidIndex {
         }
     }
 
+    /// The searcher's lookup: [`Self::nearest`], except where the graph's
+    /// beam would visit a large share of the centroids anyway: then one
+    /// exact scan of them all (contiguous rows, four at a time) costs less
+    /// than the walk's scattered distances, and finds every one.
+    pub fn nearest_for_search(
+        &self,
+        how: CentroidScore,
+        q: &[f32],
+        effort: usize,
+        want: usize,
+        scratch: &mut CentroidScratch,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        if let (Some(g), CentroidScore::L2, false) = (&self.graph, how, self.graph_from_groups) {
+            let ef = graph_beam(effort.saturating_mul(g.beam_factor as usize), want);
+            if ef.saturating_mul(FLAT_SCAN_BEAM_RATIO) >= self.posting_count() {
+                let k = crate::distance::kernels();
+                scratch.evaluated = self.scan_groups(k, how, q, self.group_count(), want, scratch, out);
+                return;
+            }
+        }
+        self.nearest(how, q, effort, want, scratch, out)
+    }
+
     /// The group scan's best `want` among `probe_groups` groups (l2), then,
     /// with a graph, [`Self::refine_on_graph`] with a beam of width `ef`.
     pub fn nearest_from_groups(
@@ -445,6 +469,14 @@ impl<'a> LookupCheck<'a> {
     }
 }
 
+/// A search scans every centroid instead of walking the graph when the
+/// beam is at least 1/16 of the centroids: a walk computes ~8 distances per
+/// beam slot, each about twice the cost of one in a contiguous scan.
+/// Measured on MiniLM-384 (1,613 / 1,018 centroids): the scan takes 80 /
+/// 50 us; the walk 65 / 59 us at beam 64 and 110 / 92 us at beam 128; the
+/// switch at 1/16 picks the faster at each (benches/RESULTS.md, session 8).
+pub const FLAT_SCAN_BEAM_RATIO: usize = 16;
+
 /// Groups a lookup that starts the graph walk from the group scan
 /// ([`CentroidIndex::graph_from_groups`]) scans at `effort`: a quarter, so
 /// the default effort (32) scans 8 (10^7 x 96 synthetic rows, 305k
@@ -498,6 +530,34 @@ mod tests {
             hits += (Some(out[0].0) == best) as usize;
         }
         assert!(hits >= 18, "nearest centroid found {hits}/20 times");
+    }
+
+    /// A search whose graph beam covers a large share of the centroids
+    /// scans them all: exact, and the distances it reports are all of them.
+    #[test]
+    fn a_search_beam_near_the_centroid_count_scans_them_all_exactly() {
+        let mut rng = Rng::new(9);
+        let dim = 8;
+        let n = 600;
+        let cents: Vec<f32> = (0..n * dim).map(|_| rng.normal()).collect();
+        let idx = CentroidIndex::build(kernels(), &cents, dim, 1).0.with_graph(kernels(), 1);
+        let (mut s, mut out) = (CentroidScratch::default(), Vec::new());
+        for _ in 0..10 {
+            let q: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+            let mut brute: Vec<(f32, u32)> =
+                (0..n as u32).map(|p| ((kernels().l2_sq)(&q, idx.centroid(p)), p)).collect();
+            brute.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            // Beam 64 x 16 >= 600: the scan.
+            idx.nearest_for_search(CentroidScore::L2, &q, 64, 32, &mut s, &mut out);
+            assert_eq!(
+                out.iter().map(|x| x.0).collect::<Vec<_>>(),
+                brute[..32].iter().map(|x| x.1).collect::<Vec<_>>()
+            );
+            assert_eq!(s.evaluated, n + idx.group_count());
+            // Beam 16 (x 16 < 600): the walk, fewer distances.
+            idx.nearest_for_search(CentroidScore::L2, &q, 16, 4, &mut s, &mut out);
+            assert!(s.evaluated < n, "{} distances", s.evaluated);
+        }
     }
 
     #[test]

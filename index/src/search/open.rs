@@ -261,7 +261,12 @@ impl Index {
             prepared.extend(self.prepare_query(q, 1)?);
         }
         let check = LookupCheck::new(&self.centroids, self.centroid_score(), &prepared, settings.max_postings);
-        Ok(check.measure(&self.centroids, settings.probe_groups))
+        let (how, c) = (self.centroid_score(), &self.centroids);
+        let mut found = check.measure_with(self.dim(), |q, s, out| {
+            c.nearest_for_search(how, q, settings.probe_groups, settings.max_postings, s, out)
+        });
+        found.effort = settings.probe_groups;
+        Ok(found)
     }
 
     /// Verifies the full-body checksums of the large files (reads them whole).

@@ -159,7 +159,7 @@ impl Searcher {
         // Nearest centroids and pruning.
         let t = Instant::now();
         let how = ix.centroid_score();
-        ix.centroids.nearest(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
+        ix.centroids.nearest_for_search(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
         let keep = prune(&self.nearest, how, s.eps2);
         stats.centroid_time = t.elapsed();
 
@@ -261,7 +261,7 @@ impl Searcher {
         let mut stats = SearchStats::default();
         let t = Instant::now();
         let how = ix.centroid_score();
-        ix.centroids.nearest(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
+        ix.centroids.nearest_for_search(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
         let keep = prune(&self.nearest, how, s.eps2);
         stats.centroid_time = t.elapsed();
 

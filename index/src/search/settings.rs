@@ -17,7 +17,8 @@ pub struct SearchSettings {
     /// distances; ignored when postings hold exact f32 vectors).
     pub rerank: usize,
     /// Effort of the centroid lookup: groups scanned; with the centroid
-    /// graph its beam width (x the index's beam factor); walking the graph
+    /// graph its beam width (x the index's beam factor; a beam of 1/16 of
+    /// the postings or more scans them all instead); walking the graph
     /// from the groups, a quarter of it in groups ([`crate::search::centroids::hybrid_groups`]).
     pub probe_groups: usize,
     /// Also score the postings that share the pages read (free candidates).
