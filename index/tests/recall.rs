@@ -134,6 +134,7 @@ fn recall_with_resident_row_codes_every_metric() {
             let (found, stats) = s.search(q, K, &d).unwrap();
             // Two rerank rounds at most: the early one and the late arrivals.
             assert!(stats.reads <= 2 * d.rerank as u32, "only the rerank reads");
+            assert!((1..=d.max_postings as u32).contains(&stats.postings_read), "{} postings", stats.postings_read);
             // Reading early only adds exactly scored candidates: the i-th
             // distance is never worse than with one round after scoring.
             let (one_round, stats) = s.search(q, K, &late).unwrap();

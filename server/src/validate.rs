@@ -273,11 +273,33 @@ mod tests {
             table.lines().skip(2).filter_map(|l| l.split('`').nth(1)).map(String::from).collect();
         assert_eq!(sorted(in_readme), want, "README search settings table");
         // The wire round trip keeps every setting.
-        let s = SearchSettings { page_mates: false, block_pages: 4, prefetch_postings: 3, ..SearchSettings::default() };
+        let s = SearchSettings {
+            page_mates: false,
+            block_pages: 4,
+            prefetch_postings: 3,
+            early_rerank: 0.25,
+            ..SearchSettings::default()
+        };
         assert_eq!(settings(Some(&to_pb_settings(&s)), &SearchSettings::default()).unwrap(), s);
+        // Out of range: a clear invalid-argument error naming the setting.
+        for bad in [0.0, 1.5, f32::NAN] {
+            let pb = pb::SearchSettings { early_rerank: Some(bad), ..Default::default() };
+            let e = settings(Some(&pb), &SearchSettings::default()).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument);
+            assert!(e.message().contains("early_rerank"), "{}", e.message());
+        }
         // fathom bench sweeps or sets each one.
         let bench = include_str!("cli/bench.rs");
-        for flag in ["max_postings", "eps2", "rerank", "probe_groups", "block_pages", "prefetch", "no_page_mates"] {
+        for flag in [
+            "max_postings",
+            "eps2",
+            "rerank",
+            "probe_groups",
+            "block_pages",
+            "prefetch",
+            "early_rerank",
+            "no_page_mates",
+        ] {
             assert!(bench.contains(&format!("    {flag}: ")), "fathom bench has no --{flag}");
         }
     }

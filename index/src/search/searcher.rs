@@ -76,10 +76,8 @@ pub struct Searcher {
     row: Vec<f32>,
     /// Code distances of the posting being scored.
     dists: Vec<f32>,
-    /// Resident scoring: bit `row` is set once the row was scored for the
-    /// current query (rows listed by several postings score once). A bitset
-    /// stays in cache where a stamp per row would not; it is cleared by
-    /// walking the same lists after the query.
+    /// Resident scoring: the rows scored for the current query (see
+    /// [`RowScorer::seen`]).
     seen: Vec<u64>,
 }
 
@@ -299,6 +297,7 @@ impl Searcher {
             stats.bytes_read += total as u64;
         }
         stats.candidates_scored = scorer.scored;
+        stats.postings_read = probed.len() as u32;
         for &(p, _) in probed {
             for &row in rc.posting_rows(p) {
                 self.seen[row as usize / 64] = 0;
