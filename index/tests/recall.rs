@@ -189,3 +189,39 @@ fn recall_where_the_centroid_graph_is_walked_from_the_groups() {
     eprintln!("hybrid lookup: recall@10 = {recall:.4}, {lookup:?}");
     assert!(recall >= 0.9, "recall@10 {recall}");
 }
+
+/// A query whose early rerank reads fail returns the error, and leaves the
+/// searcher as it was: its next query (the file restored) answers exactly
+/// as a fresh searcher does, no row left marked as already scored.
+#[test]
+fn a_failed_early_rerank_leaves_the_searcher_answering_correctly() {
+    let dim = 256;
+    let dir = TempDir::new("early-rerank-failure");
+    let (base, queries) = embedding_like_files(&dir, 5_000, 5, dim);
+    let idx = dir.join("idx");
+    let params = BuildParams { row_code_bits: Some(2), ..BuildParams::default() };
+    fathom_index::build(&base, &idx, &params, &NoProgress).unwrap();
+    let qs = read_f32(&queries);
+    let ix = Index::open(&idx, OpenOptions::default()).unwrap();
+    assert!(ix.resident.is_some());
+    let settings = SearchSettings { eps2: f32::MAX, ..SearchSettings::default() };
+    let expected: Vec<_> = {
+        let mut fresh = ix.searcher().unwrap();
+        qs.chunks_exact(dim).map(|q| fresh.search(q, K, &settings).unwrap().0).collect()
+    };
+    let mut s = ix.searcher().unwrap();
+    let vectors = idx.join("vectors.bin");
+    let bytes = std::fs::read(&vectors).unwrap();
+    for (q, want) in qs.chunks_exact(dim).zip(&expected) {
+        // Every page after the header is gone: the rerank reads come back short.
+        std::fs::OpenOptions::new().write(true).open(&vectors).unwrap().set_len(4096).unwrap();
+        assert!(s.search(q, K, &settings).is_err(), "a short rerank read is an error");
+        std::fs::write(&vectors, &bytes).unwrap();
+        let (found, stats) = s.search(q, K, &settings).unwrap();
+        // More than 8 postings: the early round ran; at most max_postings:
+        // no widened second search made up for rows wrongly skipped.
+        let probed = stats.postings_read as usize;
+        assert!((9..=settings.max_postings).contains(&probed), "{probed} postings probed");
+        assert_eq!(&found, want);
+    }
+}

@@ -284,25 +284,29 @@ impl Searcher {
         self.reqs.clear();
         self.ereqs.clear();
         let mut first = Vec::new();
+        let mut read = Ok(());
         if early < keep {
             scorer.top.sorted_copy(&mut first);
             within_margin(&mut first, k, margin);
             let total = plan_row_reads(ix.vector_layout, &first, &mut self.pages, &mut self.ereqs);
             self.ebuf.ensure(total);
-            self.reader.read_during(&self.ereqs, &mut self.ebuf, &mut || {
+            read = self.reader.read_during(&self.ereqs, &mut self.ebuf, &mut || {
                 scorer.score(&probed[early..]);
                 Ok(())
-            })?;
+            });
             stats.reads += self.ereqs.len() as u32;
             stats.bytes_read += total as u64;
         }
         stats.candidates_scored = scorer.scored;
         stats.postings_read = probed.len() as u32;
+        // Cleared whether or not the reads succeeded: a failed query must
+        // not leave rows marked as scored for the searcher's next one.
         for &(p, _) in probed {
             for &row in rc.posting_rows(p) {
                 self.seen[row as usize / 64] = 0;
             }
         }
+        read?;
         let mut cands = Vec::new();
         self.top.into_sorted(&mut cands);
         stats.score_time = t.elapsed();
