@@ -180,3 +180,24 @@ fn read_during_runs_the_work_once_and_reads_every_request() {
         assert_eq!(buf.as_slice()[..24 * PAGE_BYTES], expect[..24 * PAGE_BYTES], "{}", be.name());
     }
 }
+
+/// A panic in `read_during`'s work unwinds only after every read in flight
+/// has completed, as with a panicking completion callback.
+#[test]
+fn a_panicking_work_leaves_no_read_in_flight() {
+    let a = fixture("panic-work", 64);
+    let files = Arc::new(IoFiles::open(&[a], true).unwrap());
+    let reqs: Vec<ReadReq> = (0..48)
+        .map(|i| ReadReq { file: 0, offset: (i * PAGE_BYTES) as u64, len: PAGE_BYTES, buf_offset: i * PAGE_BYTES })
+        .collect();
+    for mut be in backends(files.clone()) {
+        let mut buf = AlignedBuf::new();
+        buf.ensure(48 * PAGE_BYTES);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = be.read_during(&reqs, &mut buf, &mut || panic!("work fails"));
+        }));
+        assert!(unwound.is_err(), "{}", be.name());
+        drop(buf);
+        assert_eq!(files.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", be.name());
+    }
+}

@@ -3,11 +3,12 @@
 //! flight, topped up as completions arrive.
 //!
 //! Buffer ownership: the kernel writes into the caller's `AlignedBuf` while a
-//! read is in flight, so `read_each` never returns before every submitted
-//! read has completed: not on error, and not while unwinding from a panic in
-//! the completion callback (a [`Drain`] guard waits for them as it drops).
-//! The `&mut AlignedBuf` borrow keeps the buffer alive and unmoved until
-//! then.
+//! read is in flight, so `read_each` and `read_during` never return before
+//! every submitted read has completed: not on error, and not while
+//! unwinding from a panic in the completion callback or in the work run
+//! during the reads (a [`Drain`] guard waits for them as it drops). The
+//! `&mut AlignedBuf` borrow keeps the buffer alive and unmoved until then,
+//! and keeps the work from reaching it.
 
 use super::{short_read, AlignedBuf, IoFiles, OnDone, PageReader, ReadReq, Work};
 use crate::error::{FormatError, IndexError};
