@@ -12,6 +12,14 @@ fn fixture(name: &str, pages: usize) -> PathBuf {
     p
 }
 
+/// One-page reads of the first `n` pages of file 0, in order, each to the
+/// same place in the buffer.
+fn first_pages(n: usize) -> Vec<ReadReq> {
+    (0..n)
+        .map(|i| ReadReq { file: 0, offset: (i * PAGE_BYTES) as u64, len: PAGE_BYTES, buf_offset: i * PAGE_BYTES })
+        .collect()
+}
+
 /// pread, and io_uring where the kernel allows it; with
 /// `FATHOM_REQUIRE_URING=1` (CI) a missing io_uring fails the test instead.
 fn backends(files: Arc<IoFiles>) -> Vec<Box<dyn PageReader>> {
@@ -34,9 +42,7 @@ fn a_panicking_callback_leaves_no_read_in_flight() {
     let a = fixture("panic", 64);
     let expect = std::fs::read(&a).unwrap();
     let files = Arc::new(IoFiles::open(&[a], true).unwrap());
-    let reqs: Vec<ReadReq> = (0..48)
-        .map(|i| ReadReq { file: 0, offset: (i * PAGE_BYTES) as u64, len: PAGE_BYTES, buf_offset: i * PAGE_BYTES })
-        .collect();
+    let reqs = first_pages(48);
     for mut be in backends(files.clone()) {
         let mut buf = AlignedBuf::new();
         buf.ensure(48 * PAGE_BYTES);
@@ -150,9 +156,7 @@ fn read_during_runs_the_work_once_and_reads_every_request() {
     let a = fixture("during", 32);
     let expect = std::fs::read(&a).unwrap();
     let files = Arc::new(IoFiles::open(&[a], true).unwrap());
-    let reqs: Vec<ReadReq> = (0..24)
-        .map(|i| ReadReq { file: 0, offset: (i * PAGE_BYTES) as u64, len: PAGE_BYTES, buf_offset: i * PAGE_BYTES })
-        .collect();
+    let reqs = first_pages(24);
     for mut be in backends(files.clone()) {
         let mut buf = AlignedBuf::new();
         buf.ensure(24 * PAGE_BYTES);
@@ -187,9 +191,7 @@ fn read_during_runs_the_work_once_and_reads_every_request() {
 fn a_panicking_work_leaves_no_read_in_flight() {
     let a = fixture("panic-work", 64);
     let files = Arc::new(IoFiles::open(&[a], true).unwrap());
-    let reqs: Vec<ReadReq> = (0..48)
-        .map(|i| ReadReq { file: 0, offset: (i * PAGE_BYTES) as u64, len: PAGE_BYTES, buf_offset: i * PAGE_BYTES })
-        .collect();
+    let reqs = first_pages(48);
     for mut be in backends(files.clone()) {
         let mut buf = AlignedBuf::new();
         buf.ensure(48 * PAGE_BYTES);
