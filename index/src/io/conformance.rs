@@ -34,21 +34,19 @@ fn backends(files: Arc<IoFiles>) -> Vec<Box<dyn PageReader>> {
     v
 }
 
-/// A panic in the completion callback unwinds through `read_each` only
-/// after every read in flight has completed: the buffer is not freed under
-/// the kernel, and the reader's next batch gets no stale completions.
-#[test]
-fn a_panicking_callback_leaves_no_read_in_flight() {
-    let a = fixture("panic", 64);
+/// Runs `panicking` (a batch whose callback or work panics) on every
+/// backend: it unwinds only after every read in flight has completed, so
+/// the buffer is not freed under the kernel, and the reader's next batch
+/// gets no stale completions.
+fn panic_leaves_no_read_in_flight(name: &str, panicking: impl Fn(&mut dyn PageReader, &[ReadReq], &mut AlignedBuf)) {
+    let a = fixture(name, 64);
     let expect = std::fs::read(&a).unwrap();
     let files = Arc::new(IoFiles::open(&[a], true).unwrap());
     let reqs = first_pages(48);
     for mut be in backends(files.clone()) {
         let mut buf = AlignedBuf::new();
         buf.ensure(48 * PAGE_BYTES);
-        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = be.read_each(&reqs, &mut buf, &mut |_, _| panic!("callback fails"));
-        }));
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| panicking(&mut *be, &reqs, &mut buf)));
         assert!(unwound.is_err(), "{}", be.name());
         drop(buf);
         assert_eq!(files.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", be.name());
@@ -57,6 +55,15 @@ fn a_panicking_callback_leaves_no_read_in_flight() {
         be.read_all(&reqs, &mut buf).unwrap();
         assert_eq!(buf.as_slice()[..48 * PAGE_BYTES], expect[..48 * PAGE_BYTES], "{}", be.name());
     }
+}
+
+/// A panic in the completion callback unwinds through `read_each` only
+/// after every read in flight has completed.
+#[test]
+fn a_panicking_callback_leaves_no_read_in_flight() {
+    panic_leaves_no_read_in_flight("panic", |be, reqs, buf| {
+        let _ = be.read_each(reqs, buf, &mut |_, _| panic!("callback fails"));
+    });
 }
 
 #[test]
@@ -189,17 +196,7 @@ fn read_during_runs_the_work_once_and_reads_every_request() {
 /// has completed, as with a panicking completion callback.
 #[test]
 fn a_panicking_work_leaves_no_read_in_flight() {
-    let a = fixture("panic-work", 64);
-    let files = Arc::new(IoFiles::open(&[a], true).unwrap());
-    let reqs = first_pages(48);
-    for mut be in backends(files.clone()) {
-        let mut buf = AlignedBuf::new();
-        buf.ensure(48 * PAGE_BYTES);
-        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = be.read_during(&reqs, &mut buf, &mut || panic!("work fails"));
-        }));
-        assert!(unwound.is_err(), "{}", be.name());
-        drop(buf);
-        assert_eq!(files.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", be.name());
-    }
+    panic_leaves_no_read_in_flight("panic-work", |be, reqs, buf| {
+        let _ = be.read_during(reqs, buf, &mut || panic!("work fails"));
+    });
 }
