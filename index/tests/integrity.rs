@@ -358,6 +358,11 @@ fn resident_codes_are_checked_and_optional() {
     let answers = |o: OpenOptions| {
         let ix = Index::open(&idx, o).unwrap();
         assert_eq!(ix.resident.is_some(), o.resident_codes);
+        // While resident codes serve, the PQ codebooks are not held.
+        let fathom_index::quant::Quantizer::Pq(p) = &ix.manifest.quantizer else { panic!("PQ is the default code") };
+        assert_eq!(ix.manifest.quantizer.scores_postings(), !o.resident_codes);
+        let codebook = 4 * 256 * p.dsub * p.m;
+        assert_eq!(ix.manifest.quantizer.resident_bytes(), if o.resident_codes { 0 } else { codebook });
         let mut s = ix.searcher().unwrap();
         qs.chunks_exact(24).map(|q| s.search(q, 10, &all).unwrap().0).collect::<Vec<_>>()
     };

@@ -103,6 +103,25 @@ impl Quantizer {
         }
     }
 
+    /// Drops the parameters only the disk path's posting codes need (the
+    /// PQ codebooks): an index whose resident row codes serve every float
+    /// query never builds a PQ table. Afterwards [`Self::scores_postings`]
+    /// is false.
+    pub fn release_posting_tables(&mut self) {
+        if let Quantizer::Pq(p) = self {
+            p.release_codebooks();
+        }
+    }
+
+    /// Whether posting codes can be scored (false once
+    /// [`Self::release_posting_tables`] dropped the codebooks).
+    pub fn scores_postings(&self) -> bool {
+        match self {
+            Quantizer::Pq(p) => p.has_codebooks(),
+            _ => true,
+        }
+    }
+
     /// Bytes of parameters held in memory.
     pub fn resident_bytes(&self) -> usize {
         match self {

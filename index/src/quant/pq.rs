@@ -141,6 +141,17 @@ impl Pq {
         cols
     }
 
+    /// Frees the codebooks (see `Quantizer::release_posting_tables`);
+    /// encoding and tables are then unavailable.
+    pub fn release_codebooks(&mut self) {
+        self.centroids = Vec::new();
+        self.columns = std::sync::OnceLock::new();
+    }
+
+    pub fn has_codebooks(&self) -> bool {
+        self.centroids.len() == self.m * PQ_CENTROIDS * self.dsub
+    }
+
     /// The lookup table for a query: squared L2 per sub-vector, or the
     /// negated partial inner product when `ip`.
     pub fn table(&self, k: &Kernels, q: &[f32], ip: bool) -> Vec<f32> {

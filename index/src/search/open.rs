@@ -139,6 +139,12 @@ impl Index {
             }
             _ => None,
         };
+        let mut manifest = manifest;
+        if resident.is_some() {
+            // Float queries all go to the resident codes: the disk path's
+            // PQ codebooks (256 x dim floats) would only take memory.
+            manifest.quantizer.release_posting_tables();
+        }
         let (backend, why) = io::probe_backend(opts.backend);
         if opts.backend == BackendChoice::Auto && backend == BackendChoice::Pread {
             tracing::warn!(

@@ -147,6 +147,11 @@ impl Searcher {
         if let (Some(_), Query::Floats(f)) = (&self.index.resident, query) {
             return self.search_resident(f, k, s);
         }
+        if !self.index.manifest.quantizer.scores_postings() {
+            // Unreachable through `prepare` (a PQ index takes only floats),
+            // kept so a future query kind cannot index an empty codebook.
+            return Err(IndexError::Backend("posting codebooks are not loaded (resident codes serve)".into()));
+        }
         let (q, mut codes_q) = self.index.prepare(query, k)?;
         let mut stats = SearchStats::default();
         let ix = self.index.clone();
