@@ -27,7 +27,7 @@ fn main() {
     // MAX_GROUP=N regroups the centroids with groups of at most ~N.
     if let Some(max) = std::env::var("MAX_GROUP").ok().and_then(|v| v.parse().ok()) {
         let t = std::time::Instant::now();
-        groups = CentroidIndex::build_sized(kernels(), &groups.centroids, groups.dim, 1, max).0;
+        groups = CentroidIndex::build_sized(kernels(), &groups.centroids_f32(), groups.dim, 1, max).0;
         println!("regrouped at most ~{max} in {:?}", t.elapsed());
     }
     let mut both = match &idx.centroids.graph {

@@ -1,7 +1,8 @@
 //! Distance kernels with runtime CPU dispatch.
 //!
 //! Five kernels cover the engine: f32 squared L2 and dot product (centroids,
-//! exact rerank), the SQ8 code kernels (weighted squared L2 and dot product
+//! exact rerank; also against half floats, the centroids' compact form for
+//! search), the SQ8 code kernels (weighted squared L2 and dot product
 //! of an f32 query against u8 codes) and XOR + popcount over packed bits
 //! (binary collections). Each has a scalar twin in
 //! [`scalar`] that tests compare against; [`kernels`] picks AVX-512, AVX2+FMA
@@ -39,6 +40,13 @@ pub struct Kernels {
     pub l2_sq_u8_weighted: fn(&[f32], &[f32], &[u8]) -> f32,
     /// `sum_j q[j] * c[j]`; equal length.
     pub dot_u8: fn(&[f32], &[u8]) -> f32,
+    /// Squared Euclidean distance of an f32 query to a row of IEEE half
+    /// floats (bit patterns; centroids held compact for search).
+    pub l2_sq_f16: fn(&[f32], &[u16]) -> f32,
+    /// Dot product of an f32 query with a row of half floats.
+    pub dot_f16: fn(&[f32], &[u16]) -> f32,
+    /// `l2_sq_f16(q, row)` for each of `out.len()` consecutive rows.
+    pub l2_sq_rows_f16: fn(q: &[f32], rows: &[u16], out: &mut [f32]),
     /// `popcount(a ^ b)` over equal-length word slices: Hamming distance of
     /// packed bit codes.
     pub xor_popcount: XorPopcount,
@@ -51,6 +59,9 @@ pub const SCALAR: Kernels = Kernels {
     l2_sq: scalar::l2_sq,
     l2_sq_rows: scalar::l2_sq_rows,
     dot: scalar::dot,
+    l2_sq_f16: scalar::l2_sq_f16,
+    dot_f16: scalar::dot_f16,
+    l2_sq_rows_f16: scalar::l2_sq_rows_f16,
     l2_sq_u8_weighted: scalar::l2_sq_u8_weighted,
     dot_u8: scalar::dot_u8,
     xor_popcount: scalar::xor_popcount,
@@ -166,6 +177,14 @@ mod tests {
                     k.name
                 );
                 assert!(close((k.dot_u8)(&a, &c), scalar::dot_u8(&a, &c)), "{} dotu8 d={dim}", k.name);
+                // Half floats: the kernels against their scalar twins, and
+                // the twins against f32 arithmetic on the widened values.
+                let h: Vec<u16> = b.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+                let wide: Vec<f32> = h.iter().map(|&x| scalar::f16_value(x)).collect();
+                assert!(close((k.l2_sq_f16)(&a, &h), scalar::l2_sq_f16(&a, &h)), "{} l2f16 d={dim}", k.name);
+                assert!(close((k.dot_f16)(&a, &h), scalar::dot_f16(&a, &h)), "{} dotf16 d={dim}", k.name);
+                assert!(close(scalar::l2_sq_f16(&a, &h), scalar::l2_sq(&a, &wide)), "l2f16 twin d={dim}");
+                assert!(close(scalar::dot_f16(&a, &h), scalar::dot(&a, &wide)), "dotf16 twin d={dim}");
                 // Row counts around the four-row step.
                 for n in [0usize, 1, 3, 4, 5, 9] {
                     let rows: Vec<f32> = (0..n * dim).map(|_| rng.normal()).collect();
@@ -177,6 +196,13 @@ mod tests {
                         // Bit for bit the set's own one-row kernel: lookups
                         // compare distances from both.
                         assert_eq!(o.to_bits(), (k.l2_sq)(&a, row).to_bits(), "{} d={dim} n={n} r={r}", k.name);
+                    }
+                    let half: Vec<u16> = rows.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+                    (k.l2_sq_rows_f16)(&a, &half, &mut out);
+                    for (r, &o) in out.iter().enumerate() {
+                        let row = &half[r * dim..(r + 1) * dim];
+                        assert!(close(o, scalar::l2_sq_f16(&a, row)), "{} f16 rows d={dim} n={n} r={r}", k.name);
+                        assert_eq!(o.to_bits(), (k.l2_sq_f16)(&a, row).to_bits(), "{} f16 d={dim} n={n} r={r}", k.name);
                     }
                 }
             }

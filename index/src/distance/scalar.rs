@@ -17,6 +17,29 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The f32 value of a half float's bit pattern.
+#[inline]
+pub fn f16_value(bits: u16) -> f32 {
+    half::f16::from_bits(bits).to_f32()
+}
+
+pub fn l2_sq_f16(q: &[f32], c: &[u16]) -> f32 {
+    debug_assert_eq!(q.len(), c.len());
+    q.iter().zip(c).map(|(&x, &h)| (x - f16_value(h)) * (x - f16_value(h))).sum()
+}
+
+/// [`l2_sq_rows`] over half-float rows.
+pub fn l2_sq_rows_f16(q: &[f32], rows: &[u16], out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(q.len().max(1))) {
+        *o = l2_sq_f16(q, row);
+    }
+}
+
+pub fn dot_f16(q: &[f32], c: &[u16]) -> f32 {
+    debug_assert_eq!(q.len(), c.len());
+    q.iter().zip(c).map(|(&x, &h)| x * f16_value(h)).sum()
+}
+
 pub fn l2_sq_u8_weighted(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
     debug_assert!(q.len() == w.len() && q.len() == c.len());
     q.iter()

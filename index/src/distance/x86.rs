@@ -15,6 +15,9 @@ pub(super) fn avx2() -> Option<Kernels> {
             l2_sq: l2_sq_avx2_safe,
             l2_sq_rows: l2_sq_rows_avx2_safe,
             dot: dot_avx2_safe,
+            l2_sq_f16: f16_kernels().0,
+            dot_f16: f16_kernels().1,
+            l2_sq_rows_f16: f16_kernels().2,
             l2_sq_u8_weighted: l2_u8w_avx2_safe,
             dot_u8: dot_u8_avx2_safe,
             // VPOPCNTDQ where present: 2x the AVX2/POPCNT rate on Zen 4
@@ -43,6 +46,9 @@ pub(super) fn avx512() -> Option<Kernels> {
             // Row by row: bit-identical to this set's `l2_sq`.
             l2_sq_rows: l2_sq_rows_avx512_safe,
             dot: dot_avx512_safe,
+            l2_sq_f16: f16_kernels().0,
+            dot_f16: f16_kernels().1,
+            l2_sq_rows_f16: f16_kernels().2,
             // The u8 kernels stay on AVX2: the AVX-512 variants measured 6x
             // slower on GloVe-50 (masked 16-byte loads), see RESULTS.md.
             l2_sq_u8_weighted: l2_u8w_avx2_safe,
@@ -57,6 +63,18 @@ pub(super) fn avx512() -> Option<Kernels> {
         })
     } else {
         None
+    }
+}
+
+/// The half-float kernels: AVX2 with F16C's conversions where the CPU has
+/// them (every AVX2 CPU we know of), else the scalar twins.
+type F16Kernels = (fn(&[f32], &[u16]) -> f32, fn(&[f32], &[u16]) -> f32, fn(&[f32], &[u16], &mut [f32]));
+
+fn f16_kernels() -> F16Kernels {
+    if is_x86_feature_detected!("f16c") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        (l2_sq_f16_avx2_safe, dot_f16_avx2_safe, l2_sq_rows_f16_avx2_safe)
+    } else {
+        (scalar::l2_sq_f16, scalar::dot_f16, scalar::l2_sq_rows_f16)
     }
 }
 
@@ -88,6 +106,22 @@ fn l2_sq_rows_avx2_safe(q: &[f32], rows: &[f32], out: &mut [f32]) {
     unsafe { l2_sq_rows_avx2(q, rows, out) }
 }
 safe_wrapper!(dot_avx512_safe, dot_avx512, (a: &[f32], b: &[f32]));
+
+fn l2_sq_f16_avx2_safe(q: &[f32], c: &[u16]) -> f32 {
+    // SAFETY: only handed out by `f16_kernels()`, which checked F16C, AVX2
+    // and FMA.
+    unsafe { l2_sq_f16_avx2(q, c) }
+}
+
+fn dot_f16_avx2_safe(q: &[f32], c: &[u16]) -> f32 {
+    // SAFETY: as `l2_sq_f16_avx2_safe`.
+    unsafe { dot_f16_avx2(q, c) }
+}
+
+fn l2_sq_rows_f16_avx2_safe(q: &[f32], rows: &[u16], out: &mut [f32]) {
+    // SAFETY: as `l2_sq_f16_avx2_safe`.
+    unsafe { l2_sq_rows_f16_avx2(q, rows, out) }
+}
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -185,6 +219,60 @@ unsafe fn l2_sq_rows_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
     }
 }
 
+/// [`l2_sq_rows_avx2`] over half-float rows.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn l2_sq_rows_f16_avx2(q: &[f32], rows: &[u16], out: &mut [f32]) {
+    let dim = q.len();
+    let n = out.len().min(rows.len() / dim.max(1));
+    let mut r = 0;
+    while r + 4 <= n {
+        let base = &rows[r * dim..(r + 4) * dim];
+        let mut acc0 = [_mm256_setzero_ps(); 4];
+        let mut acc1 = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 16 <= dim {
+            // SAFETY: i + 16 <= dim, so q[i..i + 16] is in q and row j's
+            // [i..i + 16] lies in `base` (4 rows of dim half floats).
+            unsafe {
+                let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
+                let q1 = _mm256_loadu_ps(q.as_ptr().add(i + 8));
+                for j in 0..4 {
+                    let row = base.as_ptr().add(j * dim + i);
+                    let d0 = _mm256_sub_ps(q0, load_f16x8(row));
+                    let d1 = _mm256_sub_ps(q1, load_f16x8(row.add(8)));
+                    acc0[j] = _mm256_fmadd_ps(d0, d0, acc0[j]);
+                    acc1[j] = _mm256_fmadd_ps(d1, d1, acc1[j]);
+                }
+            }
+            i += 16;
+        }
+        if i + 8 <= dim {
+            // SAFETY: i + 8 <= dim, as above.
+            unsafe {
+                let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
+                for (j, a) in acc0.iter_mut().enumerate() {
+                    let d0 = _mm256_sub_ps(q0, load_f16x8(base.as_ptr().add(j * dim + i)));
+                    *a = _mm256_fmadd_ps(d0, d0, *a);
+                }
+            }
+            i += 8;
+        }
+        for j in 0..4 {
+            let row = &base[j * dim..(j + 1) * dim];
+            out[r + j] = hsum256(_mm256_add_ps(acc0[j], acc1[j])) + scalar::l2_sq_f16(&q[i..], &row[i..]);
+        }
+        r += 4;
+    }
+    while r < n {
+        // SAFETY: the caller's CPU has AVX2, FMA and F16C (this function's contract).
+        out[r] = unsafe { l2_sq_f16_avx2(q, &rows[r * dim..(r + 1) * dim]) };
+        r += 1;
+    }
+}
+
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
@@ -209,6 +297,70 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
         i += 8;
     }
     hsum256(_mm256_add_ps(acc0, acc1)) + scalar::dot(&a[i..n], &b[i..n])
+}
+
+/// Loads 8 half floats and widens them to 8 f32 lanes.
+///
+/// # Safety
+/// F16C and AVX required; `p` must be valid for reading 8 u16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load_f16x8(p: *const u16) -> __m256 {
+    // SAFETY: the caller guarantees 16 readable bytes at p.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(p as *const __m128i) })
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn l2_sq_f16_avx2(q: &[f32], c: &[u16]) -> f32 {
+    let n = q.len().min(c.len());
+    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so 16 elements of each slice are readable.
+        unsafe {
+            let d0 = _mm256_sub_ps(_mm256_loadu_ps(q.as_ptr().add(i)), load_f16x8(c.as_ptr().add(i)));
+            let d1 = _mm256_sub_ps(_mm256_loadu_ps(q.as_ptr().add(i + 8)), load_f16x8(c.as_ptr().add(i + 8)));
+            acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+            acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe {
+            let d = _mm256_sub_ps(_mm256_loadu_ps(q.as_ptr().add(i)), load_f16x8(c.as_ptr().add(i)));
+            acc0 = _mm256_fmadd_ps(d, d, acc0);
+        }
+        i += 8;
+    }
+    hsum256(_mm256_add_ps(acc0, acc1)) + scalar::l2_sq_f16(&q[i..n], &c[i..n])
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_f16_avx2(q: &[f32], c: &[u16]) -> f32 {
+    let n = q.len().min(c.len());
+    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        unsafe {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), load_f16x8(c.as_ptr().add(i)), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i + 8)), load_f16x8(c.as_ptr().add(i + 8)), acc1);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), load_f16x8(c.as_ptr().add(i)), acc0);
+        }
+        i += 8;
+    }
+    hsum256(_mm256_add_ps(acc0, acc1)) + scalar::dot_f16(&q[i..n], &c[i..n])
 }
 
 /// Loads 8 bytes and widens them to 8 f32 lanes.

@@ -20,14 +20,18 @@
 //! 140 us for the graph alone.
 
 use super::graph::{CentroidGraph, GraphParams, GraphScratch};
+use super::rows::Rows;
 use crate::cluster::hierarchy::{self, SplitParams};
 use crate::distance::Kernels;
 
 #[derive(Debug, Clone)]
 pub struct CentroidIndex {
     pub dim: usize,
-    /// Posting centroids, row-major, in posting-id order.
+    /// Posting centroids, row-major, in posting-id order (empty once
+    /// [`Self::compact_for_search`] moved them to `compact`).
     pub centroids: Vec<f32>,
+    /// The centroids as half floats, for search (see [`Self::rows`]).
+    pub compact: Vec<u16>,
     /// Group centers, row-major.
     pub group_centers: Vec<f32>,
     /// Postings of group g are `group_starts[g]..group_starts[g + 1]`.
@@ -90,13 +94,46 @@ pub enum CentroidScore {
 
 impl CentroidIndex {
     pub fn posting_count(&self) -> usize {
-        self.centroids.len() / self.dim
+        self.rows().count(self.dim)
+    }
+
+    /// The centroids lookups score: half floats once compacted, else f32.
+    pub fn rows(&self) -> Rows<'_> {
+        if self.compact.is_empty() {
+            Rows::F32(&self.centroids)
+        } else {
+            Rows::F16(&self.compact)
+        }
+    }
+
+    /// Keeps the centroids as half floats from now on (an open index: the
+    /// builder's lookups stay f32), when every value fits; returns whether
+    /// they were compacted. Halves the centroids' memory and the bytes a
+    /// flat scan reads.
+    pub fn compact_for_search(&mut self) -> bool {
+        match super::rows::to_f16(&self.centroids) {
+            Some(h) if !self.centroids.is_empty() => {
+                self.compact = h;
+                self.centroids = Vec::new();
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn group_count(&self) -> usize {
         self.group_starts.len() - 1
     }
 
+    /// Every centroid as f32, widened from the half floats once compacted.
+    pub fn centroids_f32(&self) -> std::borrow::Cow<'_, [f32]> {
+        match self.rows() {
+            Rows::F32(c) => c.into(),
+            Rows::F16(h) => h.iter().map(|&b| crate::distance::scalar::f16_value(b)).collect::<Vec<_>>().into(),
+        }
+    }
+
+    /// Centroid `p` as f32 (before [`Self::compact_for_search`] only).
     pub fn centroid(&self, p: u32) -> &[f32] {
         &self.centroids[p as usize * self.dim..(p as usize + 1) * self.dim]
     }
@@ -132,7 +169,7 @@ impl CentroidIndex {
 
     /// Adds the navigable graph (seeded: the same graph on every build).
     pub fn with_graph(mut self, k: &Kernels, seed: u64) -> Self {
-        self.graph = Some(super::graph::build(k, &self.centroids, self.dim, GraphParams::default(), seed));
+        self.graph = Some(super::graph::build(k, &self.centroids_f32(), self.dim, GraphParams::default(), seed));
         self.upper = None;
         self
     }
@@ -140,6 +177,7 @@ impl CentroidIndex {
     /// Bytes held in memory: centroids, group centers and the graph.
     pub fn resident_bytes(&self) -> usize {
         4 * (self.centroids.len() + self.group_centers.len() + 2 * self.group_starts.len())
+            + 2 * self.compact.len()
             + self.graph.as_ref().map_or(0, CentroidGraph::resident_bytes)
             + self.upper.as_ref().map_or(0, |u| u.index.resident_bytes() + 4 * u.group_ids.len())
     }
@@ -183,6 +221,7 @@ impl CentroidIndex {
         CentroidIndex {
             dim,
             centroids,
+            compact: Vec::new(),
             group_centers,
             group_starts,
             group_radius,
@@ -207,10 +246,10 @@ impl CentroidIndex {
     }
 
     #[inline]
-    fn score(k: &Kernels, how: CentroidScore, q: &[f32], c: &[f32]) -> f32 {
+    fn score(&self, k: &Kernels, how: CentroidScore, q: &[f32], p: u32) -> f32 {
         match how {
-            CentroidScore::L2 => (k.l2_sq)(q, c),
-            CentroidScore::NegIp => -(k.dot)(q, c),
+            CentroidScore::L2 => self.rows().l2_sq(k, q, p),
+            CentroidScore::NegIp => -self.rows().dot(k, q, p),
         }
     }
 
@@ -234,7 +273,7 @@ impl CentroidIndex {
             }
             (Some(g), CentroidScore::L2) => {
                 let ef = graph_beam(effort.saturating_mul(g.beam_factor as usize), want);
-                g.search(k, &self.centroids, self.dim, q, ef, want, &mut scratch.graph, out);
+                g.search(k, self.rows(), self.dim, q, ef, want, &mut scratch.graph, out);
                 scratch.evaluated = scratch.graph.evaluated;
             }
             _ => scratch.evaluated = self.scan_groups(k, how, q, effort, want, scratch, out),
@@ -300,7 +339,7 @@ impl CentroidIndex {
         let k = crate::distance::kernels();
         scratch.starts.clear();
         scratch.starts.extend(found.iter().map(|&(p, d)| (d, p)));
-        g.search_from(k, &self.centroids, self.dim, q, &scratch.starts, ef, want, &mut scratch.graph, found);
+        g.search_from(k, self.rows(), self.dim, q, &scratch.starts, ef, want, &mut scratch.graph, found);
         scratch.evaluated = scratch.graph.evaluated;
     }
 
@@ -356,12 +395,15 @@ impl CentroidIndex {
             if how == CentroidScore::L2 {
                 // A group's centroids are contiguous: one pass over them.
                 cs.dists.resize((e - s) as usize, 0.0);
-                let rows = &self.centroids[s as usize * self.dim..e as usize * self.dim];
-                (k.l2_sq_rows)(q, rows, &mut cs.dists);
+                let (a, b) = (s as usize * self.dim, e as usize * self.dim);
+                match self.rows() {
+                    Rows::F32(c) => (k.l2_sq_rows)(q, &c[a..b], &mut cs.dists),
+                    Rows::F16(h) => (k.l2_sq_rows_f16)(q, &h[a..b], &mut cs.dists),
+                }
                 scratch.extend(cs.dists.iter().copied().zip(s..e));
             } else {
                 for p in s..e {
-                    scratch.push((Self::score(k, how, q, self.centroid(p)), p));
+                    scratch.push((self.score(k, how, q, p), p));
                 }
             }
         }
@@ -416,9 +458,7 @@ impl<'a> LookupCheck<'a> {
         let exact = queries
             .par_chunks_exact(index.dim)
             .map(|q| {
-                let mut all: Vec<f32> = (0..index.posting_count() as u32)
-                    .map(|p| CentroidIndex::score(k, how, q, index.centroid(p)))
-                    .collect();
+                let mut all: Vec<f32> = (0..index.posting_count() as u32).map(|p| index.score(k, how, q, p)).collect();
                 all.select_nth_unstable_by(want - 1, f32::total_cmp);
                 let bound = all[want - 1];
                 (all[..want].iter().copied().fold(f32::MAX, f32::min), bound)
@@ -534,6 +574,39 @@ mod tests {
 
     /// A search whose graph beam covers a large share of the centroids
     /// scans them all: exact, and the distances it reports are all of them.
+    #[test]
+    fn compacted_centroids_halve_their_memory_and_find_the_same_nearest() {
+        let mut rng = Rng::new(12);
+        let (dim, n) = (24, 900);
+        let cents: Vec<f32> = (0..n * dim).map(|_| rng.normal()).collect();
+        let wide = CentroidIndex::build(kernels(), &cents, dim, 1).0.with_graph(kernels(), 1);
+        let mut half = wide.clone();
+        assert!(half.compact_for_search());
+        assert!(half.centroids.is_empty() && half.posting_count() == n);
+        assert_eq!(wide.resident_bytes() - half.resident_bytes(), 2 * n * dim);
+        let (mut s, mut a, mut b) = (CentroidScratch::default(), Vec::new(), Vec::new());
+        let (mut same, mut total) = (0, 0);
+        for _ in 0..20 {
+            let q: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+            // Both the scan (beam 64 x 16 >= 900) and the graph walk.
+            for effort in [64, 8] {
+                wide.nearest_for_search(CentroidScore::L2, &q, effort, 16, &mut s, &mut a);
+                half.nearest_for_search(CentroidScore::L2, &q, effort, 16, &mut s, &mut b);
+                same += b.iter().filter(|x| a.iter().any(|y| y.0 == x.0)).count();
+                total += a.len();
+                for (x, y) in a.iter().zip(&b).filter(|(x, y)| x.0 == y.0) {
+                    assert!((x.1 - y.1).abs() <= 2e-3 * (1.0 + x.1), "{x:?} vs {y:?}");
+                }
+            }
+            half.nearest(CentroidScore::NegIp, &q, 4, 8, &mut s, &mut b);
+            assert_eq!(b.len(), 8);
+        }
+        assert!(same as f64 >= 0.98 * total as f64, "{same} of {total}");
+        // Values half floats cannot hold keep the f32 rows.
+        let mut big = CentroidIndex::build(kernels(), &vec![1e6f32; 4 * dim], dim, 1).0;
+        assert!(!big.compact_for_search() && big.compact.is_empty() && big.posting_count() == 4);
+    }
+
     #[test]
     fn a_search_beam_near_the_centroid_count_scans_them_all_exactly() {
         let mut rng = Rng::new(9);

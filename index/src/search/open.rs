@@ -65,12 +65,13 @@ impl Index {
             }
         }
         let cpath = dir.join(fmt::CENTROIDS_FILE);
-        let centroids = crate::search::centroid_file::decode_centroids(
+        let mut centroids = crate::search::centroid_file::decode_centroids(
             &read_checked(&cpath, FileKind::Centroids)?,
             &cpath,
             manifest.dim,
             manifest.posting_count,
         )?;
+        centroids.compact_for_search();
         let dpath = dir.join(fmt::DIRECTORY_FILE);
         let (postings, vector_page_crcs) = layout::decode_directory(
             &read_checked(&dpath, FileKind::Directory)?,

@@ -8,7 +8,7 @@
 //! their width before they are pruned with the neighbour heuristic, which
 //! keeps pruning cheap; a last pass prunes every list to its width.
 
-use super::{beam, greedy, CentroidGraph, GraphParts, GraphScratch, Layers, Space, MAX_LEVEL, NONE};
+use super::{beam, greedy, CentroidGraph, GraphParts, GraphScratch, Layers, Rows, Space, MAX_LEVEL, NONE};
 use crate::distance::Kernels;
 use crate::rng::Rng;
 use rayon::prelude::*;
@@ -122,7 +122,7 @@ impl Building<'_> {
     /// Neighbour lists of a new node, layer 0 first, on the graph as it is.
     fn links_for(&self, v: u32, entry: u32, top: u8, ef: usize, s: &mut GraphScratch) -> Vec<Vec<u32>> {
         let q = self.point(v);
-        let space = Space { k: self.k, points: self.points, dim: self.dim };
+        let space = Space { k: self.k, points: Rows::F32(self.points), dim: self.dim };
         let mut cur = (space.dist(q, entry), entry);
         let lv = self.levels[v as usize];
         for level in (lv.saturating_add(1)..=top).rev() {

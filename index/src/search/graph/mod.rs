@@ -12,6 +12,7 @@ mod visited;
 
 pub use build::{build, build_with_progress, GraphParams};
 
+pub use super::rows::Rows;
 use super::topk::Scored;
 use crate::distance::Kernels;
 use std::cmp::Reverse;
@@ -149,7 +150,7 @@ impl CentroidGraph {
     pub fn search(
         &self,
         k: &Kernels,
-        points: &[f32],
+        points: Rows<'_>,
         dim: usize,
         q: &[f32],
         ef: usize,
@@ -175,7 +176,7 @@ impl CentroidGraph {
     pub fn search_from(
         &self,
         k: &Kernels,
-        points: &[f32],
+        points: Rows<'_>,
         dim: usize,
         q: &[f32],
         starts: &[(f32, u32)],
@@ -212,26 +213,21 @@ impl Layers for CentroidGraph {
 /// The points a graph links, row-major, node i at row i.
 struct Space<'a> {
     k: &'a Kernels,
-    points: &'a [f32],
+    points: Rows<'a>,
     dim: usize,
 }
 
 impl Space<'_> {
     #[inline]
-    fn row(&self, n: u32) -> &[f32] {
-        &self.points[n as usize * self.dim..(n as usize + 1) * self.dim]
-    }
-
-    #[inline]
     fn dist(&self, q: &[f32], n: u32) -> f32 {
-        (self.k.l2_sq)(q, self.row(n))
+        self.points.l2_sq(self.k, q, n)
     }
 
     /// Asks for a row's cache lines ahead of scoring it: rows are scattered
     /// over tens of MB, and a lookup is mostly waiting on memory otherwise.
     #[inline]
     fn prefetch(&self, n: u32) {
-        crate::distance::prefetch_f32(self.row(n));
+        self.points.prefetch(n, self.dim);
     }
 }
 

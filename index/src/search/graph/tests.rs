@@ -33,7 +33,7 @@ fn finds_the_nearest_centroids() {
     let (mut s, mut out) = (GraphScratch::default(), Vec::new());
     let (mut hits, mut first) = (0, 0);
     for q in queries.chunks_exact(dim) {
-        g.search(kernels(), &points, dim, q, 64, 16, &mut s, &mut out);
+        g.search(kernels(), Rows::F32(&points), dim, q, 64, 16, &mut s, &mut out);
         let exact = brute(&points, dim, q, 16);
         hits += out.iter().filter(|(n, _)| exact.contains(n)).count();
         first += (out[0].0 == exact[0]) as usize;
@@ -62,12 +62,12 @@ fn same_graph_on_one_thread_and_on_many() {
 fn tiny_and_degenerate_sets() {
     let (mut s, mut out) = (GraphScratch::default(), Vec::new());
     let one = build(kernels(), &[1.0, 2.0], 2, GraphParams::default(), 1);
-    one.search(kernels(), &[1.0, 2.0], 2, &[0.0, 0.0], 8, 4, &mut s, &mut out);
+    one.search(kernels(), Rows::F32(&[1.0, 2.0]), 2, &[0.0, 0.0], 8, 4, &mut s, &mut out);
     assert_eq!(out, vec![(0, 5.0)]);
     // Identical points (a collapsed clustering): all ties, still answered.
     let same = vec![0.5f32; 300 * 3];
     let g = build(kernels(), &same, 3, GraphParams::default(), 1);
-    g.search(kernels(), &same, 3, &[0.5, 0.5, 0.5], 64, 32, &mut s, &mut out);
+    g.search(kernels(), Rows::F32(&same), 3, &[0.5, 0.5, 0.5], 64, 32, &mut s, &mut out);
     assert_eq!(out.len(), 32);
     assert!(out.iter().all(|&(_, d)| d == 0.0));
 }
