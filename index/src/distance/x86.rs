@@ -162,6 +162,62 @@ unsafe fn l2_sq_avx2(a: &[f32], b: &[f32]) -> f32 {
     hsum256(_mm256_add_ps(acc0, acc1)) + scalar::l2_sq(&a[i..n], &b[i..n])
 }
 
+/// The body of the four-rows-at-a-time squared L2 kernels, for rows of
+/// f32 or of half floats: `$load` widens 8 values at a pointer, `$tail`
+/// scores the last < 8 dimensions, `$one` scores one row.
+macro_rules! l2_sq_rows_body {
+    ($q:ident, $rows:ident, $out:ident, $load:ident, $tail:path, $one:ident) => {{
+        let (q, rows, out) = ($q, $rows, $out);
+        let dim = q.len();
+        let n = out.len().min(rows.len() / dim.max(1));
+        let mut r = 0;
+        while r + 4 <= n {
+            let base = &rows[r * dim..(r + 4) * dim];
+            let mut acc0 = [_mm256_setzero_ps(); 4];
+            let mut acc1 = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            while i + 16 <= dim {
+                // SAFETY: i + 16 <= dim, so q[i..i + 16] is in q and row j's
+                // [i..i + 16] lies in `base` (4 rows of dim values).
+                unsafe {
+                    let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
+                    let q1 = _mm256_loadu_ps(q.as_ptr().add(i + 8));
+                    for j in 0..4 {
+                        let row = base.as_ptr().add(j * dim + i);
+                        let d0 = _mm256_sub_ps(q0, $load(row));
+                        let d1 = _mm256_sub_ps(q1, $load(row.add(8)));
+                        acc0[j] = _mm256_fmadd_ps(d0, d0, acc0[j]);
+                        acc1[j] = _mm256_fmadd_ps(d1, d1, acc1[j]);
+                    }
+                }
+                i += 16;
+            }
+            if i + 8 <= dim {
+                // SAFETY: i + 8 <= dim, as above.
+                unsafe {
+                    let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
+                    for (j, a) in acc0.iter_mut().enumerate() {
+                        let d0 = _mm256_sub_ps(q0, $load(base.as_ptr().add(j * dim + i)));
+                        *a = _mm256_fmadd_ps(d0, d0, *a);
+                    }
+                }
+                i += 8;
+            }
+            for j in 0..4 {
+                let row = &base[j * dim..(j + 1) * dim];
+                out[r + j] = hsum256(_mm256_add_ps(acc0[j], acc1[j])) + $tail(&q[i..], &row[i..]);
+            }
+            r += 4;
+        }
+        while r < n {
+            // SAFETY: the caller's CPU has the features of the function this
+            // body is expanded in, which `$one` needs too.
+            out[r] = unsafe { $one(q, &rows[r * dim..(r + 1) * dim]) };
+            r += 1;
+        }
+    }};
+}
+
 /// `out[r] = |q - rows[r]|^2` for the `out.len()` rows of `q.len()` floats:
 /// four rows share each load of `q` and run independent FMA chains (one row
 /// at a time waits on its own chain). Each row's sums are formed in the
@@ -171,52 +227,7 @@ unsafe fn l2_sq_avx2(a: &[f32], b: &[f32]) -> f32 {
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn l2_sq_rows_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
-    let dim = q.len();
-    let n = out.len().min(rows.len() / dim.max(1));
-    let mut r = 0;
-    while r + 4 <= n {
-        let base = &rows[r * dim..(r + 4) * dim];
-        let mut acc0 = [_mm256_setzero_ps(); 4];
-        let mut acc1 = [_mm256_setzero_ps(); 4];
-        let mut i = 0;
-        while i + 16 <= dim {
-            // SAFETY: i + 16 <= dim, so q[i..i + 16] is in q and row j's
-            // [i..i + 16] lies in `base` (4 rows of dim floats).
-            unsafe {
-                let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
-                let q1 = _mm256_loadu_ps(q.as_ptr().add(i + 8));
-                for j in 0..4 {
-                    let row = base.as_ptr().add(j * dim + i);
-                    let d0 = _mm256_sub_ps(q0, _mm256_loadu_ps(row));
-                    let d1 = _mm256_sub_ps(q1, _mm256_loadu_ps(row.add(8)));
-                    acc0[j] = _mm256_fmadd_ps(d0, d0, acc0[j]);
-                    acc1[j] = _mm256_fmadd_ps(d1, d1, acc1[j]);
-                }
-            }
-            i += 16;
-        }
-        if i + 8 <= dim {
-            // SAFETY: i + 8 <= dim, as above.
-            unsafe {
-                let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
-                for (j, a) in acc0.iter_mut().enumerate() {
-                    let d0 = _mm256_sub_ps(q0, _mm256_loadu_ps(base.as_ptr().add(j * dim + i)));
-                    *a = _mm256_fmadd_ps(d0, d0, *a);
-                }
-            }
-            i += 8;
-        }
-        for j in 0..4 {
-            let row = &base[j * dim..(j + 1) * dim];
-            out[r + j] = hsum256(_mm256_add_ps(acc0[j], acc1[j])) + scalar::l2_sq(&q[i..], &row[i..]);
-        }
-        r += 4;
-    }
-    while r < n {
-        // SAFETY: the caller's CPU has AVX2 and FMA (this function's contract).
-        out[r] = unsafe { l2_sq_avx2(q, &rows[r * dim..(r + 1) * dim]) };
-        r += 1;
-    }
+    l2_sq_rows_body!(q, rows, out, _mm256_loadu_ps, scalar::l2_sq, l2_sq_avx2)
 }
 
 /// [`l2_sq_rows_avx2`] over half-float rows.
@@ -225,52 +236,7 @@ unsafe fn l2_sq_rows_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn l2_sq_rows_f16_avx2(q: &[f32], rows: &[u16], out: &mut [f32]) {
-    let dim = q.len();
-    let n = out.len().min(rows.len() / dim.max(1));
-    let mut r = 0;
-    while r + 4 <= n {
-        let base = &rows[r * dim..(r + 4) * dim];
-        let mut acc0 = [_mm256_setzero_ps(); 4];
-        let mut acc1 = [_mm256_setzero_ps(); 4];
-        let mut i = 0;
-        while i + 16 <= dim {
-            // SAFETY: i + 16 <= dim, so q[i..i + 16] is in q and row j's
-            // [i..i + 16] lies in `base` (4 rows of dim half floats).
-            unsafe {
-                let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
-                let q1 = _mm256_loadu_ps(q.as_ptr().add(i + 8));
-                for j in 0..4 {
-                    let row = base.as_ptr().add(j * dim + i);
-                    let d0 = _mm256_sub_ps(q0, load_f16x8(row));
-                    let d1 = _mm256_sub_ps(q1, load_f16x8(row.add(8)));
-                    acc0[j] = _mm256_fmadd_ps(d0, d0, acc0[j]);
-                    acc1[j] = _mm256_fmadd_ps(d1, d1, acc1[j]);
-                }
-            }
-            i += 16;
-        }
-        if i + 8 <= dim {
-            // SAFETY: i + 8 <= dim, as above.
-            unsafe {
-                let q0 = _mm256_loadu_ps(q.as_ptr().add(i));
-                for (j, a) in acc0.iter_mut().enumerate() {
-                    let d0 = _mm256_sub_ps(q0, load_f16x8(base.as_ptr().add(j * dim + i)));
-                    *a = _mm256_fmadd_ps(d0, d0, *a);
-                }
-            }
-            i += 8;
-        }
-        for j in 0..4 {
-            let row = &base[j * dim..(j + 1) * dim];
-            out[r + j] = hsum256(_mm256_add_ps(acc0[j], acc1[j])) + scalar::l2_sq_f16(&q[i..], &row[i..]);
-        }
-        r += 4;
-    }
-    while r < n {
-        // SAFETY: the caller's CPU has AVX2, FMA and F16C (this function's contract).
-        out[r] = unsafe { l2_sq_f16_avx2(q, &rows[r * dim..(r + 1) * dim]) };
-        r += 1;
-    }
+    l2_sq_rows_body!(q, rows, out, load_f16x8, scalar::l2_sq_f16, l2_sq_f16_avx2)
 }
 
 /// # Safety
