@@ -205,7 +205,11 @@ macro_rules! l2_sq_rows_body {
             }
             for j in 0..4 {
                 let row = &base[j * dim..(j + 1) * dim];
-                out[r + j] = hsum256(_mm256_add_ps(acc0[j], acc1[j])) + $tail(&q[i..], &row[i..]);
+                // No call for an empty tail (most dimensions are multiples of 8):
+                // a call per row was 5-7% of a 10^7 lookup. `x + 0.0 == x`,
+                // so the sums stay those of the one-row kernel.
+                let tail = if i < dim { $tail(&q[i..], &row[i..]) } else { 0.0 };
+                out[r + j] = hsum256(_mm256_add_ps(acc0[j], acc1[j])) + tail;
             }
             r += 4;
         }
@@ -301,7 +305,7 @@ unsafe fn l2_sq_f16_avx2(q: &[f32], c: &[u16]) -> f32 {
         }
         i += 8;
     }
-    hsum256(_mm256_add_ps(acc0, acc1)) + scalar::l2_sq_f16(&q[i..n], &c[i..n])
+    hsum256(_mm256_add_ps(acc0, acc1)) + if i < n { scalar::l2_sq_f16(&q[i..n], &c[i..n]) } else { 0.0 }
 }
 
 /// # Safety
@@ -326,7 +330,7 @@ unsafe fn dot_f16_avx2(q: &[f32], c: &[u16]) -> f32 {
         }
         i += 8;
     }
-    hsum256(_mm256_add_ps(acc0, acc1)) + scalar::dot_f16(&q[i..n], &c[i..n])
+    hsum256(_mm256_add_ps(acc0, acc1)) + if i < n { scalar::dot_f16(&q[i..n], &c[i..n]) } else { 0.0 }
 }
 
 /// Loads 8 bytes and widens them to 8 f32 lanes.
