@@ -129,8 +129,12 @@ const K: usize = 10;
 impl<'a> MarginProbes<'a> {
     fn new(codec: &CodecParams, metric: Metric, probes: &'a [f32]) -> Self {
         let k = crate::distance::kernels();
-        let queries: Vec<_> =
-            probes.chunks_exact(codec.dim).map(|q| (q, rowcode::RowQuery::new(k, codec, q, metric))).collect();
+        let queries: Vec<_> = probes
+            .chunks_exact(codec.dim)
+            .map(|q| {
+                (q, rowcode::RowQuery::new(k, codec, crate::distance::rows::Rows::F32(&codec.rotation), q, metric))
+            })
+            .collect();
         let state = vec![(Vec::new(), Vec::new()); queries.len()];
         MarginProbes { metric, queries, state }
     }

@@ -11,6 +11,7 @@
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod hamming_x86;
+pub mod rows;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;

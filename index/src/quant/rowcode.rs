@@ -9,6 +9,7 @@
 //! Per record: the packed planes, then |x'|^2 and f (f32 each), and for
 //! inner products <x, mean> (q.x = <q', x'> + q.mean + x.mean - |mean|^2).
 
+use crate::distance::rows::Rows;
 use crate::distance::Kernels;
 use crate::types::Metric;
 use fathom_codec::{words_per_plane, CodecParams};
@@ -33,16 +34,17 @@ fn plane_bytes(p: &CodecParams) -> usize {
 }
 
 /// x' = R (x - mean), a dim x dim product: with SIMD dots, not the codec's
-/// scalar loop (0.2 ms at 384-d, most of a query's budget).
-fn rotate(k: &Kernels, p: &CodecParams, x: &[f32]) -> Vec<f32> {
+/// scalar loop (0.2 ms at 384-d, most of a query's budget). `rotation` is
+/// R, as f32 or (searches) as half floats.
+fn rotate(k: &Kernels, p: &CodecParams, rotation: Rows, x: &[f32]) -> Vec<f32> {
     let centred: Vec<f32> = x.iter().zip(&p.mean).map(|(a, m)| a - m).collect();
-    p.rotation.chunks_exact(p.dim).map(|row| (k.dot)(row, &centred)).collect()
+    (0..p.dim as u32).map(|i| rotation.dot(k, &centred, i)).collect()
 }
 
 /// Writes the record of `x` (finite, `p.dim` wide) into `out`
 /// (`record_bytes(p, metric)` long).
 pub fn encode_row(p: &CodecParams, metric: Metric, x: &[f32], out: &mut [u8]) {
-    let xr = rotate(crate::distance::kernels(), p, x);
+    let xr = rotate(crate::distance::kernels(), p, Rows::F32(&p.rotation), x);
     let pb = plane_bytes(p);
     out.fill(0);
     let mut r = xr.clone();
@@ -94,8 +96,11 @@ pub struct RowQuery {
 }
 
 impl RowQuery {
-    pub fn new(k: &Kernels, p: &CodecParams, q: &[f32], metric: Metric) -> Self {
-        let qr = rotate(k, p, q);
+    /// `rotation` is `p`'s rotation (`p.rotation` itself may be empty: an
+    /// open index holds it as half floats; the query is quantized to 4 bits
+    /// after the product, far coarser than their rounding).
+    pub fn new(k: &Kernels, p: &CodecParams, rotation: Rows, q: &[f32], metric: Metric) -> Self {
+        let qr = rotate(k, p, rotation, q);
         let words = words_per_plane(p.dim);
         let lo = qr.iter().copied().fold(f32::INFINITY, f32::min);
         let hi = qr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -225,7 +230,7 @@ pub fn check_codes(k: &Kernels, p: &CodecParams, sample: &[f32], metric: Metric,
     };
     let mut found = 0usize;
     for q in sample[..queries * dim].chunks_exact(dim) {
-        let rq = RowQuery::new(k, p, q, metric);
+        let rq = RowQuery::new(k, p, Rows::F32(&p.rotation), q, metric);
         let mut by_exact: Vec<(f32, usize)> = base.chunks_exact(dim).map(|x| exact(q, x)).zip(0..).collect();
         let mut by_code: Vec<(f32, usize)> = recs.chunks_exact(rb).map(|r| rq.distance(r)).zip(0..).collect();
         by_exact.select_nth_unstable_by(9, |a, b| a.0.total_cmp(&b.0));
@@ -257,11 +262,12 @@ mod tests {
             for x in d.chunks_exact(dim).take(20) {
                 let k = crate::distance::kernels();
                 encode_row(&p, Metric::L2, x, &mut rec[..record_bytes(&p, Metric::L2)]);
-                let l2 = RowQuery::new(k, &p, x, Metric::L2).distance(&rec[..record_bytes(&p, Metric::L2)]);
+                let l2 = RowQuery::new(k, &p, Rows::F32(&p.rotation), x, Metric::L2)
+                    .distance(&rec[..record_bytes(&p, Metric::L2)]);
                 let n2: f32 = x.iter().map(|v| v * v).sum();
                 assert!(l2.abs() < 0.1 * n2, "bits {bits}: {l2} of {n2}");
                 encode_row(&p, Metric::Ip, x, &mut rec);
-                let ip = RowQuery::new(k, &p, x, Metric::Ip).distance(&rec);
+                let ip = RowQuery::new(k, &p, Rows::F32(&p.rotation), x, Metric::Ip).distance(&rec);
                 assert!((ip + n2).abs() < 0.1 * n2, "bits {bits}: ip {ip} vs {}", -n2);
             }
         }
@@ -282,7 +288,8 @@ mod tests {
                 encode_row(&p, Metric::L2, x, &mut rec);
                 let q = &d[(i + 500) * dim..(i + 501) * dim];
                 let exact: f32 = q.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum();
-                let est = RowQuery::new(crate::distance::kernels(), &p, q, Metric::L2).distance(&rec);
+                let est =
+                    RowQuery::new(crate::distance::kernels(), &p, Rows::F32(&p.rotation), q, Metric::L2).distance(&rec);
                 err += ((est - exact) / exact).abs() as f64;
             }
             errs.push(err / 200.0);

@@ -20,8 +20,8 @@
 //! 140 us for the graph alone.
 
 use super::graph::{CentroidGraph, GraphParams, GraphScratch};
-use super::rows::Rows;
 use crate::cluster::hierarchy::{self, SplitParams};
+use crate::distance::rows::Rows;
 use crate::distance::Kernels;
 
 #[derive(Debug, Clone)]
@@ -123,7 +123,8 @@ impl CentroidIndex {
     /// bytes a scan of them reads (at 10^7, the scan of 4,426 group centers
     /// streams 1.7 MB a lookup as f32).
     pub fn compact_for_search(&mut self) -> bool {
-        let (Some(c), Some(g)) = (super::rows::to_f16(&self.centroids), super::rows::to_f16(&self.group_centers))
+        let (Some(c), Some(g)) =
+            (crate::distance::rows::to_f16(&self.centroids), crate::distance::rows::to_f16(&self.group_centers))
         else {
             return false;
         };

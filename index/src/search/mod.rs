@@ -6,7 +6,6 @@ pub mod graph;
 mod open;
 mod query;
 mod resident;
-pub mod rows;
 mod searcher;
 pub mod settings;
 pub mod topk;

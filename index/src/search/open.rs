@@ -141,10 +141,13 @@ impl Index {
             _ => None,
         };
         let mut manifest = manifest;
-        if resident.is_some() {
+        if let (Some(rc), Some(info)) = (&resident, &mut manifest.resident_codes) {
             // Float queries all go to the resident codes: the disk path's
-            // PQ codebooks (256 x dim floats) would only take memory.
+            // PQ codebooks (256 x dim floats) would only take memory, and
+            // the manifest's copy of the codec shares the codes' (whose f32
+            // rotation may have been dropped for half floats).
             manifest.quantizer.release_posting_tables();
+            info.codec = rc.codec.clone();
         }
         let (backend, why) = io::probe_backend(opts.backend);
         if opts.backend == BackendChoice::Auto && backend == BackendChoice::Pread {

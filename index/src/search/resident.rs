@@ -2,6 +2,7 @@
 //! posting lists and every row's code. With them the first search stage
 //! reads nothing from disk; only the rerank does.
 
+use crate::distance::rows::Rows;
 use crate::error::FormatError;
 use crate::quant::rowcode;
 use fathom_codec::CodecParams;
@@ -9,7 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub struct ResidentCodes {
+    /// The codec; its `rotation` is empty when `rotation_f16` holds it.
     pub codec: Arc<CodecParams>,
+    /// The rotation as half floats (queries only: rows were encoded with
+    /// the f32 one at build time): half of a d x d matrix, the largest fixed
+    /// cost of resident codes on a small set (0.6 MB at 384-d).
+    rotation_f16: Vec<u16>,
     /// `offsets[p]..offsets[p + 1]`: posting p's rows in `rows`.
     offsets: Vec<u64>,
     rows: Vec<u32>,
@@ -59,7 +65,27 @@ impl ResidentCodes {
                 format!("entry {i} names a row past the end"),
             ));
         }
-        Ok(ResidentCodes { codec, offsets, rows, records: crate::io::hugepages::copy_hinted(records), record_bytes })
+        let (codec, rotation_f16) = match crate::distance::rows::to_f16(&codec.rotation) {
+            Some(h) => (Arc::new(CodecParams { rotation: Vec::new(), ..(*codec).clone() }), h),
+            None => (codec, Vec::new()),
+        };
+        Ok(ResidentCodes {
+            codec,
+            rotation_f16,
+            offsets,
+            rows,
+            records: crate::io::hugepages::copy_hinted(records),
+            record_bytes,
+        })
+    }
+
+    /// The codec's rotation, for [`rowcode::RowQuery::new`].
+    pub fn rotation(&self) -> Rows<'_> {
+        if self.rotation_f16.is_empty() {
+            Rows::F32(&self.codec.rotation)
+        } else {
+            Rows::F16(&self.rotation_f16)
+        }
     }
 
     /// Rows listed by posting `p`.
@@ -82,5 +108,6 @@ impl ResidentCodes {
     pub fn resident_bytes(&self) -> u64 {
         (self.offsets.len() * 8 + self.rows.len() * 4 + self.records.len()) as u64
             + 4 * (self.codec.mean.len() + self.codec.rotation.len()) as u64
+            + 2 * self.rotation_f16.len() as u64
     }
 }

@@ -269,7 +269,7 @@ impl Searcher {
         stats.centroid_time = t.elapsed();
 
         let t = Instant::now();
-        let rq = crate::quant::rowcode::RowQuery::new(self.kern, &rc.codec, &q, ix.manifest.metric);
+        let rq = crate::quant::rowcode::RowQuery::new(self.kern, &rc.codec, rc.rotation(), &q, ix.manifest.metric);
         let words = (ix.manifest.vector_count as usize).div_ceil(64);
         if self.seen.len() != words {
             self.seen = vec![0; words];

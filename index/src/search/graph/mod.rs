@@ -12,8 +12,8 @@ mod visited;
 
 pub use build::{build, build_with_progress, GraphParams};
 
-pub use super::rows::Rows;
 use super::topk::Scored;
+pub use crate::distance::rows::Rows;
 use crate::distance::Kernels;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -1,9 +1,10 @@
-//! Row-major point sets the centroid lookups score: f32 as built, or IEEE
-//! half floats, the compact form an open index keeps for search (half the
-//! memory and half the bytes a flat scan streams; the ranking error, about
-//! 1e-3 of a distance, is far below the posting codes' own).
+//! Row-major point sets scored against an f32 query: f32 as built, or IEEE
+//! half floats, the compact form an open index keeps for search (its
+//! centroids and the resident codes' rotation: half the memory and half
+//! the bytes a scan streams; the error, about 1e-3 of a distance, is far
+//! below the codes' own).
 
-use crate::distance::Kernels;
+use super::Kernels;
 
 /// Largest magnitude kept as a half float: above it a value would round to
 /// infinity (f16's largest finite value is 65,504).
@@ -51,11 +52,11 @@ impl Rows<'_> {
     pub fn prefetch(self, n: u32, dim: usize) {
         let (a, b) = (n as usize * dim, (n as usize + 1) * dim);
         match self {
-            Rows::F32(v) => crate::distance::prefetch_f32(&v[a..b]),
+            Rows::F32(v) => super::prefetch_f32(&v[a..b]),
             Rows::F16(v) => {
                 // SAFETY: a u16 slice viewed as its bytes: same memory, alignment 1.
                 let bytes = unsafe { std::slice::from_raw_parts(v[a..b].as_ptr() as *const u8, 2 * (b - a)) };
-                crate::distance::prefetch(bytes);
+                super::prefetch(bytes);
             }
         }
     }
