@@ -7,10 +7,12 @@
 //! cargo run --release -p fathom-index --example lookup_hybrid -- INDEX QUERIES.fbin WANT
 //!
 //! `MAX_GROUP=N` regroups the centroids first (groups of at most ~N);
+//! `GRAPH=m0,m,ef_construction` rebuilds the graph with those parameters;
 //! `PROFILE=EFFORT` only times the walk from the groups at EFFORT (for perf).
 use fathom_index::distance::kernels;
 use fathom_index::input::VectorFile;
 use fathom_index::search::centroids::{CentroidIndex, CentroidScore, CentroidScratch, LookupCheck};
+use fathom_index::search::graph::{self, GraphParams};
 use fathom_index::search::{Index, OpenOptions};
 use std::path::Path;
 
@@ -31,9 +33,17 @@ fn main() {
         println!("regrouped at most ~{max} in {:?}", t.elapsed());
     }
     let mut both = match &idx.centroids.graph {
-        Some(_) if std::env::var("MAX_GROUP").is_err() => idx.centroids.clone(),
+        Some(_) if std::env::var("MAX_GROUP").is_err() && std::env::var("GRAPH").is_err() => idx.centroids.clone(),
         _ => groups.clone().with_graph(kernels(), 1),
     };
+    // GRAPH=m0,m,ef_construction rebuilds the graph with those parameters.
+    if let Ok(p) = std::env::var("GRAPH") {
+        let v: Vec<usize> = p.split(',').map(|x| x.parse().unwrap()).collect();
+        let params = GraphParams { m0: v[0], m: v[1], ef_construction: v[2] };
+        let t = std::time::Instant::now();
+        both.graph = Some(graph::build(kernels(), &groups.centroids_f32(), dim, params, 1));
+        println!("graph {params:?} built in {:?}", t.elapsed());
+    }
     println!("{} postings, {} groups", groups.posting_count(), groups.group_count());
     // PROFILE=EFFORT: only time the hybrid lookup at EFFORT, 200 rounds.
     if let Some(effort) = std::env::var("PROFILE").ok().and_then(|v| v.parse::<usize>().ok()) {

@@ -19,6 +19,16 @@ use crate::format::manifest::CentroidLookupStats;
 use crate::search::centroids::{CentroidIndex, CentroidScore, LookupCheck};
 use crate::search::graph::{self, GraphParams};
 
+/// Centroid bytes (f32) beyond which the graph alone is not kept: past a
+/// last-level cache, each of its walk's distances is a memory miss and
+/// costs ~4x a distance of the group scan's contiguous rows (10^7 x 96, 117
+/// MB of centroids: 1,500 walk distances took as long as 6,000 of the walk
+/// from the groups). The distance counts the rule compares cannot see that:
+/// with the session-9 graph the walk alone won on counts there and ran the
+/// assign stage at 4,600 rows/s against 21,600. Deterministic: it depends
+/// on sizes only.
+pub(super) const GRAPH_ALONE_MAX_BYTES: usize = 32 << 20;
+
 /// Beam factors tried, cheapest first.
 const BEAM_FACTORS: [u32; 6] = [1, 2, 3, 4, 6, 8];
 /// How much less often than the groups the graph may find the nearest.
@@ -44,6 +54,8 @@ pub(super) struct Ask {
     pub want: usize,
     pub seed: u64,
     pub force: LookupChoice,
+    /// [`GRAPH_ALONE_MAX_BYTES`] (tests set less).
+    pub graph_alone_max_bytes: usize,
 }
 
 /// The index the build uses and stores, and what was measured. `auto`:
@@ -59,7 +71,7 @@ pub(super) fn choose(
     ask: Ask,
     built: &(dyn Fn(u64) + Sync),
 ) -> (CentroidIndex, CentroidLookupStats) {
-    let Ask { effort, want, seed, force } = ask;
+    let Ask { effort, want, seed, force, graph_alone_max_bytes } = ask;
     let check = LookupCheck::new(&groups, CentroidScore::L2, probes, want);
     let on_groups = check.measure(&groups, effort);
     // One index throughout (no copy of the centroids): l2 lookups walk the
@@ -91,7 +103,9 @@ pub(super) fn choose(
         }
     }
     let on_graph = on_graph.map(|(_, m)| m);
-    let graph_ok = on_graph.filter(|m| as_accurate(m, &on_groups) && m.cost <= on_groups.cost);
+    // Measured (the build summary reports it) but not kept past the cache-sized bound.
+    let graph_alone_fits = 4 * index.centroids.len() <= graph_alone_max_bytes;
+    let graph_ok = on_graph.filter(|m| graph_alone_fits && as_accurate(m, &on_groups) && m.cost <= on_groups.cost);
     // The graph walked from the groups' best, when the graph alone is not kept.
     let mut on_hybrid = None;
     if force == LookupChoice::Hybrid || (force == LookupChoice::Auto && graph_ok.is_none()) {
@@ -148,7 +162,7 @@ mod tests {
     use crate::rng::Rng;
 
     fn ask(effort: usize, force: LookupChoice) -> Ask {
-        Ask { effort, want: 16, seed: 5, force }
+        Ask { effort, want: 16, seed: 5, force, graph_alone_max_bytes: GRAPH_ALONE_MAX_BYTES }
     }
 
     #[test]
@@ -170,6 +184,13 @@ mod tests {
         // Measured again, the stored index does what the stats say.
         let again = LookupCheck::new(&groups, CentroidScore::L2, &probes, 16).measure(&ix, 32);
         assert_eq!((again.first, again.recall), (stats.first, stats.recall));
+        // Centroids past the cache-sized bound: the graph alone is not
+        // tried (its walk would be memory misses), the walk from the groups is.
+        let small = Ask { graph_alone_max_bytes: 4 * cents.len() - 4, ..ask(32, LookupChoice::Auto) };
+        let (ix, stats) = choose(kernels(), groups.clone(), &probes, small, &|_| {});
+        assert_ne!(stats.method, "graph", "{stats:?}");
+        assert!(stats.graph_first > 0.0, "measured all the same");
+        assert!(stats.hybrid_first.is_some() && ix.graph.is_some() == (stats.method == "hybrid"), "{stats:?}");
     }
 
     /// Clusters at independent random places in 96-d, each split into a few

@@ -338,6 +338,7 @@ fn plan_and_assign(
             want: params.assign_candidates(),
             seed: params.seed ^ 0x6B,
             force: params.centroid_lookup,
+            graph_alone_max_bytes: lookup::GRAPH_ALONE_MAX_BYTES,
         },
         &|n| progress.advance(n),
     );
