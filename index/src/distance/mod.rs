@@ -144,10 +144,12 @@ pub fn prefetch(bytes: &[u8]) {
     }
 }
 
-/// [`prefetch`] of the bytes of a float slice.
+/// [`prefetch`] of the bytes of a slice of plain numbers (f32 rows, half
+/// float rows).
 #[inline(always)]
-pub fn prefetch_f32(xs: &[f32]) {
-    // SAFETY: an f32 slice viewed as its bytes: same memory, alignment 1.
+pub fn prefetch_values<T: Copy>(xs: &[T]) {
+    // SAFETY: a slice of plain numbers viewed as its bytes: same memory,
+    // alignment 1, every byte initialized (callers pass f32 / u16).
     prefetch(unsafe { std::slice::from_raw_parts(xs.as_ptr() as *const u8, std::mem::size_of_val(xs)) });
 }
 

@@ -30,36 +30,38 @@ impl Rows<'_> {
     /// Squared L2 from `q` to row `n`.
     #[inline]
     pub fn l2_sq(self, k: &Kernels, q: &[f32], n: u32) -> f32 {
-        let (a, b) = (n as usize * q.len(), (n as usize + 1) * q.len());
+        let at = span(n, q.len());
         match self {
-            Rows::F32(v) => (k.l2_sq)(q, &v[a..b]),
-            Rows::F16(v) => (k.l2_sq_f16)(q, &v[a..b]),
+            Rows::F32(v) => (k.l2_sq)(q, &v[at]),
+            Rows::F16(v) => (k.l2_sq_f16)(q, &v[at]),
         }
     }
 
     /// `q . row n`.
     #[inline]
     pub fn dot(self, k: &Kernels, q: &[f32], n: u32) -> f32 {
-        let (a, b) = (n as usize * q.len(), (n as usize + 1) * q.len());
+        let at = span(n, q.len());
         match self {
-            Rows::F32(v) => (k.dot)(q, &v[a..b]),
-            Rows::F16(v) => (k.dot_f16)(q, &v[a..b]),
+            Rows::F32(v) => (k.dot)(q, &v[at]),
+            Rows::F16(v) => (k.dot_f16)(q, &v[at]),
         }
     }
 
     /// Hints row `n`'s cache lines in.
     #[inline]
     pub fn prefetch(self, n: u32, dim: usize) {
-        let (a, b) = (n as usize * dim, (n as usize + 1) * dim);
+        let at = span(n, dim);
         match self {
-            Rows::F32(v) => super::prefetch_f32(&v[a..b]),
-            Rows::F16(v) => {
-                // SAFETY: a u16 slice viewed as its bytes: same memory, alignment 1.
-                let bytes = unsafe { std::slice::from_raw_parts(v[a..b].as_ptr() as *const u8, 2 * (b - a)) };
-                super::prefetch(bytes);
-            }
+            Rows::F32(v) => super::prefetch_values(&v[at]),
+            Rows::F16(v) => super::prefetch_values(&v[at]),
         }
     }
+}
+
+/// The values of row `n`, `dim` wide.
+#[inline]
+fn span(n: u32, dim: usize) -> std::ops::Range<usize> {
+    n as usize * dim..(n as usize + 1) * dim
 }
 
 /// `values` as half floats, when every one is finite and small enough to
