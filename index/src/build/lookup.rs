@@ -13,10 +13,11 @@
 //! nearest 0.918 -> 0.978 at effort 32, for less work), and keeps the groups
 //! alone only when neither does as well.
 
+use crate::distance::rows::Rows;
 use crate::distance::Kernels;
 use crate::format::build_params::LookupChoice;
 use crate::format::manifest::CentroidLookupStats;
-use crate::search::centroids::{CentroidIndex, CentroidScore, LookupCheck};
+use crate::search::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
 use crate::search::graph::{self, GraphParams};
 
 /// Centroid bytes (f32) beyond which the graph alone is not kept: past a
@@ -29,6 +30,40 @@ use crate::search::graph::{self, GraphParams};
 /// on sizes only.
 pub(super) const GRAPH_ALONE_MAX_BYTES: usize = 32 << 20;
 
+/// Centroids from which the builder makes the denser graph.
+pub(super) const DENSE_GRAPH_MIN_CENTROIDS: usize = 16_384;
+
+/// The graph built: the default for a few thousand centroids (the 384-d
+/// and GloVe sets' indexes, tuned with it); from
+/// [`DENSE_GRAPH_MIN_CENTROIDS`] on, the denser graph, which finds the
+/// nearest in fewer steps where each step is a memory miss (10^7 x 96:
+/// 0.993 of the nearest 8 against 0.966, in ~98 us).
+fn graph_params(centroids: usize) -> GraphParams {
+    if centroids < DENSE_GRAPH_MIN_CENTROIDS {
+        GraphParams::default()
+    } else {
+        GraphParams::DENSE
+    }
+}
+
+/// The assign effort measured when none is asked for, and the cheaper one
+/// kept where the walk from the groups finds as much at it
+/// ([`as_accurate_for_assign`]). At 10^7 x 96 with the dense graph the
+/// walk from 8 groups found the nearest for all 256 sample rows, as from
+/// 16, and the assign stage ran ~8% less CPU; at 10^6 (synthetic, 33k
+/// centroids, groups that say little) 8 groups found 0.883 against 0.945.
+pub(super) const AUTO_EFFORT: usize = 64;
+pub(super) const AUTO_EFFORT_CHEAP: usize = 32;
+
+/// Whether `cheap` finds about as much as `full` for the assign stage: the
+/// nearest within [`TOLERANCE`], and the nearest `want` within 0.005. The
+/// replicas come from the near end of the `want` (within 1 + eps1 of the
+/// nearest), so the search's tighter recall rule is not needed here (at
+/// 10^7: 0.961 against 0.964 of the nearest 16, both first 1.000).
+fn as_accurate_for_assign(cheap: &LookupRecall, full: &LookupRecall) -> bool {
+    cheap.first + TOLERANCE >= full.first && cheap.recall + 0.005 >= full.recall
+}
+
 /// Beam factors tried, cheapest first.
 const BEAM_FACTORS: [u32; 6] = [1, 2, 3, 4, 6, 8];
 /// How much less often than the groups the graph may find the nearest.
@@ -40,15 +75,13 @@ const RECALL_TOLERANCE: f64 = 0.002;
 /// about as often as the groups. Matching only the nearest cost recall@10
 /// 0.005-0.01 on GloVe-50 and MiniLM at equal search settings (replicas
 /// come from the rest of the `want`).
-fn as_accurate(
-    graph: &crate::search::centroids::LookupRecall,
-    groups: &crate::search::centroids::LookupRecall,
-) -> bool {
+fn as_accurate(graph: &LookupRecall, groups: &LookupRecall) -> bool {
     graph.first + TOLERANCE >= groups.first && graph.recall + RECALL_TOLERANCE >= groups.recall
 }
 
 /// What [`choose`] measures with: lookups of the nearest `want` at
-/// `effort`, the graph built for `seed`, and the method asked for.
+/// `effort` (0: [`AUTO_EFFORT`], or [`AUTO_EFFORT_CHEAP`] where it finds
+/// as much), the graph built for `seed`, and the method asked for.
 pub(super) struct Ask {
     pub effort: usize,
     pub want: usize,
@@ -72,15 +105,23 @@ pub(super) fn choose(
     built: &(dyn Fn(u64) + Sync),
 ) -> (CentroidIndex, CentroidLookupStats) {
     let Ask { effort, want, seed, force, graph_alone_max_bytes } = ask;
+    let (effort, cheaper) = match effort {
+        0 => (AUTO_EFFORT, Some(AUTO_EFFORT_CHEAP)),
+        e => (e, None),
+    };
     let check = LookupCheck::new(&groups, CentroidScore::L2, probes, want);
     let on_groups = check.measure(&groups, effort);
     // One index throughout (no copy of the centroids): l2 lookups walk the
     // graph while it is attached, and the groups once it is taken off.
     let mut index = groups;
     let mut on_graph = None;
+    let graph_alone_fits = 4 * index.centroids.len() <= graph_alone_max_bytes;
     if force != LookupChoice::Groups {
-        index.graph =
-            Some(graph::build_with_progress(k, &index.centroids, index.dim, GraphParams::default(), seed, built));
+        let params = graph_params(index.posting_count());
+        // Scored on half floats, as searches and the assign stage walk it.
+        let half = crate::distance::rows::to_f16(&index.centroids);
+        let scored = half.as_deref().map_or(Rows::F32(&index.centroids), Rows::F16);
+        index.graph = Some(graph::build_scored(k, &index.centroids, scored, index.dim, params, seed, built));
     }
     if matches!(force, LookupChoice::Auto | LookupChoice::Graph) {
         for factor in BEAM_FACTORS {
@@ -104,7 +145,6 @@ pub(super) fn choose(
     }
     let on_graph = on_graph.map(|(_, m)| m);
     // Measured (the build summary reports it) but not kept past the cache-sized bound.
-    let graph_alone_fits = 4 * index.centroids.len() <= graph_alone_max_bytes;
     let graph_ok = on_graph.filter(|m| graph_alone_fits && as_accurate(m, &on_groups) && m.cost <= on_groups.cost);
     // The graph walked from the groups' best, when the graph alone is not kept.
     let mut on_hybrid = None;
@@ -121,12 +161,13 @@ pub(super) fn choose(
         forced => forced,
     };
     let factor = index.graph.as_ref().map_or(0, |g| g.beam_factor);
-    let m = match method {
+    let mut m = match method {
         LookupChoice::Graph => on_graph,
         LookupChoice::Hybrid => on_hybrid,
         _ => None,
     }
     .unwrap_or(on_groups);
+    let mut effort = effort;
     match method {
         // The group centers' own index is never used beside the graph.
         LookupChoice::Graph | LookupChoice::Hybrid => index.upper = None,
@@ -136,6 +177,13 @@ pub(super) fn choose(
         index.graph_from_groups = true;
         if let Some(g) = index.graph.as_mut() {
             g.beam_factor = 1;
+        }
+        // No effort asked for: the cheaper one where it finds as much.
+        if let Some(cheap) = cheaper {
+            let c = check.measure(&index, cheap);
+            if as_accurate_for_assign(&c, &m) {
+                (effort, m) = (cheap, c);
+            }
         }
     }
     let stats = CentroidLookupStats {
@@ -232,6 +280,17 @@ mod tests {
         assert_eq!(alone.graph.as_ref().map(|g| g.beam_factor), Some(gs.beam_factor));
         let m = check.measure(&alone, 16);
         assert_eq!((m.first, m.recall), (gs.first, gs.recall));
+        // No effort asked for: 64, or 32 where the walk finds as much there;
+        // the stats name the effort kept and measure what it does.
+        let (auto, a) = choose(kernels(), groups.clone(), &probes, ask(0, LookupChoice::Hybrid), &|_| {});
+        assert!(a.effort == AUTO_EFFORT || a.effort == AUTO_EFFORT_CHEAP, "{a:?}");
+        let m = check.measure(&auto, a.effort);
+        assert_eq!((m.first, m.recall), (a.first, a.recall));
+        let full = check.measure(&auto, AUTO_EFFORT);
+        assert_eq!(a.effort == AUTO_EFFORT_CHEAP, as_accurate_for_assign(&m, &full), "{a:?} {full:?}");
+        // The graph alone kept: the effort measured, not the cheaper one.
+        let (_, g) = choose(kernels(), groups.clone(), &probes, ask(0, LookupChoice::Graph), &|_| {});
+        assert_eq!(g.effort, AUTO_EFFORT, "{g:?}");
         // Groups asked for: no graph is built or kept.
         let (plain, s) = choose(kernels(), groups, &probes, ask(16, LookupChoice::Groups), &|_| {});
         assert!(plain.graph.is_none() && s.method == "groups" && s.graph_first == 0.0, "{s:?}");

@@ -93,6 +93,8 @@ pub(super) struct AssignContext<'a> {
     pub params: &'a BuildParams,
     pub cindex: &'a CentroidIndex,
     pub quantizer: &'a Quantizer,
+    /// The lookups' effort (the one asked for, or the measured choice).
+    pub effort: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -140,7 +142,7 @@ pub(super) fn assign_all(
     // one that walks the graph from the groups then refines each row's.
     let from_groups = cx.cindex.graph.is_some() && cx.cindex.graph_from_groups;
     let blocked = (cx.cindex.graph.is_none() || from_groups).then(|| blocked::BlockedLookup::new(cx.cindex));
-    let probe_groups = if from_groups { hybrid_groups(p.assign_probe_groups) } else { p.assign_probe_groups };
+    let probe_groups = if from_groups { hybrid_groups(cx.effort) } else { cx.effort };
     let mut local = 0u32;
     let mut start = 0u64;
     while start < src.count() {
@@ -170,7 +172,7 @@ pub(super) fn assign_all(
                     .collect();
                 tiles.into_iter().flatten().collect()
             }
-            None => graph_lookups(cx.cindex, &f, dim, &kept, p.assign_probe_groups, want, progress),
+            None => graph_lookups(cx.cindex, &f, dim, &kept, cx.effort, want, progress),
         };
         let placed: Vec<Placed> = kept
             .par_iter()

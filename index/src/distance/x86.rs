@@ -28,6 +28,7 @@ pub(super) fn avx2() -> Option<Kernels> {
                 xor_popcount_avx2_safe
             },
             hamming_block: hamming_x86::best_block(),
+            nearest_codewords: nearest_codewords_avx2_safe,
         })
     } else {
         None
@@ -60,6 +61,7 @@ pub(super) fn avx512() -> Option<Kernels> {
                 xor_popcount_avx2_safe
             },
             hamming_block: hamming_x86::best_block(),
+            nearest_codewords: nearest_codewords_avx2_safe,
         })
     } else {
         None
@@ -98,6 +100,21 @@ fn l2_sq_rows_avx512_safe(q: &[f32], rows: &[f32], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(rows.chunks_exact(q.len().max(1))) {
         *o = l2_sq_avx512_safe(q, row);
     }
+}
+
+fn nearest_codewords_avx2_safe(cols: &[f32], x: &[f32], dsub: usize, out: &mut [u8]) {
+    // SAFETY: only handed out by `avx2()` / `avx512()`, which checked AVX2
+    // and FMA.
+    unsafe { nearest_codewords_avx2(cols, x, dsub, out) }
+}
+
+/// [`scalar::nearest_codewords`] compiled for AVX2 (eight codewords a lane).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn nearest_codewords_avx2(cols: &[f32], x: &[f32], dsub: usize, out: &mut [u8]) {
+    scalar::nearest_codewords_body(cols, x, dsub, out)
 }
 
 fn l2_sq_rows_avx2_safe(q: &[f32], rows: &[f32], out: &mut [f32]) {

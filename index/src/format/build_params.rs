@@ -46,7 +46,9 @@ pub struct BuildParams {
     /// `None` = by the data ([`Self::row_code_bits_for`]).
     pub row_code_bits: Option<usize>,
     /// Effort of the assign stage's centroid lookups: groups scanned, or
-    /// the graph's beam width (accuracy of the assignment).
+    /// the graph's beam width (accuracy of the assignment). 0 = measured by
+    /// the builder (64, or 32 where that finds as much; the effort used is
+    /// in the build stats).
     pub assign_probe_groups: usize,
     /// How centroids are looked up (build and search): measured by the
     /// builder (`auto`), or forced.
@@ -127,7 +129,7 @@ impl Default for BuildParams {
             pq_subspaces: 0,
             binary_bits: 1,
             row_code_bits: None,
-            assign_probe_groups: 64,
+            assign_probe_groups: 0,
             centroid_lookup: LookupChoice::Auto,
             input_bits: 0,
             encode_bits: 0,
@@ -191,9 +193,6 @@ impl BuildParams {
         }
         if self.shard >= self.shard_count {
             return bad("shard", "must be below the shard count (shards are numbered from 0)");
-        }
-        if self.assign_probe_groups == 0 {
-            return bad("assign_probe_groups", "must be at least 1");
         }
         if self.input_bits > 0 && self.encode_bits > 0 {
             return bad("encode", "input that is already bits (--bits) cannot be encoded again");

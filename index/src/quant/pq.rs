@@ -12,28 +12,7 @@ use crate::rng::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub const PQ_CENTROIDS: usize = 256;
-
-/// Index of the first smallest of 256 distances: eight lanes keep their own
-/// first minimum, then the lanes are merged (smallest value, then index).
-fn first_min(d: &[f32; PQ_CENTROIDS]) -> u8 {
-    let mut best = [f32::INFINITY; 8];
-    let mut at = [0u8; 8];
-    for (block, chunk) in d.chunks_exact(8).enumerate() {
-        for l in 0..8 {
-            let better = chunk[l] < best[l];
-            best[l] = if better { chunk[l] } else { best[l] };
-            at[l] = if better { (block * 8 + l) as u8 } else { at[l] };
-        }
-    }
-    let mut win = 0;
-    for l in 1..8 {
-        if best[l] < best[win] || (best[l] == best[win] && at[l] < at[win]) {
-            win = l;
-        }
-    }
-    at[win]
-}
+pub const PQ_CENTROIDS: usize = crate::distance::scalar::CODEWORDS;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pq {
@@ -114,19 +93,8 @@ impl Pq {
     /// 2-d sub-vectors a kernel call per centroid cost ~50 us per vector.
     pub fn encode(&self, x: &[f32], out: &mut [u8]) {
         let cols = self.columns.get_or_init(|| self.transposed());
-        let mut dist = [0f32; PQ_CENTROIDS];
-        for (s, o) in out.iter_mut().enumerate().take(self.m) {
-            dist.fill(0.0);
-            for j in 0..self.dsub {
-                let xj = x.get(s * self.dsub + j).copied().unwrap_or(0.0);
-                let col = &cols[(s * self.dsub + j) * PQ_CENTROIDS..][..PQ_CENTROIDS];
-                for (d, &c) in dist.iter_mut().zip(col) {
-                    let t = xj - c;
-                    *d += t * t;
-                }
-            }
-            *o = first_min(&dist);
-        }
+        let m = self.m.min(out.len());
+        (crate::distance::kernels().nearest_codewords)(cols, x, self.dsub, &mut out[..m]);
     }
 
     fn transposed(&self) -> Vec<f32> {
@@ -242,9 +210,5 @@ mod tests {
                 }
             }
         }
-        let mut d = [5.0f32; PQ_CENTROIDS];
-        d[77] = 1.0;
-        d[200] = 1.0;
-        assert_eq!(first_min(&d), 77);
     }
 }

@@ -26,14 +26,19 @@ pub struct GraphParams {
 /// Measured on the 10^7 set's 304,851 centroids (clustered, 96-d; nearest
 /// 8 of 500 queries, session 9; `lookup_hybrid` with `GRAPH=m0,m,ef`):
 /// these defaults find 0.966 at hybrid effort 32 (the graph alone 0.79);
-/// 48 / 24 / 128 finds 0.993 (0.95) in ~85-98 us, but costs a 98 s graph
-/// build instead of 31 s and a 35% slower assign stage (its walk reads 48
-/// neighbours a step): the 10^7 build would pass 10 minutes. Not the
-/// default until the assign stage can afford it.
+/// [`GraphParams::DENSE`] finds 0.993 (0.95).
 impl Default for GraphParams {
     fn default() -> Self {
         GraphParams { m0: 32, m: 16, ef_construction: 64 }
     }
+}
+
+impl GraphParams {
+    /// The graph for many centroids (the builder's choice past a cache-sized
+    /// centroid set): at 10^7 x 96 it finds 0.993 of the nearest 8 in ~98
+    /// us walked from 8 groups (the default graph 0.966), for a graph build
+    /// of ~100 s instead of ~31 s.
+    pub const DENSE: GraphParams = GraphParams { m0: 48, m: 24, ef_construction: 128 };
 }
 
 /// Largest insertion batch.
@@ -43,6 +48,9 @@ const MAX_BATCH: usize = 1024;
 struct Building<'a> {
     k: &'a Kernels,
     points: &'a [f32],
+    /// The rows distances are scored on: `points`, or their half floats
+    /// (see [`build_scored`]).
+    scored: Rows<'a>,
     dim: usize,
     params: GraphParams,
     levels: Vec<u8>,
@@ -72,7 +80,7 @@ impl Building<'_> {
     }
 
     fn dist(&self, a: u32, b: u32) -> f32 {
-        (self.k.l2_sq)(self.point(a), self.point(b))
+        self.scored.l2_sq(self.k, self.point(a), b)
     }
 
     /// (start in its store, length) of a node's list on a layer.
@@ -129,7 +137,7 @@ impl Building<'_> {
     /// Neighbour lists of a new node, layer 0 first, on the graph as it is.
     fn links_for(&self, v: u32, entry: u32, top: u8, ef: usize, s: &mut GraphScratch) -> Vec<Vec<u32>> {
         let q = self.point(v);
-        let space = Space { k: self.k, points: Rows::F32(self.points), dim: self.dim };
+        let space = Space { k: self.k, points: self.scored, dim: self.dim };
         let mut cur = (space.dist(q, entry), entry);
         let lv = self.levels[v as usize];
         for level in (lv.saturating_add(1)..=top).rev() {
@@ -178,7 +186,24 @@ pub fn build_with_progress(
     seed: u64,
     inserted: &(dyn Fn(u64) + Sync),
 ) -> CentroidGraph {
+    build_scored(k, points, Rows::F32(points), dim, params, seed, inserted)
+}
+
+/// [`build_with_progress`], scoring each distance from a point (f32) to the
+/// row of `scored` (the same points, e.g. as the half floats an open index
+/// searches: half the memory traffic of a build whose walks are cache
+/// misses).
+pub fn build_scored(
+    k: &Kernels,
+    points: &[f32],
+    scored: Rows,
+    dim: usize,
+    params: GraphParams,
+    seed: u64,
+    inserted: &(dyn Fn(u64) + Sync),
+) -> CentroidGraph {
     let p = points.len() / dim;
+    assert_eq!(scored.count(dim), p, "scored rows are the points");
     assert!(p > 0 && p < NONE as usize, "a centroid graph needs 1..2^32-1 points");
     let mut rng = Rng::derive(seed, 0x6A);
     let ml = 1.0 / (params.m.max(2) as f64).ln();
@@ -202,6 +227,7 @@ pub fn build_with_progress(
     let mut g = Building {
         k,
         points,
+        scored,
         dim,
         params,
         room,

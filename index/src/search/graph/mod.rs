@@ -10,7 +10,7 @@
 mod build;
 mod visited;
 
-pub use build::{build, build_with_progress, GraphParams};
+pub use build::{build, build_scored, build_with_progress, GraphParams};
 
 use super::topk::Scored;
 pub use crate::distance::rows::Rows;

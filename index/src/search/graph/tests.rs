@@ -44,6 +44,30 @@ fn finds_the_nearest_centroids() {
     assert!(first >= 198, "nearest found {first}/200");
 }
 
+/// The graph scored on half floats (the builder's) and walked on them (an
+/// open index's) finds what the f32 graph finds; the dense parameters too.
+#[test]
+fn a_graph_scored_on_half_floats_finds_the_nearest_centroids() {
+    let dim = 24;
+    let points = clustered(12_000, dim, 150, 4);
+    let half = crate::distance::rows::to_f16(&points).expect("fits half floats");
+    let queries: Vec<f32> = clustered(200, dim, 150, 4).iter().map(|x| x + 0.3).collect();
+    for params in [GraphParams::default(), GraphParams::DENSE] {
+        let g = build_scored(kernels(), &points, Rows::F16(&half), dim, params, 7, &|_| {});
+        assert_eq!(g.m0, params.m0);
+        let (mut s, mut out) = (GraphScratch::default(), Vec::new());
+        let (mut hits, mut first) = (0, 0);
+        for q in queries.chunks_exact(dim) {
+            g.search(kernels(), Rows::F16(&half), dim, q, 64, 16, &mut s, &mut out);
+            let exact = brute(&points, dim, q, 16);
+            hits += out.iter().filter(|(n, _)| exact.contains(n)).count();
+            first += (out[0].0 == exact[0]) as usize;
+        }
+        let recall = hits as f64 / (200.0 * 16.0);
+        assert!(recall >= 0.97 && first >= 196, "{params:?}: recall@16 {recall}, nearest {first}/200");
+    }
+}
+
 #[test]
 fn same_graph_on_one_thread_and_on_many() {
     let dim = 8;
