@@ -22,24 +22,30 @@ fn brute(points: &[f32], dim: usize, q: &[f32], want: usize) -> Vec<u32> {
     all.into_iter().take(want).map(|x| x.1).collect()
 }
 
+/// Recall of the nearest 16 (walked at beam 64 over `rows`) against a
+/// scan of `points`, and how many of the 200 queries found the nearest;
+/// checks each answer is sorted nearest first.
+fn nearest_16(g: &CentroidGraph, rows: Rows, points: &[f32], dim: usize, queries: &[f32]) -> (f64, usize) {
+    let (mut s, mut out) = (GraphScratch::default(), Vec::new());
+    let (mut hits, mut first) = (0, 0);
+    for q in queries.chunks_exact(dim) {
+        g.search(kernels(), rows, dim, q, 64, 16, &mut s, &mut out);
+        let exact = brute(points, dim, q, 16);
+        hits += out.iter().filter(|(n, _)| exact.contains(n)).count();
+        first += (out[0].0 == exact[0]) as usize;
+        assert!(out.windows(2).all(|w| w[0].1 <= w[1].1), "sorted nearest first");
+    }
+    (hits as f64 / (queries.len() / dim * 16) as f64, first)
+}
+
 #[test]
 fn finds_the_nearest_centroids() {
     let dim = 24;
     let points = clustered(20_000, dim, 200, 1);
     let g = build(kernels(), &points, dim, GraphParams::default(), 7);
     assert!(g.top_level() >= 2, "levels: {}", g.top_level());
-    let queries = clustered(200, dim, 200, 1);
-    let queries: Vec<f32> = queries.iter().map(|x| x + 0.3).collect();
-    let (mut s, mut out) = (GraphScratch::default(), Vec::new());
-    let (mut hits, mut first) = (0, 0);
-    for q in queries.chunks_exact(dim) {
-        g.search(kernels(), Rows::F32(&points), dim, q, 64, 16, &mut s, &mut out);
-        let exact = brute(&points, dim, q, 16);
-        hits += out.iter().filter(|(n, _)| exact.contains(n)).count();
-        first += (out[0].0 == exact[0]) as usize;
-        assert!(out.windows(2).all(|w| w[0].1 <= w[1].1), "sorted nearest first");
-    }
-    let recall = hits as f64 / (200.0 * 16.0);
+    let queries: Vec<f32> = clustered(200, dim, 200, 1).iter().map(|x| x + 0.3).collect();
+    let (recall, first) = nearest_16(&g, Rows::F32(&points), &points, dim, &queries);
     assert!(recall >= 0.98, "recall@16 {recall}");
     assert!(first >= 198, "nearest found {first}/200");
 }
@@ -55,15 +61,7 @@ fn a_graph_scored_on_half_floats_finds_the_nearest_centroids() {
     for params in [GraphParams::default(), GraphParams::DENSE] {
         let g = build_scored(kernels(), &points, Rows::F16(&half), dim, params, 7, &|_| {});
         assert_eq!(g.m0, params.m0);
-        let (mut s, mut out) = (GraphScratch::default(), Vec::new());
-        let (mut hits, mut first) = (0, 0);
-        for q in queries.chunks_exact(dim) {
-            g.search(kernels(), Rows::F16(&half), dim, q, 64, 16, &mut s, &mut out);
-            let exact = brute(&points, dim, q, 16);
-            hits += out.iter().filter(|(n, _)| exact.contains(n)).count();
-            first += (out[0].0 == exact[0]) as usize;
-        }
-        let recall = hits as f64 / (200.0 * 16.0);
+        let (recall, first) = nearest_16(&g, Rows::F16(&half), &points, dim, &queries);
         assert!(recall >= 0.97 && first >= 196, "{params:?}: recall@16 {recall}, nearest {first}/200");
     }
 }
