@@ -34,6 +34,12 @@ struct Fixture {
     base: PathBuf,
     ids: PathBuf,
     queries: Vec<f32>,
+    /// Mixed into every build's seed: each test's shards are their own
+    /// collection. The tests run at once on the same data; with one shared
+    /// collection a server of another test that came to listen on an
+    /// address this test named (ports are reused as tests kill and restart
+    /// shards) would be a legitimate replica, and was merged once in CI.
+    salt: u64,
 }
 
 fn fixture(name: &str) -> Fixture {
@@ -47,13 +53,14 @@ fn fixture(name: &str) -> Fixture {
     let mut b = [(N as u32).to_le_bytes(), 1u32.to_le_bytes()].concat();
     (0..N).for_each(|r| b.extend_from_slice(&user_id(r).to_le_bytes()));
     std::fs::write(&ids, b).unwrap();
-    Fixture { queries: m.rows(1, 0, 40), dir, base, ids }
+    let salt = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    Fixture { queries: m.rows(1, 0, 40), dir, base, ids, salt }
 }
 
 impl Fixture {
     fn build(&self, name: &str, p: BuildParams) -> PathBuf {
         let out = self.dir.join(name);
-        let p = BuildParams { ids_file: Some(self.ids.clone()), ..p };
+        let p = BuildParams { ids_file: Some(self.ids.clone()), seed: p.seed ^ self.salt, ..p };
         fathom_index::build(&self.base, &out, &p, &NoProgress).unwrap();
         out
     }
