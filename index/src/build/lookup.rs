@@ -110,7 +110,7 @@ pub(super) fn choose(
     built: &(dyn Fn(u64) + Sync),
 ) -> (CentroidIndex, CentroidLookupStats) {
     let Ask { effort, want, seed, force, graph_alone_max_bytes } = ask;
-    let (effort, cheaper) = match effort {
+    let (mut effort, cheaper) = match effort {
         0 => (AUTO_EFFORT, Some(AUTO_EFFORT_CHEAP)),
         e => (e, None),
     };
@@ -172,7 +172,6 @@ pub(super) fn choose(
         _ => None,
     }
     .unwrap_or(on_groups);
-    let mut effort = effort;
     match method {
         // The group centers' own index is never used beside the graph.
         LookupChoice::Graph | LookupChoice::Hybrid => index.upper = None,

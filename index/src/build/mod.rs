@@ -329,7 +329,7 @@ fn plan_and_assign(
     let lookup_probes: Vec<f32> =
         sample.chunks_exact(dim).skip(stride / 2).step_by(stride).take(lookup_rows).flatten().copied().collect();
     drop(sample);
-    let (cindex, lookup) = lookup::choose(
+    let (mut cindex, lookup) = lookup::choose(
         kern,
         groups,
         &lookup_probes,
@@ -376,7 +376,6 @@ fn plan_and_assign(
     // The assign stage's graph walks score half-float centroids (its
     // closure and the stored centroids stay f32); 58 MB at 10^7 x 96,
     // held while the rest of the build holds far less than at its peak.
-    let mut cindex = cindex;
     cindex.add_f16_copy();
     progress.stage("assign", n);
     let assigned = stream::assign_all(
