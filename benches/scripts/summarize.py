@@ -77,18 +77,21 @@ def interpolated_qps(rs, target):
 
 def ratios(d, name):
     """Fathom (single thread, its best measured point at >= each recall)
-    against each peer of the same set, as ratios."""
+    against each peer of the same set, as ratios. `SET+variant` names a
+    non-default Fathom configuration on SET (e.g. glove50+mem)."""
+    peer_set, _, variant = name.partition("+")
     fathom = [r for f in glob.glob(os.path.join(d, f"{name}-fathom-*.jsonl")) if "cold" not in f and "disk" not in f
               for r in rows(f) if "recall" in r and r.get("threads") == 1]
     if not fathom:
         return
-    print(f"\n**{name}: Fathom (1 thread, defaults' index) against each peer, QPS at equal recall@10**\n")
+    index = f"the {variant} configuration" if variant else "defaults' index"
+    print(f"\n**{name}: Fathom (1 thread, {index}) against each peer, QPS at equal recall@10**\n")
     print("| recall@10 | Fathom QPS | peer | peer QPS (interpolated) | ratio |")
     print("| ---: | ---: | --- | ---: | ---: |")
     for target in (0.90, 0.95, 0.98):
         fq = frontier_qps(fathom, target)
         for peer in ("diskann", "faiss-ivf", "hnsw"):
-            f = os.path.join(d, f"{name}-{peer}.jsonl")
+            f = os.path.join(d, f"{peer_set}-{peer}.jsonl")
             if not os.path.exists(f) or fq is None:
                 continue
             pq = interpolated_qps([r for r in rows(f) if "recall" in r], target)

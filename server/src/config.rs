@@ -66,6 +66,11 @@ pub struct Config {
     pub direct_io: bool,
     /// Keep the index's resident row codes (`codes.bin`) in memory.
     pub resident_codes: bool,
+    /// Memory for the posting codes of an index scored from disk (one
+    /// without resident row codes): all are held, and queries read only
+    /// rerank rows, when they fit. `auto` = a tenth of the raw vector bytes
+    /// less what the index holds anyway; a size such as `64MiB`; `0` = none.
+    pub memory_budget: String,
     /// How long in-flight requests may finish after SIGTERM.
     pub drain_timeout_ms: u64,
     /// Defaults for the search settings a request leaves unset.
@@ -99,6 +104,7 @@ impl Default for Config {
             backend: BackendChoice::Auto,
             direct_io: true,
             resident_codes: true,
+            memory_budget: "auto".into(),
             drain_timeout_ms: 10_000,
             search: SearchSettings::default(),
         }
@@ -116,6 +122,11 @@ impl Config {
     }
 
     /// Checks every key and the keys together.
+    /// The parsed `memory_budget`.
+    pub fn memory_budget(&self) -> anyhow::Result<fathom_index::MemoryBudget> {
+        crate::sysinfo::parse_memory_budget(&self.memory_budget).map_err(|e| anyhow::anyhow!("memory_budget: {e}"))
+    }
+
     pub fn check(self) -> anyhow::Result<Config> {
         match (&self.index, &self.index_root) {
             (Some(_), Some(_)) => {
@@ -129,6 +140,7 @@ impl Config {
         }
         self.listen_addr()?;
         self.metrics_addr()?;
+        self.memory_budget()?;
         if self.workers == 0 || self.workers > 1024 {
             bail!("workers must be in 1..=1024, got {}", self.workers);
         }
@@ -227,6 +239,9 @@ mod tests {
         let e = |toml: &str| format!("{:#}", load(toml, |l| l).unwrap_err());
         assert!(e("index = \"a\"\nindex_root = \"r\"\n").contains("not both"));
         assert!(e("index = \"a\"\nwrokers = 3\n").contains("wrokers"));
+        assert!(e("index = \"a\"\nmemory_budget = \"lots\"\n").contains("memory_budget"));
+        let c = load("index = \"a\"\nmemory_budget = \"64MiB\"\n", |l| l).unwrap();
+        assert_eq!(c.memory_budget().unwrap(), fathom_index::MemoryBudget::Bytes(64 << 20));
         assert!(e("index = \"a\"\n[search]\nmax_postngs = 3\n").contains("max_postngs"));
         assert!(e("index = \"a\"\nlisten = \"nope\"\n").contains("listen"));
         assert!(e("index = \"a\"\nbackend = \"fast\"\n").contains("fast"));

@@ -90,7 +90,12 @@ pub fn open_ready(dir: &Path, cfg: &crate::config::Config, metrics: &Arc<Metrics
     let started = std::time::Instant::now();
     let index = Index::open(
         dir,
-        OpenOptions { backend: cfg.backend, direct_io: cfg.direct_io, resident_codes: cfg.resident_codes },
+        OpenOptions {
+            backend: cfg.backend,
+            direct_io: cfg.direct_io,
+            resident_codes: cfg.resident_codes,
+            memory_budget: cfg.memory_budget()?,
+        },
     )
     .with_context(|| format!("opening index {}", dir.display()))?;
     let pool = Pool::start(index.clone(), cfg.workers, cfg.queue_depth, metrics.clone())?;

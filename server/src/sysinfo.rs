@@ -86,8 +86,25 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok((v * mult as f64) as u64)
 }
 
+/// Parses a memory budget: `auto` or a size (`0` = none).
+pub fn parse_memory_budget(s: &str) -> Result<fathom_index::MemoryBudget, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(fathom_index::MemoryBudget::Auto);
+    }
+    parse_size(s).map(fathom_index::MemoryBudget::Bytes).map_err(|e| format!("{e}; or auto"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn memory_budgets_parse() {
+        use fathom_index::MemoryBudget;
+        assert_eq!(super::parse_memory_budget("auto").unwrap(), MemoryBudget::Auto);
+        assert_eq!(super::parse_memory_budget("16MiB").unwrap(), MemoryBudget::Bytes(16 << 20));
+        assert_eq!(super::parse_memory_budget("0").unwrap(), MemoryBudget::Bytes(0));
+        assert!(super::parse_memory_budget("lots").is_err());
+    }
+
     #[test]
     fn sizes_parse() {
         assert_eq!(super::parse_size("2GiB").unwrap(), 2 << 30);

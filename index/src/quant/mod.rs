@@ -164,4 +164,20 @@ impl QueryCodes {
             QueryCodes::Codes(cq) => cq.distance(k, code),
         }
     }
+
+    /// The distances of every code of a posting's block (`code_bytes`
+    /// each) into `out`; PQ and single-plane binary codes in one pass.
+    pub fn distances(&mut self, k: &Kernels, codes: &[u8], code_bytes: usize, out: &mut Vec<f32>) {
+        match self {
+            QueryCodes::Pq(t) => pq::table_distances(t, codes, code_bytes, out),
+            QueryCodes::Codes(cq) => cq.distances(k, codes, out),
+            _ => {
+                out.clear();
+                for code in codes.chunks_exact(code_bytes.max(1)) {
+                    let d = self.distance(k, code);
+                    out.push(d);
+                }
+            }
+        }
+    }
 }

@@ -337,7 +337,7 @@ impl CentroidIndex {
     ) {
         if let (Some(g), CentroidScore::L2, false) = (&self.graph, how, self.graph_from_groups) {
             let ef = graph_beam(effort.saturating_mul(g.beam_factor as usize), want);
-            if ef.saturating_mul(FLAT_SCAN_BEAM_RATIO) >= self.posting_count() {
+            if ef.saturating_mul(flat_scan_beam_ratio(self.dim)) >= self.posting_count() {
                 let k = crate::distance::kernels();
                 scratch.evaluated = self.scan_groups(k, how, q, self.group_count(), want, scratch, out);
                 return;
@@ -555,12 +555,17 @@ impl<'a> LookupCheck<'a> {
 }
 
 /// A search scans every centroid instead of walking the graph when the
-/// beam is at least 1/16 of the centroids: a walk computes ~8 distances per
-/// beam slot, each about twice the cost of one in a contiguous scan.
-/// Measured on MiniLM-384 (1,613 / 1,018 centroids): the scan takes 80 /
-/// 50 us; the walk 65 / 59 us at beam 64 and 110 / 92 us at beam 128; the
-/// switch at 1/16 picks the faster at each (benches/RESULTS.md, session 8).
-pub const FLAT_SCAN_BEAM_RATIO: usize = 16;
+/// beam is at least 1/ratio of the centroids. A walk computes ~8 distances
+/// per beam slot, each dearer than one in a contiguous scan by a fixed
+/// overhead (visited set, neighbour lists, heap) of about 384 dimensions'
+/// work: twice a scan distance at 384-d, ~9 times at 50-d. Measured:
+/// MiniLM-384 (1,613 / 1,018 centroids; ratio 16): the scan takes 80 / 50
+/// us, the walk 65 / 59 us at beam 64 and 110 / 92 us at beam 128
+/// (session 8); GloVe-50 (4,700 centroids; ratio 69): the scan 88 us, the
+/// walk 114 / 143 us at beam 192 / 256 (benches/RESULTS.md, session 11).
+pub fn flat_scan_beam_ratio(dim: usize) -> usize {
+    8 * (dim.max(1) + 384) / dim.max(1)
+}
 
 /// Groups a lookup that starts the graph walk from the group scan
 /// ([`CentroidIndex::graph_from_groups`]) scans at `effort`: a quarter, so
@@ -668,8 +673,9 @@ mod tests {
 
     #[test]
     fn a_search_beam_near_the_centroid_count_scans_them_all_exactly() {
+        assert_eq!((flat_scan_beam_ratio(384), flat_scan_beam_ratio(50)), (16, 69));
         let mut rng = Rng::new(9);
-        let dim = 8;
+        let dim = 128; // a beam of 1/32 of the centroids or more scans them
         let n = 600;
         let cents: Vec<f32> = (0..n * dim).map(|_| rng.normal()).collect();
         let idx = CentroidIndex::build(kernels(), &cents, dim, 1).0.with_graph(kernels(), 1);
@@ -679,14 +685,14 @@ mod tests {
             let mut brute: Vec<(f32, u32)> =
                 (0..n as u32).map(|p| ((kernels().l2_sq)(&q, idx.centroid(p)), p)).collect();
             brute.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            // Beam 64 x 16 >= 600: the scan.
+            // Beam 64 x 32 >= 600: the scan.
             idx.nearest_for_search(CentroidScore::L2, &q, 64, 32, &mut s, &mut out);
             assert_eq!(
                 out.iter().map(|x| x.0).collect::<Vec<_>>(),
                 brute[..32].iter().map(|x| x.1).collect::<Vec<_>>()
             );
             assert_eq!(s.evaluated, n + idx.group_count());
-            // Beam 16 (x 16 < 600): the walk, fewer distances.
+            // Beam 16 (x 32 < 600): the walk, fewer distances.
             idx.nearest_for_search(CentroidScore::L2, &q, 16, 4, &mut s, &mut out);
             assert!(s.evaluated < n, "{} distances", s.evaluated);
         }

@@ -4,13 +4,14 @@ pub mod centroid_file;
 pub mod centroids;
 pub mod graph;
 mod open;
+mod posting_cache;
 mod query;
 mod resident;
 mod searcher;
 pub mod settings;
 pub mod topk;
 
-pub use open::{Index, OpenOptions};
+pub use open::{Index, MemoryBudget, OpenOptions};
 pub use query::Query;
 pub use searcher::{SearchStats, Searcher};
 pub use settings::SearchSettings;

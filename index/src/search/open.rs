@@ -4,6 +4,7 @@
 //! preparation is in `query.rs`.
 
 use super::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
+use super::posting_cache::{self, PostingCache};
 use super::resident::ResidentCodes;
 use super::searcher::Searcher;
 use super::settings::SearchSettings;
@@ -25,11 +26,41 @@ pub struct OpenOptions {
     /// Load `codes.bin` (when the index has one) and score every query's
     /// candidates in memory; off = read posting codes from disk.
     pub resident_codes: bool,
+    /// Memory for the posting codes of an index scored from disk: when
+    /// all of them fit, they are held and the first stage reads nothing.
+    pub memory_budget: MemoryBudget,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { backend: BackendChoice::Auto, direct_io: true, resident_codes: true }
+        OpenOptions {
+            backend: BackendChoice::Auto,
+            direct_io: true,
+            resident_codes: true,
+            memory_budget: MemoryBudget::Auto,
+        }
+    }
+}
+
+/// See [`OpenOptions::memory_budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryBudget {
+    /// A tenth of the raw vector bytes, less what the index holds anyway:
+    /// the most a default may keep resident.
+    Auto,
+    /// At most this many bytes (0: posting codes stay on disk).
+    Bytes(u64),
+}
+
+impl MemoryBudget {
+    /// Bytes available for posting codes, given the raw vector bytes and
+    /// the bytes the index holds without them.
+    pub fn for_postings(self, raw_vector_bytes: u64, held: u64) -> u64 {
+        match self {
+            MemoryBudget::Auto => (raw_vector_bytes / 10).saturating_sub(held),
+            MemoryBudget::Bytes(b) => b,
+        }
     }
 }
 
@@ -47,6 +78,9 @@ pub struct Index {
     pub backend: BackendChoice,
     /// Every row's code, when loaded: the first stage runs in memory.
     pub resident: Option<ResidentCodes>,
+    /// Every posting's codes, when they fit the memory budget (indexes
+    /// scored from disk): the first stage runs in memory.
+    pub posting_cache: Option<PostingCache>,
 }
 
 impl Index {
@@ -164,7 +198,7 @@ impl Index {
             direct_io = files.direct,
             "index opened ({why})"
         );
-        Ok(Arc::new(Index {
+        let mut index = Index {
             dir: dir.to_path_buf(),
             manifest,
             centroids,
@@ -175,7 +209,28 @@ impl Index {
             files,
             backend,
             resident,
-        }))
+            posting_cache: None,
+        };
+        index.posting_cache = index.load_posting_cache(&ppath, opts.memory_budget)?;
+        Ok(Arc::new(index))
+    }
+
+    /// The posting codes, when the index scores them and they fit `budget`.
+    fn load_posting_cache(&self, path: &Path, budget: MemoryBudget) -> Result<Option<PostingCache>> {
+        if self.resident.is_some() || !self.manifest.quantizer.scores_postings() {
+            return Ok(None);
+        }
+        let entry_bytes = layout::entry_bytes(&self.manifest.quantizer);
+        let want = posting_cache::cached_bytes(&self.postings, entry_bytes);
+        let row_bytes = (self.manifest.vector_row_bytes as u64).saturating_sub(layout::VECTOR_ID_BYTES as u64);
+        let raw = self.manifest.vector_count * row_bytes;
+        let allowed = budget.for_postings(raw, self.resident_bytes());
+        if want > allowed {
+            tracing::info!(want, allowed, "posting codes stay on disk (they do not fit the memory budget)");
+            return Ok(None);
+        }
+        tracing::info!(bytes = want, "posting codes held in memory");
+        Ok(Some(PostingCache::load(path, &self.postings, entry_bytes)?))
     }
 
     pub fn dim(&self) -> usize {
@@ -220,6 +275,7 @@ impl Index {
             + self.vector_page_crcs.len() * 4
             + self.manifest.quantizer.resident_bytes()) as u64
             + self.resident.as_ref().map_or(0, |r| r.resident_bytes())
+            + self.posting_cache.as_ref().map_or(0, |c| c.resident_bytes())
     }
 
     /// A searcher with its own I/O backend (a ring for io_uring).

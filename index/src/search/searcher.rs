@@ -147,6 +147,9 @@ impl Searcher {
         if let (Some(_), Query::Floats(f)) = (&self.index.resident, query) {
             return self.search_resident(f, k, s);
         }
+        if self.index.posting_cache.is_some() {
+            return self.search_cached(query, k, s);
+        }
         if !self.index.manifest.quantizer.scores_postings() {
             // Unreachable through `prepare` (a PQ index takes only floats),
             // kept so a future query kind cannot index an empty codebook.
@@ -253,6 +256,64 @@ impl Searcher {
         Ok((out, stats))
     }
 
+    /// The first stage from the posting codes held in memory (see
+    /// [`Index::posting_cache`]), with the resident codes' overlapped
+    /// rerank round.
+    fn search_cached(&mut self, query: Query, k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
+        let ix = self.index.clone();
+        let Some(cache) = ix.posting_cache.as_ref() else {
+            return Err(IndexError::Backend("posting codes are not held in memory".into()));
+        };
+        let (q, mut codes_q) = ix.prepare(query, k)?;
+        let m = &ix.manifest;
+        let rerank = if m.quantizer.is_exact() { 0 } else { s.rerank };
+        let mut stats = SearchStats::default();
+        let t = Instant::now();
+        let how = ix.centroid_score();
+        ix.centroids.nearest_for_search(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
+        let keep = prune(&self.nearest, how, s.eps2);
+        stats.centroid_time = t.elapsed();
+
+        let t = Instant::now();
+        self.top.reset(if rerank > 0 { rerank.max(k) } else { k });
+        let probed = &self.nearest[..keep];
+        // Entries that hold ids need no rows read, so no early round.
+        let early =
+            if rerank == 0 || m.quantizer.entries_hold_ids() { keep } else { early_count(keep, s.early_rerank) };
+        let entry_bytes = crate::format::layout::entry_bytes(&m.quantizer);
+        let Searcher { reader, pages, ereqs, ebuf, top, dists, kern, .. } = self;
+        let mut scorer = CachedScorer { ix: &ix, cache, entry_bytes, kern, q: &mut codes_q, top, dists, scored: 0 };
+        let (first, read) = score_overlapped(
+            &mut **reader,
+            ix.vector_layout,
+            (probed, early),
+            (k, f32::MAX),
+            &mut scorer,
+            EarlyReads { pages, reqs: ereqs, buf: ebuf },
+            &mut stats,
+        );
+        stats.candidates_scored = scorer.scored;
+        stats.postings_read = probed.len() as u32;
+        read?;
+        self.reqs.clear();
+        let mut cands = Vec::new();
+        self.top.into_sorted(&mut cands);
+        stats.score_time = t.elapsed();
+
+        let t = Instant::now();
+        if rerank == 0 {
+            cands.truncate(k);
+        }
+        let out = if m.quantizer.entries_hold_ids() {
+            cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(m.metric, c.distance) }).collect()
+        } else {
+            add_early(&mut cands, first);
+            self.read_rows(&q, &cands, k, rerank > 0, 0, &mut stats)?
+        };
+        stats.rerank_time = t.elapsed();
+        Ok((out, stats))
+    }
+
     /// The first stage in memory: the resident codes of every row the
     /// nearest postings list, then one batch of rerank reads.
     fn search_resident(&mut self, query: &[f32], k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
@@ -281,29 +342,20 @@ impl Searcher {
             0 => keep,
             _ => early_count(keep, s.early_rerank),
         };
-        let mut scorer = RowScorer { rc, rq: &rq, seen: &mut self.seen, top: &mut self.top, scored: 0 };
-        scorer.score(&probed[..early]);
-        // The best candidates of the nearest postings are read while the
-        // farther postings are scored: the rerank's disk latency overlaps
-        // the scoring instead of following it.
-        self.reqs.clear();
-        self.ereqs.clear();
-        let mut first = Vec::new();
-        let mut read = Ok(());
-        if early < keep {
-            scorer.top.sorted_copy(&mut first);
-            within_margin(&mut first, k, margin);
-            let total = plan_row_reads(ix.vector_layout, &first, &mut self.pages, &mut self.ereqs);
-            self.ebuf.ensure(total);
-            read = self.reader.read_during(&self.ereqs, &mut self.ebuf, &mut || {
-                scorer.score(&probed[early..]);
-                Ok(())
-            });
-            stats.reads += self.ereqs.len() as u32;
-            stats.bytes_read += total as u64;
-        }
+        let Searcher { reader, pages, ereqs, ebuf, seen, top, .. } = self;
+        let mut scorer = RowScorer { rc, rq: &rq, seen, top, scored: 0 };
+        let (first, read) = score_overlapped(
+            &mut **reader,
+            ix.vector_layout,
+            (probed, early),
+            (k, margin),
+            &mut scorer,
+            EarlyReads { pages, reqs: ereqs, buf: ebuf },
+            &mut stats,
+        );
         stats.candidates_scored = scorer.scored;
         stats.postings_read = probed.len() as u32;
+        self.reqs.clear();
         // Cleared whether or not the reads succeeded: a failed query must
         // not leave rows marked as scored for the searcher's next one.
         for &(p, _) in probed {
@@ -444,33 +496,113 @@ impl ScoreContext<'_> {
                         found,
                     }));
                 }
-                if let QueryCodes::Codes(cq) = q {
-                    // Binary collections: u64 ids, one kernel call for the whole block.
-                    let (ids, codes) = bytes.split_at(r.count as usize * ENTRY_ID_BYTES);
-                    cq.distances(self.kern, codes, dists);
-                    for (id, &d) in ids.chunks_exact(ENTRY_ID_BYTES).zip(dists.iter()) {
-                        if d <= top.threshold() {
-                            let id = u64::from_le_bytes([id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7]]);
-                            top.push(id, 0, d);
-                        }
-                    }
-                } else {
-                    // Keyed by row: unique per vector, so replicas dedupe.
-                    let (rows, codes) = bytes.split_at(r.count as usize * ENTRY_ROW_BYTES);
-                    let code_bytes = self.entry_bytes - ENTRY_ROW_BYTES;
-                    for (row, code) in rows.chunks_exact(ENTRY_ROW_BYTES).zip(codes.chunks_exact(code_bytes)) {
-                        let d = q.distance(self.kern, code);
-                        if d <= top.threshold() {
-                            let row = u32::from_le_bytes([row[0], row[1], row[2], row[3]]);
-                            top.push(row as u64, row, d);
-                        }
-                    }
-                }
+                score_entries(self.kern, self.entry_bytes, bytes, r.count, q, top, dists);
                 scored += r.count;
             }
             p += 1;
         }
         Ok(scored)
+    }
+}
+
+/// Buffers of the early rerank round: planned pages, requests, bytes.
+struct EarlyReads<'a> {
+    pages: &'a mut Vec<(u64, u64, u32)>,
+    reqs: &'a mut Vec<ReadReq>,
+    buf: &'a mut AlignedBuf,
+}
+
+/// A first stage that scores postings in memory.
+trait MemoryScorer {
+    fn score(&mut self, postings: &[(u32, f32)]);
+    fn top(&self) -> &TopK;
+}
+
+/// Scores the nearest `early` of `probed` postings, then reads the best
+/// candidates so far (within `margin` of the k-th) while the farther
+/// postings are scored: the rerank's disk latency overlaps the scoring
+/// instead of following it. Returns the candidates read early and the
+/// reads' result (the scoring always completes).
+fn score_overlapped(
+    reader: &mut dyn PageReader,
+    lay: VectorLayout,
+    (probed, early): (&[(u32, f32)], usize),
+    (k, margin): (usize, f32),
+    scorer: &mut dyn MemoryScorer,
+    EarlyReads { pages, reqs: ereqs, buf: ebuf }: EarlyReads,
+    stats: &mut SearchStats,
+) -> (Vec<Candidate>, Result<()>) {
+    scorer.score(&probed[..early]);
+    ereqs.clear();
+    let mut first = Vec::new();
+    if early >= probed.len() {
+        return (first, Ok(()));
+    }
+    scorer.top().sorted_copy(&mut first);
+    within_margin(&mut first, k, margin);
+    let total = plan_row_reads(lay, &first, pages, ereqs);
+    ebuf.ensure(total);
+    let read = reader.read_during(ereqs, ebuf, &mut || {
+        scorer.score(&probed[early..]);
+        Ok(())
+    });
+    stats.reads += ereqs.len() as u32;
+    stats.bytes_read += total as u64;
+    (first, read)
+}
+
+/// Scores one posting's entries (`bytes`, `count` of them, `entry_bytes`
+/// each) into `top`.
+fn score_entries(
+    kern: &Kernels,
+    entry_bytes: usize,
+    bytes: &[u8],
+    count: u32,
+    q: &mut QueryCodes,
+    top: &mut TopK,
+    dists: &mut Vec<f32>,
+) {
+    // Binary collections' keys are u64 ids; float collections' are u32
+    // rows (unique per vector, so replicas dedupe).
+    let key_bytes = if let QueryCodes::Codes(_) = q { ENTRY_ID_BYTES } else { ENTRY_ROW_BYTES };
+    let (keys, codes) = bytes.split_at((count as usize * key_bytes).min(bytes.len()));
+    q.distances(kern, codes, entry_bytes - key_bytes, dists);
+    for (key, &d) in keys.chunks_exact(key_bytes).zip(dists.iter()) {
+        if d <= top.threshold() {
+            if key_bytes == ENTRY_ID_BYTES {
+                let id = u64::from_le_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
+                top.push(id, 0, d);
+            } else {
+                let row = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+                top.push(row as u64, row, d);
+            }
+        }
+    }
+}
+
+/// Scores posting codes held in memory into a top list.
+struct CachedScorer<'a> {
+    ix: &'a Index,
+    cache: &'a super::posting_cache::PostingCache,
+    entry_bytes: usize,
+    kern: &'a Kernels,
+    q: &'a mut QueryCodes,
+    top: &'a mut TopK,
+    dists: &'a mut Vec<f32>,
+    scored: u32,
+}
+
+impl MemoryScorer for CachedScorer<'_> {
+    fn top(&self) -> &TopK {
+        self.top
+    }
+
+    fn score(&mut self, postings: &[(u32, f32)]) {
+        for &(p, _) in postings {
+            let count = self.ix.postings.get(p as usize).map_or(0, |r| r.count);
+            score_entries(self.kern, self.entry_bytes, self.cache.posting(p), count, self.q, self.top, self.dists);
+            self.scored += count;
+        }
     }
 }
 
@@ -487,7 +619,11 @@ struct RowScorer<'a> {
     scored: u32,
 }
 
-impl RowScorer<'_> {
+impl MemoryScorer for RowScorer<'_> {
+    fn top(&self) -> &TopK {
+        self.top
+    }
+
     fn score(&mut self, postings: &[(u32, f32)]) {
         for &(p, _) in postings {
             let rows = self.rc.posting_rows(p);

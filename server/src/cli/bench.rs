@@ -75,6 +75,11 @@ pub struct Args {
     /// Leave the resident row codes on disk: score posting codes read from disk.
     #[arg(long)]
     no_resident_codes: bool,
+    /// Memory for the posting codes of an index scored from disk: all are
+    /// held (no posting reads) when they fit. `auto` = a tenth of the raw
+    /// vector bytes less the index's own; a size; 0 = none
+    #[arg(long, default_value = "auto", value_parser = crate::sysinfo::parse_memory_budget)]
+    memory_budget: fathom_index::MemoryBudget,
     /// One JSON object per line on stdout.
     #[arg(long)]
     json: bool,
@@ -168,7 +173,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(dir) => Some(
             Index::open(
                 dir,
-                OpenOptions { backend: a.backend, direct_io: !a.buffered, resident_codes: !a.no_resident_codes },
+                OpenOptions {
+                    backend: a.backend,
+                    direct_io: !a.buffered,
+                    resident_codes: !a.no_resident_codes,
+                    memory_budget: a.memory_budget,
+                },
             )
             .with_context(|| format!("opening {}", dir.display()))?,
         ),
