@@ -57,16 +57,16 @@ glove() {
   drop_caches
   $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove50-fathom-cold.jsonl"
   # DiskANN's memory: one copy of each vector (no replicas) in postings of
-  # ~128, every posting code held in memory (--memory-budget), so a query
+  # ~256, every posting code held in memory (--memory-budget), so a query
   # reads only its rerank rows.
   rm -rf "$DATA/glove-mem.idx"
-  $F build --input "$DATA/glove50.base.fbin" --metric l2 --out "$DATA/glove-mem.idx" --replicas 1 --leaf-size 128 \
+  $F build --input "$DATA/glove50.base.fbin" --metric l2 --out "$DATA/glove-mem.idx" --replicas 1 --leaf-size 256 \
       --json --quiet > "$OUT/glove50-mem-build.json"
   $F info "$DATA/glove-mem.idx" > "$OUT/glove50-mem-info.txt"
   settle
   local mem=(--index "$DATA/glove-mem.idx" --queries "$DATA/glove50.queries.fbin" --gt "$DATA/glove50.gt.ibin"
       --limit "$LIMIT" --json --memory-budget 16MiB)
-  $F bench "${mem[@]}" --max-postings 32,48,64,96,128,192,256 --rerank 10,20,30 --threads 1 > "$OUT/glove50+mem-fathom-t1.jsonl"
+  $F bench "${mem[@]}" --max-postings 32,48,64,96,128,192 --rerank 10,20,30 --threads 1 > "$OUT/glove50+mem-fathom-t1.jsonl"
   $F bench "${mem[@]}" --max-postings 64,128,192 --rerank 20 --threads 2 > "$OUT/glove50+mem-fathom-t2.jsonl"
   drop_caches
   $F bench "${mem[@]}" --max-postings 128 --rerank 20 --threads 1 > "$OUT/glove50+mem-fathom-cold.jsonl"

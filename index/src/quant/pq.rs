@@ -36,8 +36,10 @@ impl PartialEq for Pq {
 impl Pq {
     /// Learns `m` codebooks from `sample` (row-major, `dim` wide).
     pub fn fit(k: &Kernels, sample: &[f32], dim: usize, m: usize, seed: u64) -> Self {
-        let m = m.clamp(1, dim);
-        let dsub = dim.div_ceil(m);
+        let dsub = dim.div_ceil(m.clamp(1, dim.max(1)));
+        // Only sub-vectors holding a dimension: 16 of 4 would overrun 50-d
+        // (the last three wholly padding), so 50-d asked for 16 gets 13.
+        let m = dim.div_ceil(dsub.max(1));
         let rows = sample.len() / dim;
         let train_rows = rows.min(64 * PQ_CENTROIDS);
         let pick = Rng::derive(seed, 0x9F).sample_indices(rows as u64, train_rows as u64);
@@ -73,7 +75,10 @@ impl Pq {
     }
 
     fn sub<'a>(&self, x: &'a [f32], s: usize, pad: &'a mut Vec<f32>) -> &'a [f32] {
-        let (a, b) = (s * self.dsub, ((s + 1) * self.dsub).min(self.dim));
+        // Clamped: an index written before `fit` dropped wholly padded
+        // sub-vectors still has them (their table rows are all distance 0).
+        let b = ((s + 1) * self.dsub).min(self.dim);
+        let a = (s * self.dsub).min(b);
         if b - a == self.dsub {
             return &x[a..b];
         }
@@ -202,6 +207,27 @@ mod tests {
         }
         let energy: f32 = data[..200 * dim].iter().map(|v| v * v).sum();
         assert!(err < 0.5 * energy, "PQ should capture most of the energy: {err} vs {energy}");
+    }
+
+    #[test]
+    fn sub_vectors_past_the_dimension_are_dropped_or_read_as_padding() {
+        let mut rng = Rng::new(3);
+        let dim = 50;
+        let data: Vec<f32> = (0..600 * dim).map(|_| rng.normal()).collect();
+        // 16 sub-vectors of 4 would end at 64: the last three hold nothing.
+        let pq = Pq::fit(kernels(), &data, dim, 16, 1);
+        assert_eq!((pq.m, pq.dsub), (13, 4));
+        let q: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+        let mut code = vec![0u8; pq.m];
+        pq.encode(&data[..dim], &mut code);
+        assert!(table_distance(&pq.table(kernels(), &q, false), &code).is_finite());
+        // An index written before: 16 sub-vectors, three of them all padding.
+        let mut centroids = pq.centroids.clone();
+        centroids.resize(16 * PQ_CENTROIDS * 4, 0.0);
+        let old = Pq { m: 16, centroids, ..pq.clone() };
+        let t = old.table(kernels(), &q, false);
+        assert_eq!(t.len(), 16 * PQ_CENTROIDS);
+        assert!(t[13 * PQ_CENTROIDS..].iter().all(|&d| d == 0.0), "zero padding against zero rows");
     }
 
     #[test]

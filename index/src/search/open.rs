@@ -215,13 +215,21 @@ impl Index {
         Ok(Arc::new(index))
     }
 
+    /// Bytes the posting codes take held in memory, for an index whose
+    /// searches score them (none with resident row codes loaded).
+    pub fn posting_codes_bytes(&self) -> Option<u64> {
+        if self.resident.is_some() || !self.manifest.quantizer.scores_postings() {
+            return None;
+        }
+        Some(posting_cache::cached_bytes(&self.postings, layout::entry_bytes(&self.manifest.quantizer)))
+    }
+
     /// The posting codes, when the index scores them and they fit `budget`.
     fn load_posting_cache(&self, path: &Path, budget: MemoryBudget) -> Result<Option<PostingCache>> {
-        if self.resident.is_some() || !self.manifest.quantizer.scores_postings() {
+        let Some(want) = self.posting_codes_bytes() else {
             return Ok(None);
-        }
+        };
         let entry_bytes = layout::entry_bytes(&self.manifest.quantizer);
-        let want = posting_cache::cached_bytes(&self.postings, entry_bytes);
         let row_bytes = (self.manifest.vector_row_bytes as u64).saturating_sub(layout::VECTOR_ID_BYTES as u64);
         let raw = self.manifest.vector_count * row_bytes;
         let allowed = budget.for_postings(raw, self.resident_bytes());
