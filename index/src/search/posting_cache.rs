@@ -27,7 +27,7 @@ impl PostingCache {
         let io = |error| FormatError::Io { path: path.to_path_buf(), error };
         let file = File::open(path).map_err(io)?;
         let total = postings.iter().map(|r| r.len_bytes(entry_bytes)).sum::<u64>();
-        let mut bytes = vec![0u8; total as usize];
+        let mut bytes = crate::io::hugepages::zeroed_hinted(total as usize);
         let mut offsets = Vec::with_capacity(postings.len() + 1);
         let mut at = 0usize;
         offsets.push(0);
@@ -48,7 +48,7 @@ impl PostingCache {
             at += len;
             offsets.push(at as u64);
         }
-        Ok(PostingCache { offsets, bytes: crate::io::hugepages::copy_hinted(&bytes) })
+        Ok(PostingCache { offsets, bytes })
     }
 
     /// Posting `p`'s bytes (empty past the end).

@@ -162,12 +162,7 @@ impl Searcher {
         let exact_codes = m.quantizer.is_exact();
         let rerank = if exact_codes { 0 } else { s.rerank };
 
-        // Nearest centroids and pruning.
-        let t = Instant::now();
-        let how = ix.centroid_score();
-        ix.centroids.nearest_for_search(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
-        let keep = prune(&self.nearest, how, s.eps2);
-        stats.centroid_time = t.elapsed();
+        let keep = self.probe(&ix, &q, s, &mut stats);
 
         // Posting reads: pages of all kept postings, merged when adjacent.
         let t = Instant::now();
@@ -256,6 +251,17 @@ impl Searcher {
         Ok((out, stats))
     }
 
+    /// The nearest centroids (into `self.nearest`) and how many of them
+    /// survive the eps2 pruning.
+    fn probe(&mut self, ix: &Index, q: &[f32], s: &SearchSettings, stats: &mut SearchStats) -> usize {
+        let t = Instant::now();
+        let how = ix.centroid_score();
+        ix.centroids.nearest_for_search(how, q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
+        let keep = prune(&self.nearest, how, s.eps2);
+        stats.centroid_time = t.elapsed();
+        keep
+    }
+
     /// The first stage from the posting codes held in memory (see
     /// [`Index::posting_cache`]), with the resident codes' overlapped
     /// rerank round.
@@ -268,11 +274,7 @@ impl Searcher {
         let m = &ix.manifest;
         let rerank = if m.quantizer.is_exact() { 0 } else { s.rerank };
         let mut stats = SearchStats::default();
-        let t = Instant::now();
-        let how = ix.centroid_score();
-        ix.centroids.nearest_for_search(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
-        let keep = prune(&self.nearest, how, s.eps2);
-        stats.centroid_time = t.elapsed();
+        let keep = self.probe(&ix, &q, s, &mut stats);
 
         let t = Instant::now();
         self.top.reset(if rerank > 0 { rerank.max(k) } else { k });
@@ -287,7 +289,7 @@ impl Searcher {
             &mut **reader,
             ix.vector_layout,
             (probed, early),
-            (k, f32::MAX),
+            (k, f32::INFINITY),
             &mut scorer,
             EarlyReads { pages, reqs: ereqs, buf: ebuf },
             &mut stats,
@@ -323,11 +325,7 @@ impl Searcher {
         };
         let q = ix.prepare_query(query, k)?;
         let mut stats = SearchStats::default();
-        let t = Instant::now();
-        let how = ix.centroid_score();
-        ix.centroids.nearest_for_search(how, &q, s.probe_groups, s.max_postings, &mut self.scratch, &mut self.nearest);
-        let keep = prune(&self.nearest, how, s.eps2);
-        stats.centroid_time = t.elapsed();
+        let keep = self.probe(&ix, &q, s, &mut stats);
 
         let t = Instant::now();
         let rq = crate::quant::rowcode::RowQuery::new(self.kern, &rc.codec, rc.rotation(), &q, ix.manifest.metric);
