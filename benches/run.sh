@@ -2,7 +2,7 @@
 # End-to-end benchmark: Fathom and its peers on the same machine, same run.
 # Writes JSON rows and logs to benches/runs/<date>-<host>/ ; RESULTS.md quotes them.
 #
-#   benches/run.sh [glove|minilm [minilm|minilm-debian]|synth|fio|binary|router|all]      (needs root for drop_caches)
+#   benches/run.sh [glove|pca [DIM]|minilm [minilm|minilm-debian]|synth|fio|binary|router|all]      (needs root for drop_caches)
 #
 # Data lives in $DATA (default /work/data or ./bench-data), generated on demand.
 set -euo pipefail
@@ -44,6 +44,24 @@ peers() {
   done
 }
 
+# held SET IDX: DiskANN's memory. One copy of each vector (no replicas) in
+# postings of ~256, every posting code held in memory (--memory-budget),
+# so a query reads only its rerank rows. Rows as SET+mem-fathom-*.jsonl.
+held() {
+  local set=$1 idx="$DATA/$2-mem.idx"
+  rm -rf "$idx"
+  $F build --input "$DATA/$set.base.fbin" --metric l2 --out "$idx" --replicas 1 --leaf-size 256 \
+      --json --quiet > "$OUT/$set-mem-build.json"
+  $F info "$idx" > "$OUT/$set-mem-info.txt"
+  settle
+  local mem=(--index "$idx" --queries "$DATA/$set.queries.fbin" --gt "$DATA/$set.gt.ibin"
+      --limit "$LIMIT" --json --memory-budget 1GiB)
+  $F bench "${mem[@]}" --max-postings 16,24,32,48,64,96,128,192 --rerank 10,15,20,30 --threads 1 > "$OUT/$set+mem-fathom-t1.jsonl"
+  $F bench "${mem[@]}" --max-postings 64,128,192 --rerank 20 --threads 2 > "$OUT/$set+mem-fathom-t2.jsonl"
+  drop_caches
+  $F bench "${mem[@]}" --max-postings 128 --rerank 20 --threads 1 > "$OUT/$set+mem-fathom-cold.jsonl"
+}
+
 glove() {
   [ -f "$DATA/glove50.base.fbin" ] || $PY "$ROOT/benches/scripts/prepare_glove.py" "$DATA"
   [ -f "$DATA/glove50.gt.ibin" ] || $F gt --base "$DATA/glove50.base.fbin" --queries "$DATA/glove50.queries.fbin" --k 100 --metric l2 --out "$DATA/glove50.gt.ibin"
@@ -56,21 +74,24 @@ glove() {
   $F bench "${common[@]}" --max-postings 8,16,32,64 --threads 2 > "$OUT/glove50-fathom-t2.jsonl"
   drop_caches
   $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove50-fathom-cold.jsonl"
-  # DiskANN's memory: one copy of each vector (no replicas) in postings of
-  # ~256, every posting code held in memory (--memory-budget), so a query
-  # reads only its rerank rows.
-  rm -rf "$DATA/glove-mem.idx"
-  $F build --input "$DATA/glove50.base.fbin" --metric l2 --out "$DATA/glove-mem.idx" --replicas 1 --leaf-size 256 \
-      --json --quiet > "$OUT/glove50-mem-build.json"
-  $F info "$DATA/glove-mem.idx" > "$OUT/glove50-mem-info.txt"
-  settle
-  local mem=(--index "$DATA/glove-mem.idx" --queries "$DATA/glove50.queries.fbin" --gt "$DATA/glove50.gt.ibin"
-      --limit "$LIMIT" --json --memory-budget 16MiB)
-  $F bench "${mem[@]}" --max-postings 32,48,64,96,128,192 --rerank 10,20,30 --threads 1 > "$OUT/glove50+mem-fathom-t1.jsonl"
-  $F bench "${mem[@]}" --max-postings 64,128,192 --rerank 20 --threads 2 > "$OUT/glove50+mem-fathom-t2.jsonl"
-  drop_caches
-  $F bench "${mem[@]}" --max-postings 128 --rerank 20 --threads 1 > "$OUT/glove50+mem-fathom-cold.jsonl"
+  held glove50 glove
   peers glove50 "$DATA/glove50.base.fbin"
+}
+
+# A lower-dimensional real set: MiniLM-384 WordNet embeddings reduced by
+# PCA to DIM (default 64; needs minilm.base.fbin, see minilm), defaults and
+# the held configuration, then DiskANN and hnswlib.
+pca() {
+  local dim=${1:-64} set=minilm-pca${1:-64}
+  [ -f "$DATA/$set.base.fbin" ] || $PY "$ROOT/benches/scripts/prepare_pca.py" "$DATA" minilm "$dim"
+  [ -f "$DATA/$set.gt.ibin" ] || $F gt --base "$DATA/$set.base.fbin" --queries "$DATA/$set.queries.fbin" --k 100 --metric l2 --out "$DATA/$set.gt.ibin"
+  rm -rf "$DATA/$set.idx"
+  $F build --input "$DATA/$set.base.fbin" --metric l2 --out "$DATA/$set.idx" --json --quiet > "$OUT/$set-build.json"
+  settle
+  $F bench --index "$DATA/$set.idx" --queries "$DATA/$set.queries.fbin" --gt "$DATA/$set.gt.ibin" --limit "$LIMIT" --json \
+      --max-postings 8,16,24,32,48,64,96 --threads 1 > "$OUT/$set-fathom-t1.jsonl"
+  held "$set" "$set"
+  peers "$set" "$DATA/$set.base.fbin"
 }
 
 # Real 384-d sentence embeddings (all-MiniLM-L6-v2; needs SENT_PY, a venv
@@ -211,6 +232,7 @@ PYEOF
 case "${1:-all}" in
   fio) fio_limits ;;
   glove) glove ;;
+  pca) pca "${2:-64}" ;;
   minilm) minilm "${2:-minilm}" ;;
   peers) peers "${2:-glove50}" "${3:-$DATA/glove50.base.fbin}" ;;
   synth) synth ;;

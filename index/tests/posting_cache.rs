@@ -52,6 +52,17 @@ fn postings_held_in_memory_answer_as_read_from_disk_with_fewer_reads() {
         let (from_disk, disk_reads) = answers(&disk, &qs, &one_round);
         let (in_memory, held_reads) = answers(&held, &qs, &one_round);
         assert_eq!(from_disk, in_memory, "{metric}");
+        // The rerank reads of held codes: pread and io_uring agree.
+        let pread = Index::open(
+            &idx,
+            OpenOptions {
+                backend: fathom_index::io::BackendChoice::Pread,
+                memory_budget: MemoryBudget::Bytes(u64::MAX),
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(answers(&pread, &qs, &SearchSettings::default()), answers(&held, &qs, &SearchSettings::default()));
         assert!(held_reads < disk_reads, "{metric}: {held_reads} reads held against {disk_reads} from disk");
         // The early round only adds reranked rows: never a worse answer.
         let (early, _) = answers(&held, &qs, &SearchSettings { early_rerank: 0.5, ..one_round });
