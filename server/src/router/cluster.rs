@@ -117,9 +117,28 @@ impl Replica {
     }
 }
 
-/// Whether a replica answers for `collection` (served, or replaced at its last swap).
+/// Whether a replica answers for `collection` (served, or replaced at its
+/// last swap). No collection is held by none: before the router has chosen
+/// one (its first checks still running) a request's empty collection once
+/// matched every checked replica's empty `previous_collection_id`, and a
+/// shard of another build was merged.
 fn holds(info: &IndexInfo, collection: &str) -> bool {
-    info.collection_id == collection || info.previous_collection_id == collection
+    !collection.is_empty() && (info.collection_id == collection || info.previous_collection_id == collection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_chosen_collection_is_held() {
+        let info = IndexInfo { collection_id: "a".into(), ..Default::default() };
+        assert!(holds(&info, "a"));
+        assert!(!holds(&info, "b"));
+        assert!(!holds(&info, ""), "no collection chosen yet: no replica may answer");
+        let swapped = IndexInfo { previous_collection_id: "b".into(), ..info };
+        assert!(holds(&swapped, "b") && holds(&swapped, "a") && !holds(&swapped, ""));
+    }
 }
 
 pub struct Shard {
