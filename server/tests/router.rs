@@ -35,10 +35,10 @@ struct Fixture {
     ids: PathBuf,
     queries: Vec<f32>,
     /// Mixed into every build's seed: each test's shards are their own
-    /// collection. The tests run at once on the same data; with one shared
-    /// collection a server of another test that came to listen on an
-    /// address this test named (ports are reused as tests kill and restart
-    /// shards) would be a legitimate replica, and was merged once in CI.
+    /// collection, so no test's servers can stand in for another's (the
+    /// tests run at once on the same data and ports are reused as shards
+    /// restart). The CI failures first blamed on that were the router's
+    /// empty-collection match (`no_answer_merges_builds_while_the_first_checks_run`).
     salt: u64,
 }
 
@@ -411,6 +411,35 @@ async fn other_builds_misnumbered_shards_and_dead_addresses_are_named() {
     assert_eq!(c, Code::Unavailable);
     assert!(dead.http_get("/readyz").starts_with("HTTP/1.1 503"));
     drop(s1);
+}
+
+/// Before the router's first checks end it has chosen no collection, and
+/// no shard may answer: once, an empty collection matched every checked
+/// replica, so a shard of another build was merged with the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_merges_builds_while_the_first_checks_run() {
+    let f = fixture("early");
+    let shards = f.shards("s", &BuildParams::default());
+    let other = f.build("other1", BuildParams { shard: 1, shard_count: SHARDS, seed: 9, ..BuildParams::default() });
+    let s0 = Server::start(&shards[0], &[]);
+    let o1 = Server::start(&other, &[]);
+    until_serving(&s0).await;
+    until_serving(&o1).await;
+    // Shard 2 accepts connections and never answers: the first checks take
+    // the whole check timeout (the health interval, 3 s).
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let spec = format!("{},{},{}", s0.addr(), o1.addr(), mute.local_addr().unwrap());
+    let router = Server::route(&spec, &["--policy", "partial", "--health-interval-ms", "3000"]);
+    let client = connect(&router).await;
+    let q = &f.queries[..DIM];
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        if let Ok(r) = client.search(q, 10, None).await {
+            let c = r.coverage.unwrap();
+            assert!(c.shards_answered <= 1, "shards of two builds merged: {c:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// issue 12 (security): API keys on shards and router. No key or a wrong
