@@ -43,8 +43,7 @@ impl Default for OpenOptions {
 }
 
 /// See [`OpenOptions::memory_budget`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemoryBudget {
     /// A tenth of the raw vector bytes, less what the index holds anyway:
     /// the most a default may keep resident.

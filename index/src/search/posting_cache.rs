@@ -9,6 +9,16 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+/// Item `p`'s range in a list cut by `offsets` (`offsets[p]..offsets[p + 1]`;
+/// empty past the end).
+pub(super) fn span(offsets: &[u64], p: u32) -> std::ops::Range<usize> {
+    let p = p as usize;
+    match (offsets.get(p), offsets.get(p + 1)) {
+        (Some(&a), Some(&b)) => a as usize..b as usize,
+        _ => 0..0,
+    }
+}
+
 pub struct PostingCache {
     /// `offsets[p]..offsets[p + 1]`: posting p's bytes in `bytes`.
     offsets: Vec<u64>,
@@ -54,11 +64,7 @@ impl PostingCache {
     /// Posting `p`'s bytes (empty past the end).
     #[inline]
     pub fn posting(&self, p: u32) -> &[u8] {
-        let p = p as usize;
-        match (self.offsets.get(p), self.offsets.get(p + 1)) {
-            (Some(&a), Some(&b)) => &self.bytes[a as usize..b as usize],
-            _ => &[],
-        }
+        &self.bytes[span(&self.offsets, p)]
     }
 
     pub fn resident_bytes(&self) -> u64 {

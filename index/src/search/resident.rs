@@ -91,11 +91,7 @@ impl ResidentCodes {
     /// Rows listed by posting `p`.
     #[inline]
     pub fn posting_rows(&self, p: u32) -> &[u32] {
-        let p = p as usize;
-        match (self.offsets.get(p), self.offsets.get(p + 1)) {
-            (Some(&a), Some(&b)) => &self.rows[a as usize..b as usize],
-            _ => &[],
-        }
+        &self.rows[super::posting_cache::span(&self.offsets, p)]
     }
 
     /// The record of `row`.

@@ -243,7 +243,7 @@ impl Searcher {
             cands.truncate(k);
         }
         let out = if m.quantizer.entries_hold_ids() {
-            cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(m.metric, c.distance) }).collect()
+            id_answers(m.metric, &cands)
         } else {
             self.read_rows(&q, &cands, k, rerank > 0, posting_reqs, &mut stats)?
         };
@@ -307,7 +307,7 @@ impl Searcher {
             cands.truncate(k);
         }
         let out = if m.quantizer.entries_hold_ids() {
-            cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(m.metric, c.distance) }).collect()
+            id_answers(m.metric, &cands)
         } else {
             add_early(&mut cands, first);
             self.read_rows(&q, &cands, k, rerank > 0, 0, &mut stats)?
@@ -501,6 +501,11 @@ impl ScoreContext<'_> {
         }
         Ok(scored)
     }
+}
+
+/// The answers of entries that hold ids (binary collections): nothing to read.
+fn id_answers(metric: Metric, cands: &[Candidate]) -> Vec<Neighbor> {
+    cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(metric, c.distance) }).collect()
 }
 
 /// Buffers of the early rerank round: planned pages, requests, bytes.
