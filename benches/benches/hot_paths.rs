@@ -5,7 +5,7 @@
 //!   cargo bench -p fathom-benches -- --save-baseline before   (then --baseline before)
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use fathom_index::distance::available;
+use fathom_index::distance::{available, Kernels};
 use fathom_index::quant::{table_distance, Pq};
 use fathom_index::rng::Rng;
 use fathom_index::search::centroids::{CentroidIndex, CentroidScore};
@@ -138,5 +138,42 @@ fn hamming_scan(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, kernels, pq_scoring, centroid_index, topk, hamming_scan);
+/// Resident row codes (384-d, 2 bits: a 104-byte record) scored from cache
+/// and from a set larger than the caches, with each plane-sums kernel
+/// (`none`: the unrolled POPCNT loops).
+fn row_codes(c: &mut Criterion) {
+    use fathom_index::distance::rows::Rows;
+    use fathom_index::quant::rowcode::{encode_row, record_bytes, RowQuery};
+    use fathom_index::Metric;
+    let mut rng = Rng::new(10);
+    let dim = 384;
+    let sample = randn(&mut rng, 2000 * dim);
+    let p = fathom_codec::CodecParams::fit(&sample, dim, 2, 1).expect("fit");
+    let rb = record_bytes(&p, Metric::L2);
+    let mut one = vec![0u8; rb];
+    let recs: Vec<u8> = sample
+        .chunks_exact(dim)
+        .flat_map(|x| {
+            encode_row(&p, Metric::L2, x, &mut one);
+            one.clone()
+        })
+        .collect();
+    let base = *fathom_index::distance::kernels();
+    let mut variants: Vec<(&str, fathom_index::distance::Kernels)> =
+        vec![("none", Kernels { plane_sums: None, ..base })];
+    for (name, f) in fathom_index::distance::plane_sums_variants() {
+        variants.push((name, Kernels { plane_sums: Some(f), ..base }));
+    }
+    let mut g = c.benchmark_group("row_codes_384x2");
+    g.throughput(Throughput::Elements(2000));
+    for (name, k) in &variants {
+        let rq = RowQuery::new(k, &p, Rows::F32(&p.rotation), &sample[..dim], Metric::L2);
+        g.bench_function(*name, |bn| {
+            bn.iter(|| recs.chunks_exact(rb).map(|r| rq.distance(black_box(r))).fold(f32::MAX, f32::min))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels, pq_scoring, centroid_index, topk, hamming_scan, row_codes);
 criterion_main!(benches);

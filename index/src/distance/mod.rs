@@ -56,6 +56,9 @@ pub struct Kernels {
     /// PQ encoding: [`scalar::nearest_codewords`] (11-14% of the 10^7
     /// assign stage; compiled for AVX2, 5.9 against 7.3 us a 96-d vector).
     pub nearest_codewords: fn(cols: &[f32], x: &[f32], dsub: usize, out: &mut [u8]),
+    /// [`scalar::plane_sums`] in SIMD where the CPU has a vector popcount;
+    /// `None` leaves the row-code scorer on its unrolled POPCNT loops.
+    pub plane_sums: Option<scalar::PlaneSums>,
 }
 
 pub const SCALAR: Kernels = Kernels {
@@ -71,6 +74,7 @@ pub const SCALAR: Kernels = Kernels {
     xor_popcount: scalar::xor_popcount,
     hamming_block: scalar::hamming_block,
     nearest_codewords: scalar::nearest_codewords,
+    plane_sums: None,
 };
 
 /// The fastest kernels this CPU supports (detected once).
@@ -100,6 +104,14 @@ pub fn xor_popcount_variants() -> Vec<(&'static str, XorPopcount)> {
     let mut v: Vec<(&'static str, XorPopcount)> = vec![("scalar", scalar::xor_popcount)];
     #[cfg(target_arch = "x86_64")]
     v.extend(hamming_x86::variants());
+    v
+}
+
+/// Every plane-sums kernel this CPU can run, by name.
+pub fn plane_sums_variants() -> Vec<(&'static str, scalar::PlaneSums)> {
+    let mut v: Vec<(&'static str, scalar::PlaneSums)> = vec![("scalar", scalar::plane_sums)];
+    #[cfg(target_arch = "x86_64")]
+    v.extend(hamming_x86::best_plane_sums().map(|f| ("avx512", f)));
     v
 }
 
@@ -268,6 +280,38 @@ mod tests {
                 assert_eq!(f(&a, &a), 0);
                 let ones = vec![u64::MAX; words];
                 assert_eq!(f(&ones, &vec![0; words]), 64 * words as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn plane_sums_equal_their_definition() {
+        let mut rng = Rng::new(8);
+        for words in [1usize, 2, 6, 7, 8, 9, 12, 16, 24, 25] {
+            let q: Vec<u64> = (0..4 * words).map(|_| rng.next_u64()).collect();
+            // One byte of offset: records need not be aligned.
+            let bytes: Vec<u8> = (0..1 + 4 * 8 * words).map(|_| rng.below(256) as u8).collect();
+            let planes = &bytes[1..];
+            let mut want = [0u64; 4];
+            for (l, w) in want.iter_mut().enumerate() {
+                for (i, c) in planes[l * 8 * words..(l + 1) * 8 * words].chunks_exact(8).enumerate() {
+                    let c = u64::from_le_bytes(c.try_into().unwrap());
+                    for t in 0..4 {
+                        *w += ((q[t * words + i] & c).count_ones() as u64) << t;
+                    }
+                    *w += (c.count_ones() as u64) << 32;
+                }
+            }
+            for (name, f) in plane_sums_variants() {
+                for n in 1..=4 {
+                    let mut out = vec![7u64; n];
+                    f(&q, words, planes, &mut out);
+                    assert_eq!(out, want[..n], "{name} words={words} planes={n}");
+                }
+                // Planes past the end of the bytes give 0, never a panic.
+                let mut out = vec![7u64; 4];
+                f(&q, words, &planes[..8 * words], &mut out);
+                assert_eq!(out, [want[0], 0, 0, 0], "{name} words={words}");
             }
         }
     }

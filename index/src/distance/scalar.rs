@@ -77,6 +77,33 @@ pub fn hamming_block(q: &[u64], codes: &[u8], out: &mut [u32]) {
     }
 }
 
+/// For each plane `l < out.len()` of `planes` (`8 * words` bytes each,
+/// little-endian words) against a 4-bit query held as four bit-planes
+/// (`q[t * words..]`: bit t of every query value): `sum_t 2^t popcount(q_t &
+/// c) | popcount(c) << 32`, the query values summed over the plane's set
+/// bits and the set bits themselves (resident row codes). Planes missing
+/// from `planes` give 0.
+pub fn plane_sums(q: &[u64], words: usize, planes: &[u8], out: &mut [u64]) {
+    for (l, o) in out.iter_mut().enumerate() {
+        *o = 0;
+        let (Some(plane), Some(q)) = (planes.get(l * 8 * words..(l + 1) * 8 * words), q.get(..4 * words)) else {
+            continue;
+        };
+        let (mut weighted, mut ones) = (0u64, 0u64);
+        for (i, c) in plane.chunks_exact(8).enumerate() {
+            let c = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            ones += c.count_ones() as u64;
+            for t in 0..4 {
+                weighted += ((q[t * words + i] & c).count_ones() as u64) << t;
+            }
+        }
+        *o = weighted | ones << 32;
+    }
+}
+
+/// The signature of [`plane_sums`] and its SIMD twins.
+pub type PlaneSums = fn(q: &[u64], words: usize, planes: &[u8], out: &mut [u64]);
+
 /// Codewords per PQ sub-space (one byte per code).
 pub const CODEWORDS: usize = 256;
 

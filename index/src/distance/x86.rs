@@ -29,6 +29,7 @@ pub(super) fn avx2() -> Option<Kernels> {
             },
             hamming_block: hamming_x86::best_block(),
             nearest_codewords: nearest_codewords_avx2_safe,
+            plane_sums: hamming_x86::best_plane_sums(),
         })
     } else {
         None
@@ -62,6 +63,7 @@ pub(super) fn avx512() -> Option<Kernels> {
             },
             hamming_block: hamming_x86::best_block(),
             nearest_codewords: nearest_codewords_avx2_safe,
+            plane_sums: hamming_x86::best_plane_sums(),
         })
     } else {
         None

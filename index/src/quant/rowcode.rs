@@ -93,6 +93,8 @@ pub struct RowQuery {
     ip: bool,
     /// q.mean - |mean|^2 (inner products only).
     ip_bias: f32,
+    /// The SIMD plane sums, where the CPU has a vector popcount.
+    simd: Option<crate::distance::scalar::PlaneSums>,
 }
 
 impl RowQuery {
@@ -126,12 +128,22 @@ impl RowQuery {
             qr_norm2: dot(&qr, &qr) as f32,
             ip: metric == Metric::Ip,
             ip_bias: (dot(q, &p.mean) - dot(&p.mean, &p.mean)) as f32,
+            simd: k.plane_sums,
         }
     }
 
     /// Estimated internal distance to the vector of record `rec`.
     #[inline]
     pub fn distance(&self, rec: &[u8]) -> f32 {
+        if let Some(plane_sums) = self.simd {
+            let mut sums = [0u64; 4];
+            let planes = self.scales.len().min(4);
+            plane_sums(&self.qbits, self.words, rec, &mut sums[..planes]);
+            return self.finish(rec, |l, _| {
+                let s = sums.get(l).copied().unwrap_or(0);
+                (s as u32, (s >> 32) as u32)
+            });
+        }
         // Common widths get a copy of the loop with the word count fixed,
         // fully unrolled without bounds checks: 2x the generic loop.
         match self.words {
@@ -142,7 +154,7 @@ impl RowQuery {
             12 => self.distance_w::<12>(rec),
             16 => self.distance_w::<16>(rec),
             24 => self.distance_w::<24>(rec),
-            _ => self.finish(rec, |plane| plane_sums(&self.qbits, self.words, plane)),
+            _ => self.finish(rec, |_, plane| plane_sums(&self.qbits, self.words, plane)),
         }
     }
 
@@ -150,7 +162,7 @@ impl RowQuery {
     fn distance_w<const W: usize>(&self, rec: &[u8]) -> f32 {
         let q = |t: usize| -> &[u64; W] { self.qbits[t * W..(t + 1) * W].try_into().unwrap_or(&[0; W]) };
         let (q0, q1, q2, q3) = (q(0), q(1), q(2), q(3));
-        self.finish(rec, |plane| {
+        self.finish(rec, |_, plane| {
             let Some(plane) = plane.first_chunk::<W>() else { return (0, 0) };
             let (mut a0, mut a1, mut a2, mut a3, mut ones) = (0u32, 0u32, 0u32, 0u32, 0u32);
             for i in 0..W {
@@ -167,13 +179,13 @@ impl RowQuery {
 
     /// The estimate from each plane's `(weighted, ones)` sums.
     #[inline(always)]
-    fn finish(&self, rec: &[u8], sums: impl Fn(&[[u8; 8]]) -> (u32, u32)) -> f32 {
+    fn finish(&self, rec: &[u8], sums: impl Fn(usize, &[[u8; 8]]) -> (u32, u32)) -> f32 {
         let pb = self.plane_bytes;
         let (planes, f) = rec.split_at(self.scales.len() * pb);
         let (words, _) = planes.as_chunks::<8>();
         let mut dot = 0f32;
-        for (plane, &a) in words.chunks_exact(pb / 8).zip(&self.scales) {
-            let (weighted, ones) = sums(plane);
+        for (l, (plane, &a)) in words.chunks_exact(pb / 8).zip(&self.scales).enumerate() {
+            let (weighted, ones) = sums(l, plane);
             let set_sum = self.lo * ones as f32 + self.delta * weighted as f32;
             dot += a * (2.0 * set_sum - self.q_sum);
         }
@@ -269,6 +281,30 @@ mod tests {
                 encode_row(&p, Metric::Ip, x, &mut rec);
                 let ip = RowQuery::new(k, &p, Rows::F32(&p.rotation), x, Metric::Ip).distance(&rec);
                 assert!((ip + n2).abs() < 0.1 * n2, "bits {bits}: ip {ip} vs {}", -n2);
+            }
+        }
+    }
+
+    #[test]
+    fn simd_plane_sums_give_the_unrolled_loops_estimates() {
+        // Integer sums, the same float tail: equal to the bit.
+        let k = crate::distance::kernels();
+        for dim in [50, 64, 128, 384, 700] {
+            let d = data(120, dim, 4);
+            for bits in 1..=4 {
+                let p = CodecParams::fit(&d, dim, bits, 5).unwrap();
+                let mut rec = vec![0u8; record_bytes(&p, Metric::Ip)];
+                let q = &d[..dim];
+                for sums in crate::distance::plane_sums_variants() {
+                    let mut simd = RowQuery::new(k, &p, Rows::F32(&p.rotation), q, Metric::Ip);
+                    simd.simd = Some(sums.1);
+                    let mut plain = RowQuery::new(k, &p, Rows::F32(&p.rotation), q, Metric::Ip);
+                    plain.simd = None;
+                    for x in d.chunks_exact(dim).skip(1).take(30) {
+                        encode_row(&p, Metric::Ip, x, &mut rec);
+                        assert_eq!(simd.distance(&rec), plain.distance(&rec), "{} dim {dim} bits {bits}", sums.0);
+                    }
+                }
             }
         }
     }
