@@ -135,26 +135,26 @@ impl RowQuery {
     /// Estimated internal distance to the vector of record `rec`.
     #[inline]
     pub fn distance(&self, rec: &[u8]) -> f32 {
-        if let Some(plane_sums) = self.simd {
-            let mut sums = [0u64; 4];
-            let planes = self.scales.len().min(4);
-            plane_sums(&self.qbits, self.words, rec, &mut sums[..planes]);
-            return self.finish(rec, |l, _| {
-                let s = sums.get(l).copied().unwrap_or(0);
-                (s as u32, (s >> 32) as u32)
-            });
-        }
-        // Common widths get a copy of the loop with the word count fixed,
-        // fully unrolled without bounds checks: 2x the generic loop.
-        match self.words {
-            2 => self.distance_w::<2>(rec),
-            4 => self.distance_w::<4>(rec),
-            6 => self.distance_w::<6>(rec),
-            8 => self.distance_w::<8>(rec),
-            12 => self.distance_w::<12>(rec),
-            16 => self.distance_w::<16>(rec),
-            24 => self.distance_w::<24>(rec),
-            _ => self.finish(rec, |_, plane| plane_sums(&self.qbits, self.words, plane)),
+        // Without a vector popcount, common widths get a copy of the loop
+        // with the word count fixed, fully unrolled without bounds checks:
+        // 2x the generic loop.
+        match (self.simd, self.words) {
+            (None, 2) => self.distance_w::<2>(rec),
+            (None, 4) => self.distance_w::<4>(rec),
+            (None, 6) => self.distance_w::<6>(rec),
+            (None, 8) => self.distance_w::<8>(rec),
+            (None, 12) => self.distance_w::<12>(rec),
+            (None, 16) => self.distance_w::<16>(rec),
+            (None, 24) => self.distance_w::<24>(rec),
+            (simd, _) => {
+                let mut sums = [0u64; 4];
+                let planes = self.scales.len().min(4);
+                simd.unwrap_or(crate::distance::scalar::plane_sums)(&self.qbits, self.words, rec, &mut sums[..planes]);
+                self.finish(rec, |l, _| {
+                    let s = sums.get(l).copied().unwrap_or(0);
+                    (s as u32, (s >> 32) as u32)
+                })
+            }
         }
     }
 
@@ -197,21 +197,6 @@ impl RowQuery {
             (self.qr_norm2 + norm2 - 2.0 * est).max(0.0)
         }
     }
-}
-
-/// Against one plane's words and the four bit-planes of a 4-bit query
-/// (`q[t * words..]`: bit t of every u_j): `(sum_t 2^t popcount(q_t & c),
-/// popcount(c))`, the sum of u over the plane's set bits, and its set bits.
-fn plane_sums(q: &[u64], words: usize, plane: &[[u8; 8]]) -> (u32, u32) {
-    let (mut a, mut ones) = ([0u32; 4], 0u32);
-    for (i, c) in plane.iter().take(words).enumerate() {
-        let c = u64::from_le_bytes(*c);
-        ones += c.count_ones();
-        for (t, at) in a.iter_mut().enumerate() {
-            *at += (q[t * words + i] & c).count_ones();
-        }
-    }
-    (a[0] + 2 * a[1] + 4 * a[2] + 8 * a[3], ones)
 }
 
 /// How well codes rank a sample of the data, measured at build time.
