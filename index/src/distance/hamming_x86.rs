@@ -112,11 +112,10 @@ fn plane_sums_avx512_safe(q: &[u64], words: usize, planes: &[u8], out: &mut [u64
 /// The CPU must support AVX-512F and AVX-512 VPOPCNTDQ.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn plane_sums_avx512(q: &[u64], words: usize, planes: &[u8], out: &mut [u64]) {
+    out.fill(0);
+    let Some(q) = q.get(..4 * words) else { return };
     for (l, o) in out.iter_mut().enumerate() {
-        *o = 0;
-        let (Some(plane), Some(q)) = (planes.get(l * 8 * words..(l + 1) * 8 * words), q.get(..4 * words)) else {
-            continue;
-        };
+        let Some(plane) = planes.get(l * 8 * words..(l + 1) * 8 * words) else { continue };
         let mut acc = _mm512_setzero_si512();
         let mut w = 0;
         while w < words {
@@ -124,7 +123,7 @@ unsafe fn plane_sums_avx512(q: &[u64], words: usize, planes: &[u8], out: &mut [u
             let mask: __mmask8 = ((1u32 << take) - 1) as u8;
             // SAFETY: the masks load only the `take` words left in this
             // plane (`8 * words` bytes) and in each of `q`'s four planes
-            // (`4 * words` words checked above); unaligned loads are allowed.
+            // (`4 * words` words, checked before the loop); unaligned loads are allowed.
             let (c, q0, q1, q2, q3) = unsafe {
                 (
                     _mm512_maskz_loadu_epi64(mask, plane.as_ptr().add(8 * w) as *const i64),

@@ -84,11 +84,10 @@ pub fn hamming_block(q: &[u64], codes: &[u8], out: &mut [u32]) {
 /// bits and the set bits themselves (resident row codes). Planes missing
 /// from `planes` give 0.
 pub fn plane_sums(q: &[u64], words: usize, planes: &[u8], out: &mut [u64]) {
+    out.fill(0);
+    let Some(q) = q.get(..4 * words) else { return };
     for (l, o) in out.iter_mut().enumerate() {
-        *o = 0;
-        let (Some(plane), Some(q)) = (planes.get(l * 8 * words..(l + 1) * 8 * words), q.get(..4 * words)) else {
-            continue;
-        };
+        let Some(plane) = planes.get(l * 8 * words..(l + 1) * 8 * words) else { continue };
         let (mut weighted, mut ones) = (0u64, 0u64);
         for (i, c) in plane.chunks_exact(8).enumerate() {
             let c = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
