@@ -5,9 +5,9 @@
 //! of every index's bytes.
 //!
 //! - The checked-in index opens, verifies and answers fixed queries as
-//!   recorded (`expected.json`): reading old bytes still works. `v4/` is
-//!   the same index as format 4 wrote it, read the same way (not rewritten
-//!   by a bless).
+//!   recorded (`expected.json`): reading old bytes still works. `v4/` and
+//!   `v5/` are the same index as formats 4 and 5 wrote it (v5: PQ codes of
+//!   x, not residuals), read the same way (not rewritten by a bless).
 //! - Rebuilding the checked-in input gives the same bytes, file by file
 //!   (the manifest compared without the fathom version and its checksum).
 //!
@@ -99,10 +99,10 @@ fn the_golden_index_reads_and_rebuilds_byte_for_byte() {
     }
 
     // Reading: the checked-in bytes open, verify and answer as recorded;
-    // so does the same index as format 4 wrote it (`v4/`, kept as it was).
+    // so does the same index as formats 4 and 5 wrote it (kept as they were).
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(g.join("expected.json")).unwrap()).unwrap();
-    for dir in [index_dir.clone(), g.join("v4")] {
+    for dir in [index_dir.clone(), g.join("v4"), g.join("v5")] {
         let ix = Index::open(&dir, OpenOptions::default()).expect("the golden index opens");
         ix.verify().expect("the golden index verifies");
         assert_eq!(answers(&ix, &read_base(&base_path)), expected, "answers of {} changed", dir.display());

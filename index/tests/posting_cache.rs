@@ -128,3 +128,30 @@ fn an_encoded_binary_collection_held_in_memory_answers_as_from_disk() {
     assert_eq!(a, b);
     assert!(disk_reads > 0 && held_reads == 0, "entries hold ids: nothing to read ({held_reads})");
 }
+
+#[test]
+fn one_copy_of_each_vector_is_held_without_rows_and_answers_as_from_disk() {
+    let dir = TempDir::new("posting-cache-implicit");
+    let (base, queries) = mixture_files(&dir, 6_000, 30, 24, 40);
+    let qs = read_f32(&queries);
+    let one_round = SearchSettings { page_mates: false, early_rerank: 1.0, ..SearchSettings::default() };
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let idx = dir.join(&format!("idx-{metric}"));
+        build(&base, &idx, BuildParams { metric, replicas: 1, row_code_bits: Some(0), ..BuildParams::default() });
+        let disk = open(&idx, MemoryBudget::Bytes(0)).unwrap();
+        let held = open(&idx, MemoryBudget::Bytes(u64::MAX)).unwrap();
+        let cache = held.posting_cache.as_ref().expect("held");
+        assert!(cache.implicit_rows(), "{metric}: one copy of each vector needs no rows");
+        // Codes and the posting offsets only: no 4-byte row per entry.
+        let codes = held.manifest.quantizer.code_bytes() as u64 * held.len();
+        let offsets = 8 * (held.manifest.posting_count as u64 + 1);
+        assert_eq!(held.resident_bytes() - disk.resident_bytes(), codes + offsets, "{metric}");
+        assert_eq!(held.posting_codes_bytes(), Some(codes + offsets));
+        assert_eq!(answers(&disk, &qs, &one_round).0, answers(&held, &qs, &one_round).0, "{metric}");
+    }
+    // Replicas: a vector's entries are in several postings, rows are kept.
+    let idx = dir.join("idx-replicas");
+    build(&base, &idx, BuildParams { row_code_bits: Some(0), ..BuildParams::default() });
+    let held = open(&idx, MemoryBudget::Bytes(u64::MAX)).unwrap();
+    assert!(!held.posting_cache.as_ref().expect("held").implicit_rows());
+}

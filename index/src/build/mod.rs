@@ -291,14 +291,19 @@ fn plan_and_assign(
     let leaves = hierarchy::leaves_with_progress(kern, &sample, dim, split, params.seed, &|n| progress.advance(n));
     let means = hierarchy::leaf_means(&sample, dim, &leaves);
     drop(leaves);
-    let (groups, _) = CentroidIndex::build(kern, &means, dim, params.seed ^ 0xC3);
+    let (mut groups, _) = CentroidIndex::build(kern, &means, dim, params.seed ^ 0xC3);
     drop(means);
     let postings = groups.posting_count() as u32;
     let quantizer = match (&src.space, params.code) {
         (Some(space), _) => Quantizer::Codes(space.clone()),
         (None, code) => match code {
             CodeKind::Sq8 => Quantizer::Sq8(Sq8::fit(&sample, dim)),
-            CodeKind::Pq => Quantizer::Pq(Pq::fit(kern, &sample, dim, params.pq_subspaces_for(dim), params.seed ^ 0x9)),
+            CodeKind::Pq => {
+                groups.add_f16_copy();
+                let residuals = residual_sample(&groups, &sample, dim);
+                groups.drop_f16_copy();
+                Quantizer::Pq(Pq::fit_residual(kern, &residuals, dim, params.pq_subspaces_for(dim), params.seed ^ 0x9))
+            }
             CodeKind::F32 => Quantizer::F32 { dim },
             CodeKind::Binary => Quantizer::Binary {
                 params: std::sync::Arc::new(
@@ -530,4 +535,31 @@ fn write_postings(
     w.pad_to(end)?;
     let file = w.finish_paged(FileKind::Postings)?;
     Ok((refs, PostingStats { file, entries, max_len: max_seen, dropped }))
+}
+
+/// Sample rows PQ learns residual codebooks from: up to what
+/// [`Pq::fit`] trains on, spread over the sample, each less its nearest
+/// centroid (as searches hold it: `groups` holds its half-float copy when
+/// searches would) found by a scan of the nearest groups.
+fn residual_sample(groups: &CentroidIndex, sample: &[f32], dim: usize) -> Vec<f32> {
+    use crate::search::centroids::{CentroidScore, CentroidScratch};
+    use rayon::prelude::*;
+    const ROWS: usize = 64 * crate::distance::scalar::CODEWORDS;
+    const GROUPS_SCANNED: usize = 8;
+    let rows = sample.len() / dim.max(1);
+    let stride = rows.div_ceil(ROWS).max(1);
+    let picked: Vec<&[f32]> = sample.chunks_exact(dim).step_by(stride).collect();
+    picked
+        .par_iter()
+        .map_init(
+            || (CentroidScratch::default(), Vec::new(), Vec::new()),
+            |(scratch, near, c), x| {
+                groups.nearest(CentroidScore::L2, x, GROUPS_SCANNED, 1, scratch, near);
+                let p = near.first().map_or(0, |n| n.0);
+                groups.searched_centroid(p, c);
+                x.iter().zip(c.iter()).map(|(a, b)| a - b).collect::<Vec<f32>>()
+            },
+        )
+        .flatten()
+        .collect()
 }

@@ -110,6 +110,7 @@ pub(crate) struct Assigned {
 /// One vector's output from the parallel step.
 struct Placed {
     postings: Vec<(u32, f32)>,
+    /// The entry's payload; residual codes: one per posting, in order.
     code: Vec<u8>,
 }
 
@@ -138,6 +139,7 @@ pub(super) fn assign_all(
     let mut crc = crc32fast::Hasher::new();
     let want = p.assign_candidates();
     let entry_ids = cx.quantizer.entries_hold_ids();
+    let residual = cx.quantizer.codes_residuals();
     // A group-scanning index is looked up a tile at a time (see blocked.rs);
     // one that walks the graph from the groups then refines each row's.
     let from_groups = cx.cindex.graph.is_some() && cx.cindex.graph_from_groups;
@@ -184,6 +186,18 @@ pub(super) fn assign_all(
                 let code = if entry_ids {
                     // The code is the stored vector; the entry names the id.
                     [&ids[r].to_le_bytes()[..], &stored[r * sb..(r + 1) * sb]].concat()
+                } else if residual {
+                    // One code per posting: x less that posting's centroid.
+                    let cb = cx.quantizer.code_bytes();
+                    let mut codes = vec![0u8; cb * chosen.len()];
+                    let (mut c, mut res) = (Vec::new(), Vec::new());
+                    for (&(p, _), out) in chosen.iter().zip(codes.chunks_exact_mut(cb)) {
+                        cx.cindex.searched_centroid(p, &mut c);
+                        res.clear();
+                        res.extend(x.iter().zip(&c).map(|(a, b)| a - b));
+                        cx.quantizer.encode(&res, out);
+                    }
+                    codes
                 } else {
                     let mut code = vec![0u8; cx.quantizer.code_bytes()];
                     cx.quantizer.encode(x, &mut code);
@@ -199,7 +213,8 @@ pub(super) fn assign_all(
             let slot = primaries[home as usize];
             primaries[home as usize] += 1;
             for (rank, &(posting, dist)) in pl.postings.iter().enumerate() {
-                spill.push(posting, id, dist, rank as u32, (home, slot), &pl.code)?;
+                let code = if residual { &pl.code[rank * spill.code_bytes..][..spill.code_bytes] } else { &pl.code };
+                spill.push(posting, id, dist, rank as u32, (home, slot), code)?;
             }
             histogram[pl.postings.len().saturating_sub(1)] += 1;
             row.clear();

@@ -100,6 +100,47 @@ pub fn plane_sums(q: &[u64], words: usize, planes: &[u8], out: &mut [u64]) {
     }
 }
 
+/// The signature of [`posting_table`] and its SIMD twins.
+pub type PostingTable = fn(base: &[f32], cols: &[f32], centroid: &[f32], dsub: usize, out: &mut [f32]);
+
+/// A residual PQ code's table for one posting: `out[s * 256 + c] =
+/// base[s * 256 + c] + sum_j 2 centroid[s * dsub + j] cols[(s * dsub + j) *
+/// 256 + c]` for the `base.len() / 256` sub-spaces (dimensions past the end
+/// of `centroid` are padding and add nothing). With `base` the query's
+/// table of |q_s - w|^2, entry (s, c) is |q_s - centroid_s - w_c|^2 less
+/// the posting's constant |centroid_s|^2 - 2 <centroid_s, q_s>. Products
+/// and sums are not fused, so the SIMD twin is bit-identical.
+pub fn posting_table(base: &[f32], cols: &[f32], centroid: &[f32], dsub: usize, out: &mut [f32]) {
+    posting_table_body(base, cols, centroid, dsub, out)
+}
+
+#[inline(always)]
+pub(super) fn posting_table_body(base: &[f32], cols: &[f32], centroid: &[f32], dsub: usize, out: &mut [f32]) {
+    let (outs, _) = out.as_chunks_mut::<CODEWORDS>();
+    let (bases, _) = base.as_chunks::<CODEWORDS>();
+    let (columns, _) = cols.as_chunks::<CODEWORDS>();
+    for (s, (o, b)) in outs.iter_mut().zip(bases).enumerate() {
+        // The sub-space's real dimensions (the last one's padding adds 0).
+        let dims = dsub.min(centroid.len().saturating_sub(s * dsub)).min(columns.len().saturating_sub(s * dsub));
+        let cols = &columns[s * dsub..s * dsub + dims];
+        let scales = &centroid[s * dsub..s * dsub + dims];
+        // Eight codewords at a time in registers, dimensions innermost:
+        // one pass over the table instead of one per dimension.
+        let (o8, _) = o.as_chunks_mut::<8>();
+        let (b8, _) = b.as_chunks::<8>();
+        for (block, (o, b)) in o8.iter_mut().zip(b8).enumerate() {
+            let mut acc = *b;
+            for (col, &c) in cols.iter().zip(scales) {
+                let a = 2.0 * c;
+                for (l, acc) in acc.iter_mut().enumerate() {
+                    *acc += a * col[block * 8 + l];
+                }
+            }
+            *o = acc;
+        }
+    }
+}
+
 /// The signature of [`plane_sums`] and its SIMD twins.
 pub type PlaneSums = fn(q: &[u64], words: usize, planes: &[u8], out: &mut [u64]);
 

@@ -23,9 +23,9 @@ use std::path::Path;
 /// Format 5 adds flag 2: the graph is walked from the best of a few scanned
 /// groups rather than from its entry point (older readers would misread it).
 /// Format 1 (32-bit row ids) is not read: opening one says to rebuild.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 pub const MIN_FORMAT_VERSION: u32 = 2;
-pub const MAX_FORMAT_VERSION: u32 = 5;
+pub const MAX_FORMAT_VERSION: u32 = 6;
 pub const HEADER_FIXED_BYTES: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,12 +182,12 @@ mod tests {
 
     #[test]
     fn every_other_version_is_rejected() {
-        for v in [2u32, 3, 4, 5] {
+        for v in [2u32, 3, 4, 5, 6] {
             let mut b = sample().encode();
             b[8..12].copy_from_slice(&v.to_le_bytes());
             assert!(FileHeader::decode(&b, FileKind::Postings, Path::new("p"), 74).is_ok(), "version {v} is read");
         }
-        for v in [0u32, 1, 6, 100, u32::MAX] {
+        for v in [0u32, 1, 7, 100, u32::MAX] {
             let mut b = sample().encode();
             b[8..12].copy_from_slice(&v.to_le_bytes());
             let err = FileHeader::decode(&b, FileKind::Postings, Path::new("p"), 74).unwrap_err();

@@ -9,7 +9,7 @@ pub mod rowcode;
 mod sq8;
 pub use binary::params_hex;
 pub use codes::{CodeQuery, CodeSpace};
-pub use pq::{table_distance, Pq};
+pub use pq::{table_distance, Pq, PqQuery};
 pub use sq8::{Sq8, Sq8Query};
 
 use crate::distance::{kernels, Kernels};
@@ -60,6 +60,12 @@ impl Quantizer {
         matches!(self, Quantizer::Codes(_))
     }
 
+    /// Whether a posting entry codes x less the posting's centroid
+    /// (residual PQ) rather than x.
+    pub fn codes_residuals(&self) -> bool {
+        matches!(self, Quantizer::Pq(p) if p.residual)
+    }
+
     /// Whether code distances are exact (no rerank needed).
     pub fn is_exact(&self) -> bool {
         matches!(self, Quantizer::F32 { .. } | Quantizer::Codes(_))
@@ -92,7 +98,7 @@ impl Quantizer {
         let ip = metric == Metric::Ip;
         match self {
             Quantizer::Sq8(s) => QueryCodes::Sq8(if ip { s.query_ip(q) } else { s.query_l2(q) }),
-            Quantizer::Pq(p) => QueryCodes::Pq(p.table(kernels(), q, ip)),
+            Quantizer::Pq(p) => QueryCodes::Pq(p.query(kernels(), q, ip)),
             Quantizer::F32 { .. } => QueryCodes::F32 { q: q.to_vec(), ip, row: Vec::new() },
             Quantizer::Binary { params } => QueryCodes::Binary(binary::BinaryQuery::new(params, q, ip), params.clone()),
             Quantizer::Codes(s) => {
@@ -139,18 +145,32 @@ impl Quantizer {
 /// A query prepared for one quantizer.
 pub enum QueryCodes {
     Sq8(Sq8Query),
-    Pq(Vec<f32>),
+    Pq(PqQuery),
     F32 { q: Vec<f32>, ip: bool, row: Vec<f32> },
     Binary(binary::BinaryQuery, std::sync::Arc<fathom_codec::CodecParams>),
     Codes(CodeQuery),
 }
 
 impl QueryCodes {
+    /// Whether scoring a posting needs its centroid first
+    /// ([`Self::enter_posting`]): residual PQ codes.
+    pub fn needs_centroids(&self) -> bool {
+        matches!(self, QueryCodes::Pq(t) if t.needs_centroids())
+    }
+
+    /// Prepares for the codes of the posting whose centroid (as searches
+    /// hold it) is `c`; see [`Pq::enter_posting`].
+    pub fn enter_posting(&mut self, quantizer: &Quantizer, k: &Kernels, c: &[f32]) {
+        if let (QueryCodes::Pq(t), Quantizer::Pq(p)) = (self, quantizer) {
+            p.enter_posting(k, t, c);
+        }
+    }
+
     #[inline]
     pub fn distance(&mut self, k: &Kernels, code: &[u8]) -> f32 {
         match self {
             QueryCodes::Sq8(s) => s.distance(k, code),
-            QueryCodes::Pq(t) => table_distance(t, code),
+            QueryCodes::Pq(t) => t.distance(code),
             QueryCodes::F32 { q, ip, row } => {
                 row.clear();
                 row.extend(code.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
@@ -169,7 +189,7 @@ impl QueryCodes {
     /// each) into `out`; PQ and single-plane binary codes in one pass.
     pub fn distances(&mut self, k: &Kernels, codes: &[u8], code_bytes: usize, out: &mut Vec<f32>) {
         match self {
-            QueryCodes::Pq(t) => pq::table_distances(t, codes, code_bytes, out),
+            QueryCodes::Pq(t) => t.distances(codes, code_bytes, out),
             QueryCodes::Codes(cq) => cq.distances(k, codes, out),
             _ => {
                 out.clear();

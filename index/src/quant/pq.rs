@@ -3,8 +3,14 @@
 //! centroids learned by k-means on a sample. A query builds an m x 256 table
 //! of partial distances once; a code then costs m table lookups.
 //!
-//! Codes are not residuals of the posting centroid: one table serves every
-//! posting a query reads, and replicas share their code.
+//! Residual codes (format 6 on) code x - c_p for the posting p an entry
+//! sits in, c_p its centroid as searches hold it; the codebooks are learned
+//! on such residuals. Residuals are smaller than the vectors, so the same
+//! bytes rank better (GloVe-50, 17 bytes, nearest 128 postings: the true
+//! 10 within the best 30 estimates 0.96 against 0.93). A query's one table
+//! of |q_s - w|^2 becomes each posting's table by adding 2 <c_p,s, w>
+//! ([`Pq::posting_table`]); for inner products one table serves every
+//! posting and only a constant changes. Earlier indexes code x itself.
 
 use crate::cluster::kmeans::{self, Points};
 use crate::distance::Kernels;
@@ -25,6 +31,9 @@ pub struct Pq {
     pub dsub: usize,
     /// m x 256 x dsub, subspace-major.
     pub centroids: Vec<f32>,
+    /// Codes are residuals of the posting centroid (format 6 on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub residual: bool,
     /// The codebooks transposed (m x dsub x 256, the last sub-vector's
     /// padding as zero rows), for encoding: derived on first use.
     #[serde(skip)]
@@ -33,12 +42,13 @@ pub struct Pq {
 
 impl PartialEq for Pq {
     fn eq(&self, o: &Self) -> bool {
-        (self.dim, self.m, self.dsub, &self.centroids) == (o.dim, o.m, o.dsub, &o.centroids)
+        (self.dim, self.m, self.dsub, &self.centroids, self.residual) == (o.dim, o.m, o.dsub, &o.centroids, o.residual)
     }
 }
 
 impl Pq {
-    /// Learns `m` codebooks from `sample` (row-major, `dim` wide).
+    /// Learns `m` codebooks from `sample` (row-major, `dim` wide); codes
+    /// of x itself.
     pub fn fit(k: &Kernels, sample: &[f32], dim: usize, m: usize, seed: u64) -> Self {
         let dsub = dim.div_ceil(m.clamp(1, dim.max(1)));
         // Only sub-vectors holding a dimension: 16 of 4 would overrun 50-d
@@ -75,7 +85,13 @@ impl Pq {
                 c
             })
             .collect();
-        Pq { dim, m, dsub, centroids: books.concat(), columns: Default::default() }
+        Pq { dim, m, dsub, centroids: books.concat(), residual: false, columns: Default::default() }
+    }
+
+    /// As [`Self::fit`], for residual codes: `sample` holds residuals
+    /// x - c (each row less its nearest centroid).
+    pub fn fit_residual(k: &Kernels, residuals: &[f32], dim: usize, m: usize, seed: u64) -> Self {
+        Pq { residual: true, ..Self::fit(k, residuals, dim, m, seed) }
     }
 
     fn sub<'a>(&self, x: &'a [f32], s: usize, pad: &'a mut Vec<f32>) -> &'a [f32] {
@@ -156,12 +172,78 @@ impl Pq {
         t
     }
 
+    /// A query prepared for this quantizer's codes.
+    pub fn query(&self, k: &Kernels, q: &[f32], ip: bool) -> PqQuery {
+        let table = self.table(k, q, ip);
+        PqQuery { residual: self.residual, ip, q: q.to_vec(), posting: Vec::new(), offset: 0.0, table }
+    }
+
+    /// Sets `query` up for the codes of the posting whose centroid is `c`
+    /// (as searches hold it): for residual l2 codes the posting's table
+    /// and constant |c|^2 - 2 <c, q>, for residual ip codes the constant
+    /// -<q, c>. Codes of x itself need nothing.
+    pub fn enter_posting(&self, k: &Kernels, query: &mut PqQuery, c: &[f32]) {
+        if !query.residual || c.len() != self.dim {
+            return;
+        }
+        if query.ip {
+            query.offset = -(k.dot)(&query.q, c);
+            return;
+        }
+        let cols = self.columns.get_or_init(|| self.transposed());
+        query.posting.resize(query.table.len(), 0.0);
+        (k.posting_table)(&query.table, cols, c, self.dsub, &mut query.posting);
+        query.offset = (k.dot)(c, c) - 2.0 * (k.dot)(c, &query.q);
+    }
+
     pub fn decode(&self, code: &[u8], out: &mut Vec<f32>) {
         out.clear();
         for (s, &c) in code.iter().enumerate() {
             out.extend_from_slice(&self.book(s)[c as usize * self.dsub..(c as usize + 1) * self.dsub]);
         }
         out.truncate(self.dim);
+    }
+}
+
+/// A query's tables (see [`Pq::query`], [`Pq::enter_posting`]).
+pub struct PqQuery {
+    /// |q_s - w|^2 per sub-space and codeword, or -<q_s, w> for `ip`.
+    table: Vec<f32>,
+    residual: bool,
+    ip: bool,
+    q: Vec<f32>,
+    /// The current posting's table (residual l2 codes).
+    posting: Vec<f32>,
+    /// Added to every estimate of the current posting.
+    offset: f32,
+}
+
+impl PqQuery {
+    fn current(&self) -> &[f32] {
+        if self.residual && !self.ip {
+            &self.posting
+        } else {
+            &self.table
+        }
+    }
+
+    /// Whether codes need [`Pq::enter_posting`] before each posting.
+    pub fn needs_centroids(&self) -> bool {
+        self.residual
+    }
+
+    /// The estimate of one code of the current posting.
+    #[inline]
+    pub fn distance(&self, code: &[u8]) -> f32 {
+        table_distance(self.current(), code) + self.offset
+    }
+
+    /// The estimates of every code of a block of the current posting.
+    pub fn distances(&self, codes: &[u8], code_bytes: usize, out: &mut Vec<f32>) {
+        table_distances(self.current(), codes, code_bytes, out);
+        if self.offset != 0.0 {
+            out.iter_mut().for_each(|d| *d += self.offset);
+        }
     }
 }
 
@@ -226,6 +308,40 @@ mod tests {
         }
         let energy: f32 = data[..200 * dim].iter().map(|v| v * v).sum();
         assert!(err < 0.5 * energy, "PQ should capture most of the energy: {err} vs {energy}");
+    }
+
+    #[test]
+    fn residual_estimates_are_distances_to_the_centroid_plus_the_decoded_residual() {
+        let mut rng = Rng::new(21);
+        let dim = 10; // 4 sub-spaces of 3, the last padded
+        let data: Vec<f32> = (0..2000 * dim).map(|_| 0.3 * rng.normal()).collect();
+        let pq = Pq::fit_residual(kernels(), &data, dim, 4, 3);
+        assert!(pq.residual);
+        let q: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+        for k in crate::distance::available() {
+            for ip in [false, true] {
+                let mut query = pq.query(&k, &q, ip);
+                assert!(query.needs_centroids());
+                for p in 0..3 {
+                    let c: Vec<f32> = (0..dim).map(|_| 2.0 * rng.normal()).collect();
+                    pq.enter_posting(&k, &mut query, &c);
+                    let (mut code, mut dec, mut got) = (vec![0u8; 4], Vec::new(), Vec::new());
+                    for r in data.chunks_exact(dim).skip(p * 50).take(50) {
+                        pq.encode(r, &mut code);
+                        pq.decode(&code, &mut dec);
+                        let x: Vec<f32> = c.iter().zip(&dec).map(|(a, b)| a + b).collect();
+                        let want = if ip { -scalar::dot(&q, &x) } else { scalar::l2_sq(&q, &x) };
+                        let est = query.distance(&code);
+                        assert!((est - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} ip {ip}: {est} vs {want}", k.name);
+                        query.distances(&code, 4, &mut got);
+                        assert_eq!(got[0].to_bits(), est.to_bits());
+                    }
+                }
+            }
+        }
+        // Codes of x itself need no centroid.
+        let plain = Pq::fit(kernels(), &data, dim, 4, 3);
+        assert!(!plain.query(kernels(), &q, false).needs_centroids());
     }
 
     #[test]

@@ -175,6 +175,20 @@ impl CentroidIndex {
         }
     }
 
+    /// Centroid `p` as searches hold it, into `out`: widened from the half
+    /// floats when there are some (after [`Self::compact_for_search`], or
+    /// the builder's [`Self::add_f16_copy`], which succeed alike), else
+    /// f32. Residual PQ codes are residuals of exactly these values.
+    pub fn searched_centroid(&self, p: u32, out: &mut Vec<f32>) {
+        let (a, b) = (p as usize * self.dim, (p as usize + 1) * self.dim);
+        out.clear();
+        if let Some(h) = self.compact.get(a..b) {
+            out.extend(h.iter().map(|&v| crate::distance::scalar::f16_value(v)));
+        } else if let Some(c) = self.centroids.get(a..b) {
+            out.extend_from_slice(c);
+        }
+    }
+
     /// Centroid `p` as f32 (before [`Self::compact_for_search`] only).
     pub fn centroid(&self, p: u32) -> &[f32] {
         &self.centroids[p as usize * self.dim..(p as usize + 1) * self.dim]

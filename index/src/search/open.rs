@@ -220,7 +220,23 @@ impl Index {
         if self.resident.is_some() || !self.manifest.quantizer.scores_postings() {
             return None;
         }
-        Some(posting_cache::cached_bytes(&self.postings, layout::entry_bytes(&self.manifest.quantizer)))
+        Some(posting_cache::cached_bytes(&self.postings, self.entry_shape(), self.rows_implicit()))
+    }
+
+    fn entry_shape(&self) -> posting_cache::EntryShape {
+        let q = &self.manifest.quantizer;
+        let keys_are_rows = !q.entries_hold_ids();
+        posting_cache::EntryShape {
+            entry_bytes: layout::entry_bytes(q),
+            key_bytes: if keys_are_rows { layout::ENTRY_ROW_BYTES } else { layout::ENTRY_ID_BYTES },
+            keys_are_rows,
+        }
+    }
+
+    /// Whether held posting codes can leave their rows out (one copy of
+    /// each vector; see [`posting_cache::rows_implicit`]).
+    fn rows_implicit(&self) -> bool {
+        posting_cache::rows_implicit(&self.postings, self.entry_shape(), &|p| self.home_rows(p))
     }
 
     /// The posting codes, when the index scores them and they fit `budget`.
@@ -228,7 +244,6 @@ impl Index {
         let Some(want) = self.posting_codes_bytes() else {
             return Ok(None);
         };
-        let entry_bytes = layout::entry_bytes(&self.manifest.quantizer);
         let row_bytes = (self.manifest.vector_row_bytes as u64).saturating_sub(layout::VECTOR_ID_BYTES as u64);
         let raw = self.manifest.vector_count * row_bytes;
         let allowed = budget.for_postings(raw, self.resident_bytes());
@@ -237,7 +252,9 @@ impl Index {
             return Ok(None);
         }
         tracing::info!(bytes = want, "posting codes held in memory");
-        Ok(Some(PostingCache::load(path, &self.postings, entry_bytes)?))
+        let homes = |p| self.home_rows(p);
+        let implicit = self.rows_implicit().then_some(&homes as &dyn Fn(u32) -> std::ops::Range<u32>);
+        Ok(Some(PostingCache::load(path, &self.postings, self.entry_shape(), implicit)?))
     }
 
     pub fn dim(&self) -> usize {

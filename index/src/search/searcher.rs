@@ -76,6 +76,8 @@ pub struct Searcher {
     row: Vec<f32>,
     /// Code distances of the posting being scored.
     dists: Vec<f32>,
+    /// The centroid of the posting being scored (residual codes).
+    centroid: Vec<f32>,
     /// Resident scoring: the rows scored for the current query (see
     /// [`RowScorer::seen`]).
     seen: Vec<u64>,
@@ -103,6 +105,7 @@ impl Searcher {
             top: TopK::new(0),
             row: Vec::new(),
             dists: Vec::new(),
+            centroid: Vec::new(),
             seen: Vec::new(),
             todo: Vec::new(),
         })
@@ -217,14 +220,14 @@ impl Searcher {
         // 0.5, equal at 0.9; session 8).
         self.ereqs.clear();
         {
-            let Searcher { reader, reqs, buf, top, chosen, kern, dists, .. } = self;
+            let Searcher { reader, reqs, buf, top, chosen, kern, dists, centroid, .. } = self;
             let cx = ScoreContext { ix: &ix, entry_bytes, page_mates: s.page_mates, chosen, kern };
             reader.read_each(reqs, buf, &mut |i, region| {
                 if i >= posting_reqs {
                     return Ok(());
                 }
                 let t = Instant::now();
-                scored += cx.score_region(&reqs[i], region, &mut codes_q, top, dists)?;
+                scored += cx.score_region(&reqs[i], region, &mut codes_q, top, (dists, centroid))?;
                 score_time += t.elapsed();
                 Ok(())
             })?;
@@ -286,8 +289,9 @@ impl Searcher {
         let early =
             if rerank == 0 || m.quantizer.entries_hold_ids() { keep } else { early_count(keep, s.early_rerank) };
         let entry_bytes = crate::format::layout::entry_bytes(&m.quantizer);
-        let Searcher { reader, pages, ereqs, ebuf, top, dists, kern, .. } = self;
-        let mut scorer = CachedScorer { ix: &ix, cache, entry_bytes, kern, q: &mut codes_q, top, dists, scored: 0 };
+        let Searcher { reader, pages, ereqs, ebuf, top, dists, centroid, kern, .. } = self;
+        let mut scorer =
+            CachedScorer { ix: &ix, cache, entry_bytes, kern, q: &mut codes_q, top, dists, centroid, scored: 0 };
         let (first, read) = score_overlapped(
             &mut **reader,
             ix.vector_layout,
@@ -475,7 +479,7 @@ impl ScoreContext<'_> {
         region: &[u8],
         q: &mut QueryCodes,
         top: &mut TopK,
-        dists: &mut Vec<f32>,
+        (dists, centroid): (&mut Vec<f32>, &mut Vec<f32>),
     ) -> Result<u32> {
         let postings = &self.ix.postings;
         let (lo, hi) = (rq.offset, rq.offset + rq.len as u64);
@@ -497,6 +501,7 @@ impl ScoreContext<'_> {
                         found,
                     }));
                 }
+                enter_posting(self.ix, self.kern, q, p as u32, centroid);
                 score_entries(self.kern, self.entry_bytes, bytes, r.count, q, top, dists);
                 scored += r.count;
             }
@@ -557,8 +562,17 @@ fn score_overlapped(
     (first, read)
 }
 
+/// Sets `q` up for the codes of posting `p` (residual codes need its
+/// centroid; `centroid` is scratch).
+fn enter_posting(ix: &Index, kern: &Kernels, q: &mut QueryCodes, p: u32, centroid: &mut Vec<f32>) {
+    if q.needs_centroids() {
+        ix.centroids.searched_centroid(p, centroid);
+        q.enter_posting(&ix.manifest.quantizer, kern, centroid);
+    }
+}
+
 /// Scores one posting's entries (`bytes`, `count` of them, `entry_bytes`
-/// each) into `top`.
+/// each) into `top`; [`enter_posting`] first.
 fn score_entries(
     kern: &Kernels,
     entry_bytes: usize,
@@ -586,6 +600,25 @@ fn score_entries(
     }
 }
 
+/// Scores one posting's codes held without their rows (`codes`, in row
+/// order from row `first`) into `top`; [`enter_posting`] first.
+fn score_codes(
+    kern: &Kernels,
+    code_bytes: usize,
+    codes: &[u8],
+    first: u32,
+    q: &mut QueryCodes,
+    top: &mut TopK,
+    dists: &mut Vec<f32>,
+) {
+    q.distances(kern, codes, code_bytes, dists);
+    for (row, &d) in (first..).zip(dists.iter()) {
+        if d <= top.threshold() {
+            top.push(row as u64, row, d);
+        }
+    }
+}
+
 /// Scores posting codes held in memory into a top list.
 struct CachedScorer<'a> {
     ix: &'a Index,
@@ -595,6 +628,7 @@ struct CachedScorer<'a> {
     q: &'a mut QueryCodes,
     top: &'a mut TopK,
     dists: &'a mut Vec<f32>,
+    centroid: &'a mut Vec<f32>,
     scored: u32,
 }
 
@@ -606,7 +640,14 @@ impl MemoryScorer for CachedScorer<'_> {
     fn score(&mut self, postings: &[(u32, f32)]) {
         for &(p, _) in postings {
             let count = self.ix.postings.get(p as usize).map_or(0, |r| r.count);
-            score_entries(self.kern, self.entry_bytes, self.cache.posting(p), count, self.q, self.top, self.dists);
+            enter_posting(self.ix, self.kern, self.q, p, self.centroid);
+            let bytes = self.cache.posting(p);
+            if self.cache.implicit_rows() {
+                let first = self.ix.home_rows(p).start;
+                score_codes(self.kern, self.entry_bytes - ENTRY_ROW_BYTES, bytes, first, self.q, self.top, self.dists);
+            } else {
+                score_entries(self.kern, self.entry_bytes, bytes, count, self.q, self.top, self.dists);
+            }
             self.scored += count;
         }
     }
