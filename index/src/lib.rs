@@ -37,5 +37,7 @@ pub use error::{BuildError, FormatError, IndexError, QueryError, Result};
 pub use format::build_params::LookupChoice;
 pub use format::manifest::CodeKind;
 pub use format::Manifest;
-pub use search::{Index, MemoryBudget, Neighbor, OpenOptions, Query, SearchSettings, SearchStats, Searcher};
+pub use search::{
+    Index, MemoryBudget, Neighbor, OpenOptions, Query, SearchOverrides, SearchSettings, SearchStats, Searcher,
+};
 pub use types::{ElementType, Metric};

@@ -148,10 +148,14 @@ fn one_copy_of_each_vector_is_held_without_rows_and_answers_as_from_disk() {
         assert_eq!(held.resident_bytes() - disk.resident_bytes(), codes + offsets, "{metric}");
         assert_eq!(held.posting_codes_bytes(), Some(codes + offsets));
         assert_eq!(answers(&disk, &qs, &one_round).0, answers(&held, &qs, &one_round).0, "{metric}");
+        // Shorter postings per vector: more of them probed by default.
+        let d = held.default_settings();
+        assert_eq!((d.max_postings, d.rerank), (96, SearchSettings::default().rerank));
     }
     // Replicas: a vector's entries are in several postings, rows are kept.
     let idx = dir.join("idx-replicas");
     build(&base, &idx, BuildParams { row_code_bits: Some(0), ..BuildParams::default() });
     let held = open(&idx, MemoryBudget::Bytes(u64::MAX)).unwrap();
     assert!(!held.posting_cache.as_ref().expect("held").implicit_rows());
+    assert_eq!(held.default_settings(), SearchSettings::default());
 }

@@ -8,7 +8,7 @@
 use crate::layers::Layers;
 use anyhow::{bail, Context};
 use fathom_index::io::BackendChoice;
-use fathom_index::SearchSettings;
+use fathom_index::{SearchOverrides, SearchSettings};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -79,8 +79,11 @@ pub struct Config {
     pub memory_budget: String,
     /// How long in-flight requests may finish after SIGTERM.
     pub drain_timeout_ms: u64,
-    /// Defaults for the search settings a request leaves unset.
-    pub search: SearchSettings,
+    /// Search settings for the keys a request leaves unset; a key not set
+    /// here takes the served index's own default
+    /// (`Index::default_settings`: `SearchSettings::default`, or more
+    /// postings for an index holding one copy of each vector).
+    pub search: SearchOverrides,
 }
 
 impl Default for Config {
@@ -112,7 +115,7 @@ impl Default for Config {
             resident_codes: true,
             memory_budget: "auto".into(),
             drain_timeout_ms: 10_000,
-            search: SearchSettings::default(),
+            search: SearchOverrides::default(),
         }
     }
 }
@@ -168,7 +171,7 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: give both or neither");
         }
-        self.search.validate().context("search defaults")?;
+        self.search.apply(SearchSettings::default()).validate().context("search defaults")?;
         Ok(self)
     }
 
@@ -238,10 +241,11 @@ mod tests {
         assert!(matches!(c.index_source(), crate::swap::IndexSource::Dir(d) if d == Path::new("a")));
         assert_eq!(
             (c.workers, c.search.rerank, c.search.max_postings),
-            (5, 50, SearchSettings::default().max_postings)
+            (5, Some(50), None),
+            "a key the layers leave unset stays the index's"
         );
         let c = load("index = \"a\"\n[search]\nrerank = 50\n", |l| l.set("search.eps2", Some(0.25))).unwrap();
-        assert_eq!((c.search.rerank, c.search.eps2), (50, 0.25), "a nested key merges into its table");
+        assert_eq!((c.search.rerank, c.search.eps2), (Some(50), Some(0.25)), "a nested key merges into its table");
         let e = |toml: &str| format!("{:#}", load(toml, |l| l).unwrap_err());
         assert!(e("index = \"a\"\nindex_root = \"r\"\n").contains("not both"));
         assert!(e("index = \"a\"\nwrokers = 3\n").contains("wrokers"));
@@ -267,6 +271,6 @@ mod tests {
         assert_eq!(format!("{again:?}"), format!("{c:?}"));
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["drain_timeout_ms"], 10_000);
-        assert_eq!(json["search"]["max_postings"], SearchSettings::default().max_postings);
+        assert!(json["search"].as_object().is_some_and(|o| o.is_empty()), "no search key set: the index's defaults");
     }
 }

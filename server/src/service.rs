@@ -6,7 +6,7 @@ use crate::metrics::Metrics;
 use crate::status::to_status;
 use crate::validate::{self, Limits};
 use crate::workers::{Job, JobError, Pool};
-use fathom_index::{Index, SearchSettings};
+use fathom_index::{Index, SearchOverrides, SearchSettings};
 use fathom_proto::v1::fathom_server::Fathom;
 use fathom_proto::v1::{self as pb, ElementType};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +26,8 @@ pub struct FathomService {
     pub draining: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
-    pub defaults: SearchSettings,
+    /// The configured search settings, over the served index's defaults.
+    pub defaults: SearchOverrides,
     /// API keys every call needs, when configured.
     pub auth: Option<Arc<crate::auth::ApiKeys>>,
 }
@@ -45,6 +46,15 @@ impl Drop for InFlight<'_> {
 }
 
 impl FathomService {
+    /// The settings a request to `collection` starts from: the configured
+    /// keys over that index's own defaults (the plain defaults while no
+    /// index is served: the request then fails as unavailable).
+    fn search_defaults(&self, collection: &str) -> SearchSettings {
+        let base =
+            self.state_of(collection).map_or_else(|_| SearchSettings::default(), |st| st.index.default_settings());
+        self.defaults.apply(base)
+    }
+
     /// The index served now; a request keeps it (and its workers) until it
     /// is answered, even if a swap replaces it meanwhile.
     fn state(&self) -> Result<Arc<Ready>, Status> {
@@ -138,7 +148,7 @@ impl Fathom for FathomService {
         let r = async {
             crate::auth::authorize(&self.auth, req.metadata())?;
             let m = req.into_inner();
-            let (qs, k, s) = validate::search_request(&m, &self.limits, &self.defaults)?;
+            let (qs, k, s) = validate::search_request(&m, &self.limits, &self.search_defaults(&m.collection_id))?;
             let mut out = self.run(qs, k, s, timeout, &m.collection_id).await?;
             out.pop().ok_or_else(|| Status::internal("empty result"))
         }
@@ -156,7 +166,7 @@ impl Fathom for FathomService {
         let r = async {
             crate::auth::authorize(&self.auth, req.metadata())?;
             let m = req.into_inner();
-            let (qs, k, s) = validate::batch_request(&m, &self.limits, &self.defaults)?;
+            let (qs, k, s) = validate::batch_request(&m, &self.limits, &self.search_defaults(&m.collection_id))?;
             let results = self.run(qs, k, s, timeout, &m.collection_id).await?;
             Ok(pb::BatchSearchResponse { results })
         }
@@ -197,7 +207,7 @@ impl Fathom for FathomService {
                     .previous()
                     .map(|p| p.index.manifest.collection_id.clone())
                     .unwrap_or_default(),
-                ..index_info(&st.index, &self.defaults)
+                ..index_info(&st.index, &self.defaults.apply(st.index.default_settings()))
             });
         self.finish("GetIndexInfo", started, r)
     }

@@ -250,6 +250,9 @@ mod tests {
             v
         };
         let want = sorted(engine.iter().map(|s| s.to_string()).collect());
+        let overrides: Vec<String> =
+            crate::layers::field_names::<fathom_index::SearchOverrides>().iter().map(|s| s.to_string()).collect();
+        assert_eq!(sorted(overrides), want, "the configuration's [search] keys");
         let proto = include_str!("../../proto/fathom.proto");
         let msg = proto.split("message SearchSettings {").nth(1).and_then(|m| m.split('}').next()).unwrap();
         let in_proto: Vec<String> = msg

@@ -83,7 +83,7 @@ async fn a_request_past_its_deadline_is_deadline_exceeded_and_not_searched() {
         draining: Arc::new(AtomicBool::new(false)),
         metrics: metrics.clone(),
         limits: Limits::new(1000, 1024),
-        defaults: SearchSettings::default(),
+        defaults: fathom_index::SearchOverrides::default(),
         auth: None,
     };
     let vector = |v: Vec<f32>| pb::Vector { data: Some(pb::vector::Data::Floats(pb::FloatVector { values: v })) };

@@ -63,7 +63,9 @@ async fn swaps_under_load_without_failures_and_refuses_what_clients_cannot_use()
     let build = |name: &str, input: &Path, first_id: u64| -> PathBuf {
         let ids = root.join(format!("{name}.u64bin"));
         write_ids(&ids, first_id);
-        let p = BuildParams { ids_file: Some(ids), ..BuildParams::default() };
+        // v2 holds one copy of each vector: its default settings differ.
+        let replicas = if name == "v2" { 1 } else { BuildParams::default().replicas };
+        let p = BuildParams { ids_file: Some(ids), replicas, ..BuildParams::default() };
         fathom_index::build(input, &root.join(name), &p, &NoProgress).unwrap();
         root.join(name)
     };
@@ -78,7 +80,10 @@ async fn swaps_under_load_without_failures_and_refuses_what_clients_cannot_use()
     let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
     let q: Vec<f32> = m.rows(1, 0, 4);
     assert!(client.search(&q[..DIM], 5, None).await.unwrap().neighbors.iter().all(|n| n.id < V2_IDS));
-    assert_eq!(client.index_info().await.unwrap().index_version, "v1");
+    let info = client.index_info().await.unwrap();
+    assert_eq!(info.index_version, "v1");
+    let max_postings = |i: &fathom_proto::v1::IndexInfo| i.default_settings.as_ref().and_then(|s| s.max_postings);
+    assert_eq!(max_postings(&info), Some(32));
 
     // Steady load from four clients while the version changes.
     let stop = Arc::new(AtomicBool::new(false));
@@ -118,6 +123,7 @@ async fn swaps_under_load_without_failures_and_refuses_what_clients_cannot_use()
     assert!(client.search(&q[..DIM], 5, None).await.unwrap().neighbors.iter().all(|n| n.id >= V2_IDS));
     let info = client.index_info().await.unwrap();
     assert_eq!(info.index_version, "v2");
+    assert_eq!(max_postings(&info), Some(96), "the defaults follow the index served");
     assert!(server.http_get("/metrics").contains("fathom_index_info{version=\"v2\""));
     // The replaced version still answers requests that name its collection
     // (a router mid-rollout); an unknown collection is refused.

@@ -14,7 +14,7 @@ pub mod topk;
 pub use open::{Index, MemoryBudget, OpenOptions};
 pub use query::Query;
 pub use searcher::{SearchStats, Searcher};
-pub use settings::SearchSettings;
+pub use settings::{SearchOverrides, SearchSettings};
 pub use topk::Neighbor;
 
 /// File slots of the shared [`crate::io::IoFiles`].

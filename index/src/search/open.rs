@@ -261,6 +261,23 @@ impl Index {
         self.manifest.dim
     }
 
+    /// The search settings this index answers with when a caller sets
+    /// none: [`SearchSettings::default`], but [`ONE_COPY_MAX_POSTINGS`]
+    /// postings for an index that stores one copy of each vector (its
+    /// postings are ~4.6x shorter per vector they are home to).
+    ///
+    /// [`ONE_COPY_MAX_POSTINGS`]: super::settings::ONE_COPY_MAX_POSTINGS
+    pub fn default_settings(&self) -> SearchSettings {
+        let m = &self.manifest;
+        let one_copy = m.stats.posting_entries <= m.vector_count && !m.quantizer.entries_hold_ids();
+        let base = SearchSettings::default();
+        if one_copy {
+            SearchSettings { max_postings: super::settings::ONE_COPY_MAX_POSTINGS, ..base }
+        } else {
+            base
+        }
+    }
+
     pub fn metric(&self) -> Metric {
         self.manifest.metric
     }

@@ -35,8 +35,9 @@ pub struct Args {
     /// Search threads, each with its own searcher and I/O ring.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Run the default grid of settings: max_postings 4..128 x rerank 20
-    /// and the default (fewer rerank reads often win at recall 0.90)
+    /// Run the default grid of settings: max_postings 4..128 (12..384 for an
+    /// index holding one copy of each vector) x rerank 20 and the default
+    /// (fewer rerank reads often win at recall 0.90)
     #[arg(long)]
     sweep: bool,
     /// Postings read at most (comma list to sweep).
@@ -195,7 +196,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         nq = nq.min(l);
     }
     anyhow::ensure!(a.threads >= 1, "--threads must be at least 1");
-    let d = SearchSettings::default();
+    // The index's own defaults (more postings for one copy of each vector);
+    // the sweep's postings scale with them.
+    let d = ix.as_ref().map_or_else(SearchSettings::default, |ix| ix.default_settings());
+    let scale = d.max_postings.div_ceil(SearchSettings::default().max_postings).max(1);
+    let sweep_postings: Vec<usize> = [4, 8, 16, 32, 48, 64, 96, 128].iter().map(|m| m * scale).collect();
     let or = |v: &Vec<usize>, sweep: &[usize], def: usize| {
         if !v.is_empty() {
             v.clone()
@@ -205,7 +210,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             vec![def]
         }
     };
-    let mps = or(&a.max_postings, &[4, 8, 16, 32, 48, 64, 96, 128], d.max_postings);
+    let mps = or(&a.max_postings, &sweep_postings, d.max_postings);
     let sweep_reranks: Vec<usize> = if d.rerank == 20 { vec![20] } else { vec![20, d.rerank] };
     let rrs = or(&a.rerank, &sweep_reranks, d.rerank);
     let pgs = or(&a.probe_groups, &[d.probe_groups], d.probe_groups);
