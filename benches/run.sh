@@ -62,6 +62,19 @@ held() {
   $F bench "${mem[@]}" --max-postings 128 --rerank 20 --threads 1 > "$OUT/$set+mem-fathom-cold.jsonl"
 }
 
+# replicated SET IDX: the layout the defaults built before session 13 (8
+# replicas in postings of ~64, two dimensions a PQ byte): its codes do not
+# fit the auto budget, so postings are read from disk. SET+r8-fathom-*.
+replicated() {
+  local set=$1 idx="$DATA/$2-r8.idx"
+  rm -rf "$idx"
+  $F build --input "$DATA/$set.base.fbin" --metric l2 --out "$idx" --replicas 8 --json --quiet > "$OUT/$set-r8-build.json"
+  $F info "$idx" > "$OUT/$set-r8-info.txt"
+  settle
+  $F bench --index "$idx" --queries "$DATA/$set.queries.fbin" --gt "$DATA/$set.gt.ibin" --limit "$LIMIT" --json \
+      --max-postings 8,12,16,24,32,48,64,96 --rerank 20,30 --threads 1 > "$OUT/$set+r8-fathom-t1.jsonl"
+}
+
 glove() {
   [ -f "$DATA/glove50.base.fbin" ] || $PY "$ROOT/benches/scripts/prepare_glove.py" "$DATA"
   [ -f "$DATA/glove50.gt.ibin" ] || $F gt --base "$DATA/glove50.base.fbin" --queries "$DATA/glove50.queries.fbin" --k 100 --metric l2 --out "$DATA/glove50.gt.ibin"
@@ -70,11 +83,14 @@ glove() {
   $F info "$DATA/glove.idx" > "$OUT/glove50-info.txt"
   settle
   local common=(--index "$DATA/glove.idx" --queries "$DATA/glove50.queries.fbin" --gt "$DATA/glove50.gt.ibin" --limit "$LIMIT" --json)
-  # Rerank 20 beside the default 30, as `--sweep` does: fewer reads at 0.90.
-  $F bench "${common[@]}" --max-postings 8,12,16,24,32,48,64,96 --rerank 20,30 --threads 1 > "$OUT/glove50-fathom-t1.jsonl"
-  $F bench "${common[@]}" --max-postings 8,16,32,64 --threads 2 > "$OUT/glove50-fathom-t2.jsonl"
+  # The defaults hold one copy of each vector (17-byte codes, held by the
+  # auto memory budget): 3x the postings of a replicated index. Rerank 20
+  # beside the default 30, as `--sweep` does: fewer reads at 0.90.
+  $F bench "${common[@]}" --max-postings 24,32,48,64,96,128,192,256 --rerank 20,30 --threads 1 > "$OUT/glove50-fathom-t1.jsonl"
+  $F bench "${common[@]}" --max-postings 48,96,192 --threads 2 > "$OUT/glove50-fathom-t2.jsonl"
   drop_caches
-  $F bench "${common[@]}" --max-postings 32 --threads 1 > "$OUT/glove50-fathom-cold.jsonl"
+  $F bench "${common[@]}" --max-postings 96 --threads 1 > "$OUT/glove50-fathom-cold.jsonl"
+  replicated glove50 glove
   held glove50 glove
   peers glove50 "$DATA/glove50.base.fbin"
 }

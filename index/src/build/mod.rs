@@ -279,7 +279,14 @@ fn plan_and_assign(
     let probe_rows = (sample.len() / dim).min(MARGIN_PROBES);
     let stride = (sample.len() / dim / probe_rows.max(1)).max(1);
     let probes: Vec<f32> = sample.chunks_exact(dim).step_by(stride).take(probe_rows).flatten().copied().collect();
-    let resolved = BuildParams { leaf_size: params.leaf_size_for(row_codec.is_some()), ..params.clone() };
+    let f32_rows = src.stored_element() == crate::types::ElementType::F32;
+    let one_copy = params.one_copy(dim, f32_rows, row_codec.is_some(), n);
+    let resolved = BuildParams {
+        leaf_size: params.leaf_size_for(row_codec.is_some(), one_copy),
+        replicas: params.replicas_for(one_copy),
+        pq_subspaces: params.pq_subspaces_auto(dim, one_copy),
+        ..params.clone()
+    };
     let params = &resolved;
     let leaf_in_sample = ((params.leaf_size as f64) * sample_count as f64 / n as f64).round().max(1.0) as usize;
     let split = SplitParams {

@@ -23,7 +23,8 @@ pub struct BuildParams {
     pub leaf_size: usize,
     /// Hard bound on entries per posting, replicas included (0 = 4 x leaf).
     pub max_posting_len: usize,
-    /// Postings a vector may be stored in (R), the nearest included.
+    /// Postings a vector may be stored in (R), the nearest included; 0 =
+    /// auto ([`Self::replicas_for`]; the manifest records the result).
     pub replicas: usize,
     /// Closure bound: replicate into centroids within (1 + eps1) of the
     /// nearest centroid's Euclidean distance.
@@ -37,7 +38,8 @@ pub struct BuildParams {
     /// Vectors sampled for clustering (0 = as many as the budget allows).
     pub sample_size: u64,
     pub code: CodeKind,
-    /// PQ sub-vectors (0 = dim / 2, i.e. two dimensions per byte).
+    /// PQ sub-vectors (0 = auto: dim / 2, two dimensions per byte, or
+    /// dim / 3 for [`Self::one_copy`] builds; the manifest records it).
     pub pq_subspaces: usize,
     /// Bits per dimension of binary codes (1..=4).
     pub binary_bits: usize,
@@ -119,7 +121,8 @@ impl Default for BuildParams {
             // Auto (`leaf_size_for`).
             leaf_size: 0,
             max_posting_len: 0,
-            replicas: 8,
+            // Auto (`replicas_for`).
+            replicas: 0,
             eps1: 0.2,
             rng_factor: 1.5,
             branching: 16,
@@ -140,6 +143,10 @@ impl Default for BuildParams {
         }
     }
 }
+
+/// Fewest dimensions and vectors of a [`BuildParams::one_copy`] build.
+pub const ONE_COPY_MIN_DIM: usize = 40;
+pub const ONE_COPY_MIN_VECTORS: u64 = 100_000;
 
 impl BuildParams {
     /// Defaults for a binary collection (`input_bits` or `encode_bits` set).
@@ -164,8 +171,8 @@ impl BuildParams {
 
     pub fn validate(&self) -> Result<(), BuildError> {
         let bad = |name: &'static str, what: &str| Err(BuildError::BadParam { name, what: what.into() });
-        if self.replicas == 0 || self.replicas > 64 {
-            return bad("replicas", "must be in 1..=64");
+        if self.replicas > 64 {
+            return bad("replicas", "must be in 1..=64 (0 = auto)");
         }
         if !(self.eps1.is_finite() && self.eps1 >= 0.0) {
             return bad("eps1", "must be a finite number >= 0");
@@ -218,6 +225,45 @@ impl BuildParams {
         (self.replicas * 2).max(8)
     }
 
+    /// Whether the auto parameters (replicas, leaf size, PQ sub-vectors
+    /// left at 0) build one copy of each vector in postings of ~256, coded
+    /// 3 dimensions a byte: PQ codes of f32 vectors of 40..256 dimensions
+    /// without resident row codes, 100,000 or more. The codes then take
+    /// ~8.5% of the raw vectors and the server's default memory budget
+    /// holds them all (with replicas it cannot), so a query reads only its
+    /// rerank rows. GloVe-50: 2x the QPS of 8 replicas read from disk at
+    /// recall@10 0.90-0.95 (benches/RESULTS.md, session 13). Below 40
+    /// dimensions or 100,000 vectors the index's own memory (centroids,
+    /// codebooks) leaves the codes too little of a tenth.
+    pub fn one_copy(&self, dim: usize, f32_rows: bool, resident_codes: bool, vectors: u64) -> bool {
+        self.replicas == 0
+            && self.code == CodeKind::Pq
+            && !self.is_binary_collection()
+            && f32_rows
+            && !resident_codes
+            && (ONE_COPY_MIN_DIM..256).contains(&dim)
+            && vectors >= ONE_COPY_MIN_VECTORS
+    }
+
+    /// Replicas: as set, else 1 for [`Self::one_copy`] builds, else 8.
+    pub fn replicas_for(&self, one_copy: bool) -> usize {
+        match (self.replicas, one_copy) {
+            (0, true) => 1,
+            (0, false) => 8,
+            (r, _) => r,
+        }
+    }
+
+    /// PQ sub-vectors as set, else 3 dimensions a byte for
+    /// [`Self::one_copy`] builds (0, resolved by [`Self::pq_subspaces_for`],
+    /// otherwise).
+    pub fn pq_subspaces_auto(&self, dim: usize, one_copy: bool) -> usize {
+        match (self.pq_subspaces, one_copy) {
+            (0, true) => dim.div_ceil(3),
+            (m, _) => m,
+        }
+    }
+
     pub fn pq_subspaces_for(&self, dim: usize) -> usize {
         if self.pq_subspaces == 0 {
             dim.div_ceil(2)
@@ -245,17 +291,18 @@ impl BuildParams {
     /// cost only memory scans, and fewer centroids keep the index within
     /// 10% of the vectors (MiniLM-384: 14.7 MiB at 96 against 16.2 at 64,
     /// QPS at equal recall unchanged or better; RESULTS.md, session 4).
-    pub fn leaf_size_for(&self, resident_codes: bool) -> usize {
-        match (self.leaf_size, resident_codes) {
-            (0, true) => 96,
-            (0, false) => 64,
-            (n, _) => n,
+    pub fn leaf_size_for(&self, resident_codes: bool, one_copy: bool) -> usize {
+        match (self.leaf_size, resident_codes, one_copy) {
+            (0, _, true) => 256,
+            (0, true, _) => 96,
+            (0, false, _) => 64,
+            (n, _, _) => n,
         }
     }
 
     pub fn max_posting_len(&self) -> usize {
         if self.max_posting_len == 0 {
-            4 * self.leaf_size_for(false)
+            4 * self.leaf_size_for(false, false)
         } else {
             self.max_posting_len
         }

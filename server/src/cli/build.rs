@@ -26,15 +26,18 @@ pub struct Args {
     #[arg(long, default_value = "2GiB", value_parser = parse_size)]
     memory_budget: u64,
     /// Target vectors per posting (nearest assignment) [default: 64; 96 for
-    /// binary collections].
+    /// binary collections and with resident row codes; 256 for one copy of
+    /// each vector, see --replicas].
     #[arg(long)]
     leaf_size: Option<usize>,
     /// Entries per posting at most, replicas included (0 = 4 x leaf size)
     /// [default: 0; 768 for binary collections].
     #[arg(long)]
     max_posting_len: Option<usize>,
-    /// Postings a vector may be stored in (R) [default: 8; 16 for binary
-    /// collections].
+    /// Postings a vector may be stored in (R) [default: auto: 1 for PQ codes
+    /// of f32 vectors of 40..255 dimensions, 100,000 or more (the server's
+    /// default memory budget then holds every code: leaf 256, 3 dimensions a
+    /// PQ byte); 8 otherwise; 16 for binary collections].
     #[arg(long)]
     replicas: Option<usize>,
     /// Replicate within (1 + eps1) of the nearest centroid distance.
@@ -72,7 +75,8 @@ pub struct Args {
     /// (1..4 bits/dim), all reranked exactly; or f32 (exact, no rerank).
     #[arg(long, default_value = "pq")]
     code: CodeKind,
-    /// PQ sub-vectors (0 = dim / 2).
+    /// PQ sub-vectors (0 = auto: dim / 2, or dim / 3 for one copy of each
+    /// vector, see --replicas).
     #[arg(long, default_value_t = 0)]
     pq_subspaces: usize,
     /// Bits per dimension for --code binary (1..=4).
