@@ -106,7 +106,8 @@ pca() {
   $F build --input "$DATA/$set.base.fbin" --metric l2 --out "$DATA/$set.idx" --json --quiet > "$OUT/$set-build.json"
   settle
   $F bench --index "$DATA/$set.idx" --queries "$DATA/$set.queries.fbin" --gt "$DATA/$set.gt.ibin" --limit "$LIMIT" --json \
-      --max-postings 8,16,24,32,48,64,96 --threads 1 > "$OUT/$set-fathom-t1.jsonl"
+      --max-postings 8,16,24,32,48,64,96,128,192 --rerank 20,30 --threads 1 > "$OUT/$set-fathom-t1.jsonl"
+  replicated "$set" "$set"
   held "$set" "$set"
   peers "$set" "$DATA/$set.base.fbin"
 }

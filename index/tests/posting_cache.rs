@@ -148,6 +148,18 @@ fn one_copy_of_each_vector_is_held_without_rows_and_answers_as_from_disk() {
         assert_eq!(held.resident_bytes() - disk.resident_bytes(), codes + offsets, "{metric}");
         assert_eq!(held.posting_codes_bytes(), Some(codes + offsets));
         assert_eq!(answers(&disk, &qs, &one_round).0, answers(&held, &qs, &one_round).0, "{metric}");
+        // The rerank reads: pread and io_uring agree.
+        let pread = Index::open(
+            &idx,
+            OpenOptions {
+                backend: fathom_index::io::BackendChoice::Pread,
+                memory_budget: MemoryBudget::Bytes(u64::MAX),
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap();
+        let s = SearchSettings::default();
+        assert_eq!(answers(&pread, &qs, &s).0, answers(&held, &qs, &s).0, "{metric}");
         // Shorter postings per vector: more of them probed by default.
         let d = held.default_settings();
         assert_eq!((d.max_postings, d.rerank), (96, SearchSettings::default().rerank));
