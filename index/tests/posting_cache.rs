@@ -19,6 +19,13 @@ fn build(base: &Path, out: &Path, params: BuildParams) {
     fathom_index::build(base, out, &params, &NoProgress).unwrap();
 }
 
+/// The index with every posting code held, its rerank rows read by pread.
+fn held_by_pread(idx: &Path) -> Arc<Index> {
+    let backend = fathom_index::io::BackendChoice::Pread;
+    Index::open(idx, OpenOptions { backend, memory_budget: MemoryBudget::Bytes(u64::MAX), ..OpenOptions::default() })
+        .unwrap()
+}
+
 /// Ids and distances of every query's answer, and the reads made.
 fn answers(ix: &Arc<Index>, qs: &[f32], s: &SearchSettings) -> (Vec<Vec<(u64, f32)>>, u32) {
     let mut searcher = ix.searcher().unwrap();
@@ -53,15 +60,7 @@ fn postings_held_in_memory_answer_as_read_from_disk_with_fewer_reads() {
         let (in_memory, held_reads) = answers(&held, &qs, &one_round);
         assert_eq!(from_disk, in_memory, "{metric}");
         // The rerank reads of held codes: pread and io_uring agree.
-        let pread = Index::open(
-            &idx,
-            OpenOptions {
-                backend: fathom_index::io::BackendChoice::Pread,
-                memory_budget: MemoryBudget::Bytes(u64::MAX),
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap();
+        let pread = held_by_pread(&idx);
         assert_eq!(answers(&pread, &qs, &SearchSettings::default()), answers(&held, &qs, &SearchSettings::default()));
         assert!(held_reads < disk_reads, "{metric}: {held_reads} reads held against {disk_reads} from disk");
         // The early round only adds reranked rows: never a worse answer.
@@ -149,15 +148,7 @@ fn one_copy_of_each_vector_is_held_without_rows_and_answers_as_from_disk() {
         assert_eq!(held.posting_codes_bytes(), Some(codes + offsets));
         assert_eq!(answers(&disk, &qs, &one_round).0, answers(&held, &qs, &one_round).0, "{metric}");
         // The rerank reads: pread and io_uring agree.
-        let pread = Index::open(
-            &idx,
-            OpenOptions {
-                backend: fathom_index::io::BackendChoice::Pread,
-                memory_budget: MemoryBudget::Bytes(u64::MAX),
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap();
+        let pread = held_by_pread(&idx);
         let s = SearchSettings::default();
         assert_eq!(answers(&pread, &qs, &s).0, answers(&held, &qs, &s).0, "{metric}");
         // Shorter postings per vector: more of them probed by default.

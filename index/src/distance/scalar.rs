@@ -116,14 +116,7 @@ pub fn posting_table(base: &[f32], cols: &[f32], centroid: &[f32], dsub: usize, 
 
 #[inline(always)]
 pub(super) fn posting_table_body(base: &[f32], cols: &[f32], centroid: &[f32], dsub: usize, out: &mut [f32]) {
-    let (outs, _) = out.as_chunks_mut::<CODEWORDS>();
-    let (bases, _) = base.as_chunks::<CODEWORDS>();
-    let (columns, _) = cols.as_chunks::<CODEWORDS>();
-    for (s, (o, b)) in outs.iter_mut().zip(bases).enumerate() {
-        // The sub-space's real dimensions (the last one's padding adds 0).
-        let dims = dsub.min(centroid.len().saturating_sub(s * dsub)).min(columns.len().saturating_sub(s * dsub));
-        let cols = &columns[s * dsub..s * dsub + dims];
-        let scales = &centroid[s * dsub..s * dsub + dims];
+    for (o, b, cols, scales) in posting_table_rows(base, cols, centroid, dsub, out) {
         // Eight codewords at a time in registers, dimensions innermost:
         // one pass over the table instead of one per dimension.
         let (o8, _) = o.as_chunks_mut::<8>();
@@ -139,6 +132,31 @@ pub(super) fn posting_table_body(base: &[f32], cols: &[f32], centroid: &[f32], d
             *o = acc;
         }
     }
+}
+
+/// One sub-space of a posting table: its output row, its base row, and the
+/// columns and centroid values of its real dimensions.
+pub(super) type TableRow<'a> = (&'a mut [f32; CODEWORDS], &'a [f32; CODEWORDS], &'a [[f32; CODEWORDS]], &'a [f32]);
+
+/// The sub-spaces of [`posting_table`], shared by its SIMD twins.
+/// Dimensions past the centroid or the columns (the last sub-space's
+/// padding; whole sub-spaces of an old layout) contribute nothing.
+#[inline(always)]
+pub(super) fn posting_table_rows<'a>(
+    base: &'a [f32],
+    cols: &'a [f32],
+    centroid: &'a [f32],
+    dsub: usize,
+    out: &'a mut [f32],
+) -> impl Iterator<Item = TableRow<'a>> {
+    let (outs, _) = out.as_chunks_mut::<CODEWORDS>();
+    let (bases, _) = base.as_chunks::<CODEWORDS>();
+    let (columns, _) = cols.as_chunks::<CODEWORDS>();
+    outs.iter_mut().zip(bases).enumerate().map(move |(s, (o, b))| {
+        let (a, z) = (s * dsub, (s + 1) * dsub);
+        let dims = z.min(centroid.len()).min(columns.len()).saturating_sub(a);
+        (o, b, columns.get(a..a + dims).unwrap_or(&[]), centroid.get(a..a + dims).unwrap_or(&[]))
+    })
 }
 
 /// The signature of [`plane_sums`] and its SIMD twins.

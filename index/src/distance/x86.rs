@@ -143,13 +143,7 @@ fn posting_table_avx2_safe(base: &[f32], cols: &[f32], centroid: &[f32], dsub: u
 #[target_feature(enable = "avx2")]
 unsafe fn posting_table_avx2(base: &[f32], cols: &[f32], centroid: &[f32], dsub: usize, out: &mut [f32]) {
     const W: usize = scalar::CODEWORDS;
-    let (outs, _) = out.as_chunks_mut::<W>();
-    let (bases, _) = base.as_chunks::<W>();
-    let (columns, _) = cols.as_chunks::<W>();
-    for (s, (o, b)) in outs.iter_mut().zip(bases).enumerate() {
-        let dims = dsub.min(centroid.len().saturating_sub(s * dsub)).min(columns.len().saturating_sub(s * dsub));
-        let cols = &columns[s * dsub..s * dsub + dims];
-        let scales = &centroid[s * dsub..s * dsub + dims];
+    for (o, b, cols, scales) in scalar::posting_table_rows(base, cols, centroid, dsub, out) {
         for block in (0..W).step_by(8) {
             // SAFETY: block + 8 <= W, the length of `o`, `b` and each column.
             unsafe {
@@ -179,13 +173,7 @@ fn posting_table_avx512_safe(base: &[f32], cols: &[f32], centroid: &[f32], dsub:
 #[target_feature(enable = "avx512f")]
 unsafe fn posting_table_avx512(base: &[f32], cols: &[f32], centroid: &[f32], dsub: usize, out: &mut [f32]) {
     const W: usize = scalar::CODEWORDS;
-    let (outs, _) = out.as_chunks_mut::<W>();
-    let (bases, _) = base.as_chunks::<W>();
-    let (columns, _) = cols.as_chunks::<W>();
-    for (s, (o, b)) in outs.iter_mut().zip(bases).enumerate() {
-        let dims = dsub.min(centroid.len().saturating_sub(s * dsub)).min(columns.len().saturating_sub(s * dsub));
-        let cols = &columns[s * dsub..s * dsub + dims];
-        let scales = &centroid[s * dsub..s * dsub + dims];
+    for (o, b, cols, scales) in scalar::posting_table_rows(base, cols, centroid, dsub, out) {
         for block in (0..W).step_by(16) {
             // SAFETY: block + 16 <= W, the length of `o`, `b` and each column.
             unsafe {
