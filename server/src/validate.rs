@@ -17,7 +17,11 @@ pub struct Limits {
 impl Limits {
     /// Limits with the default cost caps.
     pub fn new(max_k: usize, max_batch: usize) -> Self {
-        Limits { max_k, max_batch, max_request_postings: 65_536, max_request_rerank: 131_072 }
+        // A full batch (1,024) at either layout's default max_postings (32,
+        // or 96 with one copy of each vector) fits: 98,304 postings. One
+        // query at the largest max_postings (100,000) does not.
+        let postings = 1024 * fathom_index::search::settings::ONE_COPY_MAX_POSTINGS;
+        Limits { max_k, max_batch, max_request_postings: postings, max_request_rerank: 131_072 }
     }
 
     /// Refuses a request whose settings would make it cost more than the
@@ -242,6 +246,23 @@ mod tests {
 
     /// Every search setting has one name in the engine, the proto, the
     /// server's `[search]` config, the README's table and `fathom bench`.
+    #[test]
+    fn a_full_batch_at_any_index_defaults_is_within_the_cost_caps() {
+        let limits = Limits::new(1000, 1024);
+        let one_copy = fathom_index::search::settings::ONE_COPY_MAX_POSTINGS;
+        for max_postings in [SearchSettings::default().max_postings, one_copy] {
+            let s = SearchSettings { max_postings, ..SearchSettings::default() };
+            assert!(limits.check_cost(1024, &s).is_ok(), "max_postings {max_postings}");
+        }
+        let costly = SearchSettings { max_postings: 1000, ..SearchSettings::default() };
+        assert_eq!(limits.check_cost(1024, &costly).unwrap_err().code(), tonic::Code::ResourceExhausted);
+        let whole = SearchSettings {
+            max_postings: fathom_index::search::settings::MAX_POSTINGS_LIMIT,
+            ..SearchSettings::default()
+        };
+        assert_eq!(limits.check_cost(1, &whole).unwrap_err().code(), tonic::Code::ResourceExhausted);
+    }
+
     #[test]
     fn search_settings_agree_everywhere() {
         let engine: Vec<&str> = crate::layers::field_names::<SearchSettings>().to_vec();
