@@ -502,7 +502,8 @@ async fn idle_connections_do_not_stall_the_server() {
 async fn remote_bench_reports_what_the_server_says() {
     let (idx, base, _) = fixture("remote-bench");
     let dir = idx.parent().unwrap().to_path_buf();
-    let server = Server::start(&idx, &[]);
+    // A configured default the bench must pick up (not the built-in 32).
+    let server = Server::start(&idx, &[("FATHOM_SEARCH__MAX_POSTINGS", "40")]);
     let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
     let info = client.index_info().await.unwrap();
     assert!(["io_uring", "pread"].contains(&info.io_backend.as_str()), "{info:?}");
@@ -543,5 +544,8 @@ async fn remote_bench_reports_what_the_server_says() {
     assert!(row["reranked"].as_f64().unwrap() > 0.0, "{row}");
     assert!(row["process_rss_bytes"].as_u64().unwrap() > 1 << 20, "{row}");
     assert!(row["recall"].as_f64().unwrap() > 0.8, "{row}");
+    // Without --max-postings the bench runs at the server's own defaults.
+    assert_eq!(info.default_settings.as_ref().and_then(|s| s.max_postings), Some(40));
+    assert_eq!(row["settings"]["max_postings"].as_u64(), Some(40), "{row}");
     assert!(server.terminate().success());
 }

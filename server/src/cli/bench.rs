@@ -196,9 +196,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         nq = nq.min(l);
     }
     anyhow::ensure!(a.threads >= 1, "--threads must be at least 1");
-    // The index's own defaults (more postings for one copy of each vector);
-    // the sweep's postings scale with them.
-    let d = ix.as_ref().map_or_else(SearchSettings::default, |ix| ix.default_settings());
+    // The index's own defaults (more postings for one copy of each vector),
+    // or the server's; the sweep's postings scale with them.
+    let d = match (&ix, &a.addr) {
+        (Some(ix), _) => ix.default_settings(),
+        (None, Some(addr)) => super::bench_remote::server_defaults(addr)?,
+        (None, None) => SearchSettings::default(),
+    };
     let scale = d.max_postings.div_ceil(SearchSettings::default().max_postings).max(1);
     let sweep_postings: Vec<usize> = [4, 8, 16, 32, 48, 64, 96, 128].iter().map(|m| m * scale).collect();
     let or = |v: &Vec<usize>, sweep: &[usize], def: usize| {

@@ -8,6 +8,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The search settings the server answers with when a request sets none
+/// (its `[search]` keys over its index's defaults, from GetIndexInfo).
+pub(super) fn server_defaults(addr: &str) -> anyhow::Result<SearchSettings> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let info = Client::connect(addr, ClientOptions::default()).await?.index_info().await?;
+        crate::validate::settings(info.default_settings.as_ref(), &SearchSettings::default())
+            .map_err(|e| anyhow::anyhow!("the server's default settings: {}", e.message()))
+    })
+}
+
 pub(super) fn measure(
     addr: &str,
     qs: &[f32],
