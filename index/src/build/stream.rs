@@ -180,31 +180,33 @@ pub(super) fn assign_all(
             .par_iter()
             .zip(near)
             .with_min_len(64)
-            .map_init(Vec::new, |chosen, (&r, cands)| {
-                let x = &f[r * dim..(r + 1) * dim];
-                assign::choose(kern, &closure, &cx.cindex.centroids, dim, &cands, chosen);
-                let code = if entry_ids {
-                    // The code is the stored vector; the entry names the id.
-                    [&ids[r].to_le_bytes()[..], &stored[r * sb..(r + 1) * sb]].concat()
-                } else if residual {
-                    // One code per posting: x less that posting's centroid.
-                    let cb = cx.quantizer.code_bytes();
-                    let mut codes = vec![0u8; cb * chosen.len()];
-                    let (mut c, mut res) = (Vec::new(), Vec::new());
-                    for (&(p, _), out) in chosen.iter().zip(codes.chunks_exact_mut(cb)) {
-                        cx.cindex.searched_centroid(p, &mut c);
-                        res.clear();
-                        res.extend(x.iter().zip(&c).map(|(a, b)| a - b));
-                        cx.quantizer.encode(&res, out);
-                    }
-                    codes
-                } else {
-                    let mut code = vec![0u8; cx.quantizer.code_bytes()];
-                    cx.quantizer.encode(x, &mut code);
-                    code
-                };
-                Placed { postings: chosen.clone(), code }
-            })
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(chosen, residual_of), (&r, cands)| {
+                    let x = &f[r * dim..(r + 1) * dim];
+                    assign::choose(kern, &closure, &cx.cindex.centroids, dim, &cands, chosen);
+                    let code = if entry_ids {
+                        // The code is the stored vector; the entry names the id.
+                        [&ids[r].to_le_bytes()[..], &stored[r * sb..(r + 1) * sb]].concat()
+                    } else if residual {
+                        // One code per posting: x less that posting's centroid.
+                        let cb = cx.quantizer.code_bytes();
+                        let mut codes = vec![0u8; cb * chosen.len()];
+                        for (&(p, _), out) in chosen.iter().zip(codes.chunks_exact_mut(cb)) {
+                            // The centroid, then x less it, in one scratch row.
+                            cx.cindex.searched_centroid(p, residual_of);
+                            residual_of.iter_mut().zip(x).for_each(|(c, a)| *c = a - *c);
+                            cx.quantizer.encode(residual_of, out);
+                        }
+                        codes
+                    } else {
+                        let mut code = vec![0u8; cx.quantizer.code_bytes()];
+                        cx.quantizer.encode(x, &mut code);
+                        code
+                    };
+                    Placed { postings: chosen.clone(), code }
+                },
+            )
             .collect();
         for (&r, pl) in kept.iter().zip(&placed) {
             let id = local;
