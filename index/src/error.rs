@@ -67,6 +67,8 @@ pub enum BuildError {
     NonFinite { index: u64 },
     #[error("cosine metric: input vector {index} is the zero vector")]
     ZeroVector { index: u64 },
+    #[error("input vector {index} has norm {norm:e}: distances would overflow (l2 and ip need norms below 1e18; scale the vectors down, or use cosine)")]
+    TooLarge { index: u64, norm: f64 },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -130,8 +130,10 @@ fn sorted(mut tops: Vec<TopK>) -> Vec<Vec<Neighbor>> {
 }
 
 /// recall@k: the fraction of the true top-k found in `found`'s first k.
-pub fn recall_at(found: &[u64], truth: &[i32], k: usize) -> f64 {
-    let truth: std::collections::HashSet<i64> = truth.iter().take(k).map(|&t| t as i64).collect();
-    let hits = found.iter().take(k).filter(|&&id| truth.contains(&(id as i64))).count();
+/// Truth ids may be row numbers (i32 from .ibin, u32) or user ids (u64);
+/// negative ones (padding) are no neighbour.
+pub fn recall_at<T: Copy + TryInto<u64>>(found: &[u64], truth: &[T], k: usize) -> f64 {
+    let truth: std::collections::HashSet<u64> = truth.iter().take(k).filter_map(|&t| t.try_into().ok()).collect();
+    let hits = found.iter().take(k).filter(|&&id| truth.contains(&id)).count();
     hits as f64 / k.min(truth.len()).max(1) as f64
 }

@@ -4,6 +4,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// Largest squared norm of a stored vector or an l2/ip query: distances
+/// (sums of squares and products of two such vectors) stay far inside
+/// f32's range (3.4e38). Checked in f64, where the norm itself cannot
+/// overflow.
+pub const MAX_NORM_SQ: f64 = 1e36;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {

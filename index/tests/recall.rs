@@ -225,3 +225,50 @@ fn a_failed_early_rerank_leaves_the_searcher_answering_correctly() {
         assert_eq!(&found, want);
     }
 }
+
+/// issue 26 (1): every setting gets k neighbours. With `max_postings` at or
+/// past the posting count the widening used to be skipped while the eps2
+/// pruning stayed on, and a query lying on a centroid (l2 distance 0, or
+/// just below from half floats) kept no posting at all: 0 neighbours with
+/// status OK. Queries here are base rows and the centroids themselves, on
+/// disk-read and held-code layouts, for every float metric.
+#[test]
+fn every_setting_gets_k_neighbours() {
+    let dim = 16;
+    let dir = TempDir::new("every-setting-k");
+    let (base, _) = mixture_files(&dir, 20_000, 1, dim, 40);
+    let rows = read_f32(&base);
+    for metric in [Metric::L2, Metric::Cosine, Metric::Ip] {
+        let idx = dir.join(&format!("idx-{metric}"));
+        build_index(&base, &idx, metric);
+        for budget in [fathom_index::MemoryBudget::Bytes(0), fathom_index::MemoryBudget::Auto] {
+            let opts = OpenOptions { memory_budget: budget, ..OpenOptions::default() };
+            let ix = Index::open(&idx, opts).unwrap();
+            let postings = ix.manifest.posting_count as usize;
+            let centroids = ix.centroids.centroids_f32().into_owned();
+            let mut queries: Vec<&[f32]> = rows.chunks_exact(dim).take(20).collect();
+            queries.extend(centroids.chunks_exact(dim).take(20));
+            let mut s = ix.searcher().unwrap();
+            for (max_postings, k, eps2) in [
+                (postings, 10, 0.4),
+                (postings - 1, 10, 0.4),
+                (postings + 7, 10, 0.4),
+                (postings, 10, 0.0),
+                (1000, 1000, 0.4),
+                (1, 1000, 0.0),
+            ] {
+                let settings = SearchSettings { max_postings, eps2, ..SearchSettings::default() };
+                for (i, q) in queries.iter().enumerate() {
+                    let (found, stats) = s.search(q, k, &settings).unwrap();
+                    assert_eq!(
+                        found.len(),
+                        k,
+                        "{metric} {budget:?} query {i}: max_postings {max_postings} of {postings}, eps2 {eps2}: \
+                         {} postings read",
+                        stats.postings_read
+                    );
+                }
+            }
+        }
+    }
+}

@@ -9,7 +9,7 @@ use super::BuildParams;
 use crate::error::{BuildError, FormatError, Result};
 use crate::input::{raw_to_f32, VectorFile};
 use crate::quant::CodeSpace;
-use crate::types::{ElementType, Metric};
+use crate::types::{ElementType, Metric, MAX_NORM_SQ};
 use fathom_codec::CodecParams;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -178,19 +178,25 @@ fn views(space: &CodeSpace, codes: &[u8], out: &mut Vec<f32>) {
     );
 }
 
-/// Checks every row is finite and, for cosine, normalises it.
+/// Checks every row is finite and of a norm whose distances cannot
+/// overflow, and, for cosine, normalises it. Norms are taken in f64: in
+/// f32, components near 1e20 square to inf (and the row would normalise to
+/// zeros) and components near 1e-30 square to 0.
 fn prepare_rows(f: &mut [f32], dim: usize, metric: Metric, start: u64) -> Result<(), BuildError> {
     f.par_chunks_mut(dim).enumerate().try_for_each(|(r, x)| {
         let index = start + r as u64;
         if x.iter().any(|v| !v.is_finite()) {
             return Err(BuildError::NonFinite { index });
         }
+        let norm_sq = x.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
         if metric == Metric::Cosine {
-            let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
-            if norm == 0.0 {
+            if norm_sq == 0.0 {
                 return Err(BuildError::ZeroVector { index });
             }
-            x.iter_mut().for_each(|v| *v /= norm);
+            let norm = norm_sq.sqrt();
+            x.iter_mut().for_each(|v| *v = (*v as f64 / norm) as f32);
+        } else if norm_sq >= MAX_NORM_SQ {
+            return Err(BuildError::TooLarge { index, norm: norm_sq.sqrt() });
         }
         Ok(())
     })

@@ -8,7 +8,7 @@ mod npy;
 mod write;
 
 pub use ids::IdFile;
-pub use write::{read_ids, write_ids_ibin, BinWriter};
+pub use write::{read_ids, write_ids_ibin, write_truth, BinWriter};
 
 use crate::error::{FormatError, IoContext};
 use crate::types::ElementType;

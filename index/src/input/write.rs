@@ -53,28 +53,55 @@ impl BinWriter {
     }
 }
 
-/// Writes neighbour ids as .ibin: i32 n, i32 k, then n*k i32.
-pub fn write_ids_ibin(path: &Path, k: usize, rows: &[Vec<u32>]) -> Result<(), FormatError> {
+/// Writes neighbour ids as ground truth: `.u64bin` (u32 n, u32 k, then
+/// n*k little-endian u64: user ids of any size) or else `.ibin` (i32 n, i32
+/// k, then n*k i32; rows shorter than k are padded with -1), which refuses
+/// an id past i32 and names `.u64bin`.
+pub fn write_truth(path: &Path, k: usize, rows: &[Vec<u64>]) -> Result<(), FormatError> {
+    let bad = |what: String| FormatError::BadInput { path: path.to_path_buf(), what };
+    let wide = path.to_string_lossy().to_ascii_lowercase().ends_with(".u64bin");
+    if !wide {
+        if let Some(id) = rows.iter().flatten().find(|&&id| id > i32::MAX as u64) {
+            return Err(bad(format!("id {id} does not fit .ibin's i32 ids: write the truth as .u64bin")));
+        }
+    }
+    let (n, kk) = (u32::try_from(rows.len()), u32::try_from(k));
+    let (Ok(n), Ok(kk)) = (n, kk) else { return Err(bad("too many rows or neighbours for the header".into())) };
     let mut out = BufWriter::new(File::create(path).at(path)?);
-    out.write_all(&(rows.len() as i32).to_le_bytes()).at(path)?;
-    out.write_all(&(k as i32).to_le_bytes()).at(path)?;
+    out.write_all(&n.to_le_bytes()).at(path)?;
+    out.write_all(&kk.to_le_bytes()).at(path)?;
     for r in rows {
         for i in 0..k {
-            let id = r.get(i).map_or(-1, |&v| v as i32);
-            out.write_all(&id.to_le_bytes()).at(path)?;
+            if wide {
+                // A short row (fewer vectors than k) is padded with u64::MAX.
+                out.write_all(&r.get(i).copied().unwrap_or(u64::MAX).to_le_bytes()).at(path)?;
+            } else {
+                let id = r.get(i).map_or(-1, |&v| v as i32);
+                out.write_all(&id.to_le_bytes()).at(path)?;
+            }
         }
     }
     out.flush().at(path)
 }
 
-/// Reads neighbour ids from .ibin or .ivecs.
-pub fn read_ids(path: &Path) -> Result<Vec<Vec<i32>>, FormatError> {
+/// Writes row-number neighbour ids as .ibin (see [`write_truth`]).
+pub fn write_ids_ibin(path: &Path, k: usize, rows: &[Vec<u32>]) -> Result<(), FormatError> {
+    let rows: Vec<Vec<u64>> = rows.iter().map(|r| r.iter().map(|&v| v as u64).collect()).collect();
+    write_truth(path, k, &rows)
+}
+
+/// Reads neighbour ids from .ibin, .ivecs or .u64bin (see [`write_truth`]);
+/// padding (-1, u64::MAX) is dropped, so a row may be shorter than k.
+pub fn read_ids(path: &Path) -> Result<Vec<Vec<u64>>, FormatError> {
     let mut bytes = Vec::new();
     File::open(path).at(path)?.read_to_end(&mut bytes).at(path)?;
     let corrupt = |offset: u64, what: String| FormatError::Corrupt { path: path.to_path_buf(), offset, what };
     let i32_at = |o: usize| i32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
-    let ints = |from: usize, n: usize| (0..n).map(|j| i32_at(from + 4 * j)).collect::<Vec<i32>>();
-    if path.to_string_lossy().ends_with(".ivecs") {
+    let ints = |from: usize, n: usize| {
+        (0..n).map(|j| i32_at(from + 4 * j)).filter_map(|v| u64::try_from(v).ok()).collect::<Vec<u64>>()
+    };
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".ivecs") {
         let mut rows = Vec::new();
         let mut o = 0usize;
         while o < bytes.len() {
@@ -92,6 +119,26 @@ pub fn read_ids(path: &Path) -> Result<Vec<Vec<i32>>, FormatError> {
     }
     if bytes.len() < 8 {
         return Err(corrupt(0, "file is shorter than the 8-byte header".into()));
+    }
+    if name.ends_with(".u64bin") {
+        let (n, k) = (i32_at(0) as u32 as u64, i32_at(4) as u32 as u64);
+        if k == 0 || 8 + 8 * n * k != bytes.len() as u64 {
+            return Err(corrupt(0, format!("header says {n} x {k} ids but the file has {} bytes", bytes.len())));
+        }
+        let at = |o: usize| {
+            u64::from_le_bytes([
+                bytes[o],
+                bytes[o + 1],
+                bytes[o + 2],
+                bytes[o + 3],
+                bytes[o + 4],
+                bytes[o + 5],
+                bytes[o + 6],
+                bytes[o + 7],
+            ])
+        };
+        let row = |i: usize| (0..k as usize).map(move |j| at(8 + 8 * (i * k as usize + j))).filter(|&v| v != u64::MAX);
+        return Ok((0..n as usize).map(|i| row(i).collect()).collect());
     }
     let (n, k) = (i32_at(0), i32_at(4));
     if n < 0 || k <= 0 || 8 + 4 * n as u64 * k as u64 != bytes.len() as u64 {

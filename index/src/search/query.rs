@@ -5,11 +5,7 @@
 use super::open::Index;
 use crate::error::QueryError;
 use crate::quant::{CodeQuery, CodeSpace, QueryCodes};
-use crate::types::Metric;
-
-/// Largest squared query norm: distances (sums of squares and products of
-/// the query and the vectors) stay far inside f32's range (3.4e38).
-const MAX_QUERY_NORM_SQ: f64 = 1e36;
+use crate::types::{Metric, MAX_NORM_SQ};
 
 /// A query: floats, or a packed code (layout of `fathom_codec::pack`) for a
 /// binary collection. An encoded binary collection also takes floats and
@@ -80,7 +76,7 @@ impl Index {
                 return Err(QueryError::ZeroVector);
             }
             q.iter_mut().for_each(|v| *v = (*v as f64 / norm) as f32);
-        } else if norm * norm >= MAX_QUERY_NORM_SQ {
+        } else if norm * norm >= MAX_NORM_SQ {
             return Err(QueryError::TooLarge { norm });
         }
         Ok(q)

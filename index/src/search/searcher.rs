@@ -127,19 +127,24 @@ impl Searcher {
     /// The `k` nearest neighbours of `query` (floats, or a packed code for a
     /// binary collection), nearest first. When the postings the settings
     /// allow hold fewer than `k` vectors, the search widens (4x the
-    /// postings, no eps2 pruning, up to three times or every posting), so
-    /// an answer has `k` neighbours whenever the index holds `k` vectors.
+    /// postings and groups, no eps2 pruning, up to three times, then every
+    /// posting), so an answer has `k` neighbours whenever the index holds
+    /// `k` vectors, whatever the settings.
     pub fn search_query(&mut self, query: Query, k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
         let (mut out, mut stats) = self.search_once(query, k, s)?;
         let postings = self.index.manifest.posting_count as usize;
-        let groups = self.index.manifest.centroid_group_count as usize;
+        let groups = (self.index.manifest.centroid_group_count as usize).max(1);
         let mut wider = *s;
-        for _ in 0..3 {
-            if out.len() >= k || wider.max_postings >= postings {
+        for round in 0..4 {
+            let widest = wider.max_postings >= postings && wider.probe_groups >= groups && wider.eps2 == f32::MAX;
+            if out.len() >= k || widest {
                 break;
             }
-            wider.max_postings = (wider.max_postings * 4).min(postings);
-            wider.probe_groups = (wider.probe_groups * 4).min(groups.max(1));
+            // The last round takes every posting: the three before it were
+            // not enough, which only tiny postings or a huge k can cause.
+            let grow = if round == 3 { usize::MAX } else { 4 };
+            wider.max_postings = wider.max_postings.saturating_mul(grow).min(postings);
+            wider.probe_groups = wider.probe_groups.saturating_mul(grow).min(groups);
             wider.eps2 = f32::MAX;
             let (o, st) = self.search_once(query, k, &wider)?;
             stats.add(&st);
@@ -768,21 +773,23 @@ fn within_margin(cands: &mut Vec<Candidate>, k: usize, margin: f32) {
     }
 }
 
-/// How many of the sorted `nearest` centroids survive the eps2 bound.
+/// How many of the sorted `nearest` centroids survive the eps2 bound. The
+/// nearest always does: its distance can be 0 or, for l2 summed from half
+/// floats, slightly below 0, where a bound that scales it would keep none
+/// (and an infinite factor times 0 is NaN). eps2 = f32::MAX keeps all.
 fn prune(nearest: &[(u32, f32)], how: CentroidScore, eps2: f32) -> usize {
     let Some(&(_, d0)) = nearest.first() else {
         return 0;
     };
-    match how {
-        CentroidScore::L2 => {
-            let bound = (1.0 + eps2) * (1.0 + eps2) * d0;
-            nearest.iter().take_while(|&&(_, d)| d <= bound).count()
-        }
-        CentroidScore::NegIp => {
-            let bound = d0 + eps2 * d0.abs();
-            nearest.iter().take_while(|&&(_, d)| d <= bound).count()
-        }
+    let slack = match how {
+        CentroidScore::L2 => (1.0 + eps2) * (1.0 + eps2) - 1.0,
+        CentroidScore::NegIp => eps2,
+    };
+    let bound = d0 + slack * d0.abs();
+    if !bound.is_finite() {
+        return nearest.len();
     }
+    1 + nearest[1..].iter().take_while(|&&(_, d)| d <= bound).count()
 }
 
 /// Where `n` pages from `page` sit in the buffer of `reqs` (sorted by offset).
@@ -874,5 +881,17 @@ mod tests {
         assert_eq!(prune(&n, CentroidScore::L2, 0.0), 1);
         let ip = [(0u32, -10.0f32), (1, -9.0), (2, -5.0)];
         assert_eq!(prune(&ip, CentroidScore::NegIp, 0.2), 2);
+    }
+
+    /// issue 26 (1): a query on a centroid kept no posting (bound below d0).
+    #[test]
+    fn pruning_always_keeps_the_nearest_and_max_eps2_keeps_all() {
+        let below = [(0u32, -1e-4f32), (1, 0.5)];
+        assert_eq!(prune(&below, CentroidScore::L2, 0.4), 1);
+        let zero = [(0u32, 0.0f32), (1, 0.0), (2, 0.5)];
+        assert_eq!(prune(&zero, CentroidScore::L2, 0.4), 2);
+        assert_eq!(prune(&zero, CentroidScore::L2, f32::MAX), 3, "inf x 0 is NaN: keep all");
+        assert_eq!(prune(&zero, CentroidScore::NegIp, f32::MAX), 3);
+        assert_eq!(prune(&[], CentroidScore::L2, 0.4), 0);
     }
 }

@@ -262,6 +262,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             (None, Some(_), QuerySet::Codes(..)) => anyhow::bail!("remote bench sends float queries only"),
             (None, None, _) => anyhow::bail!("pass --index or --addr"),
         };
+        check_truth_matches(&row, ix.as_deref().map(|i| i.manifest.user_ids), &a.gt)?;
         if a.json {
             println!("{}", serde_json::to_string(&row)?);
         } else {
@@ -300,11 +301,34 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a ground truth that names none of the answers' ids: recall 0
+/// over every query is not a slow index but truth in other ids (row numbers
+/// against an index built with `--ids`, or another collection's).
+fn check_truth_matches(row: &Row, user_ids: Option<bool>, gt: &std::path::Path) -> anyhow::Result<()> {
+    if row.recall > 0.0 || row.queries == 0 {
+        return Ok(());
+    }
+    let hint = match user_ids {
+        Some(true) => {
+            "this index was built with --ids: write its truth in those ids with \
+             `fathom gt --ids FILE --out gt.u64bin`"
+        }
+        _ => "write the truth from this index's input (`fathom gt --base ... --ids FILE` if it was built with --ids)",
+    };
+    anyhow::bail!(
+        "none of the {} answers' ids is in the ground truth {} (recall 0 at {:?}): the truth cannot belong \
+         to this index; {hint}",
+        row.queries,
+        gt.display(),
+        row.settings
+    )
+}
+
 fn measure(
     ix: &Arc<Index>,
     qs: &QuerySet,
     nq: usize,
-    gt: &[Vec<i32>],
+    gt: &[Vec<u64>],
     k: usize,
     threads: usize,
     s: SearchSettings,

@@ -23,7 +23,7 @@ pub(super) fn measure(
     addr: &str,
     qs: &[f32],
     dim: usize,
-    gt: &[Vec<i32>],
+    gt: &[Vec<u64>],
     k: usize,
     concurrency: usize,
     s: SearchSettings,

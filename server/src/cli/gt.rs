@@ -1,6 +1,6 @@
 //! `fathom gt`: exact neighbours by blocked brute force, written as .ibin.
 
-use fathom_index::input::{write_ids_ibin, VectorFile};
+use fathom_index::input::{write_truth, IdFile, VectorFile};
 use fathom_index::Metric;
 use std::path::PathBuf;
 
@@ -14,9 +14,15 @@ pub struct Args {
     k: usize,
     #[arg(long)]
     metric: Metric,
-    /// Output .ibin (i32 n, i32 k, ids).
+    /// Output: .ibin (i32 n, i32 k, i32 ids) or .u64bin (u32 n, u32 k, u64
+    /// ids: any user id).
     #[arg(long)]
     out: PathBuf,
+    /// The base rows' ids (the file given to `fathom build --ids`: .u64bin
+    /// or .npy): the truth then names those ids instead of row numbers, as
+    /// an index built with them answers.
+    #[arg(long)]
+    ids: Option<PathBuf>,
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -52,9 +58,29 @@ impl Scan {
     }
 }
 
+/// The base rows' user ids, checked against the base's row count.
+fn user_ids(path: &std::path::Path, rows: u64) -> anyhow::Result<Vec<u64>> {
+    let f = IdFile::open(path)?;
+    anyhow::ensure!(f.count == rows, "{} holds {} ids but the base has {rows} rows", path.display(), f.count);
+    let mut ids = Vec::new();
+    f.read(0, rows as usize, &mut ids)?;
+    Ok(ids)
+}
+
+/// Writes the truth, in user ids when given.
+fn write(a: &Args, rows: &[Vec<fathom_index::Neighbor>], ids: Option<&[u64]>) -> anyhow::Result<()> {
+    let name = |row: u64| ids.map_or(row, |ids| ids[row as usize]);
+    let out: Vec<Vec<u64>> = rows.iter().map(|r| r.iter().map(|n| name(n.id)).collect()).collect();
+    write_truth(&a.out, a.k, &out)?;
+    let kind = if ids.is_some() { "user ids" } else { "row numbers" };
+    eprintln!("wrote {} x {} neighbours ({kind}) to {}", out.len(), a.k, a.out.display());
+    Ok(())
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     let base = VectorFile::open(&a.base)?;
     anyhow::ensure!(a.k >= 1 && a.k as u64 <= base.count, "k must be in 1..={}", base.count);
+    let ids = a.ids.as_deref().map(|p| user_ids(p, base.count)).transpose()?;
     if a.metric == Metric::Hamming {
         // Packed bits: .u8bin base and queries of the same width.
         let q = VectorFile::open(&a.queries)?;
@@ -73,10 +99,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let rows = super::pool(a.threads)?
             .install(|| fathom_index::gt::ground_truth_bits(&base, &raw, a.k, &|done| scan.at(done)))?;
         scan.finish();
-        let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id as u32).collect()).collect();
-        write_ids_ibin(&a.out, a.k, &ids)?;
-        eprintln!("wrote {} x {} neighbours (hamming) to {}", ids.len(), a.k, a.out.display());
-        return Ok(());
+        return write(&a, &rows, ids.as_deref());
     }
     let (queries, dim) = super::read_all_f32(&a.queries)?;
     anyhow::ensure!(
@@ -89,8 +112,5 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let rows = super::pool(a.threads)?
         .install(|| fathom_index::gt::ground_truth(&base, &queries, a.k, a.metric, &|done| scan.at(done)))?;
     scan.finish();
-    let ids: Vec<Vec<u32>> = rows.iter().map(|r| r.iter().map(|n| n.id as u32).collect()).collect();
-    write_ids_ibin(&a.out, a.k, &ids)?;
-    eprintln!("wrote {} x {} neighbours to {}", ids.len(), a.k, a.out.display());
-    Ok(())
+    write(&a, &rows, ids.as_deref())
 }
