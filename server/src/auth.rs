@@ -7,7 +7,10 @@
 //! logged.
 //! Every Fathom RPC needs `read` (there is no admin RPC yet; the scope is
 //! parsed so that key files stay valid when one comes). Health stays open:
-//! probes carry no key and learn nothing but serving or not.
+//! probes carry no key and learn nothing but serving or not. Keys are
+//! checked on a request's headers, before its body is read (`gate.rs`),
+//! and the file is reloaded on SIGHUP and when it changes ([`KeyStore`]);
+//! a file that fails to load keeps the current keys.
 
 use anyhow::{bail, Context};
 use std::path::Path;
@@ -62,8 +65,8 @@ impl ApiKeys {
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading api_keys_file {}", path.display()))?;
+        let text = fathom_index::format::files::read_regular_text(path, MAX_KEYS_FILE_BYTES)
+            .with_context(|| format!("reading api_keys_file {}", path.display()))?;
         let mut keys = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
@@ -103,10 +106,16 @@ impl ApiKeys {
 
     /// Whether the request's bearer token is a key of at least `need`.
     pub fn check(&self, md: &MetadataMap, need: Scope) -> Result<(), Status> {
-        let token = md
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        self.check_token(md.get("authorization").and_then(|v| v.to_str().ok()), need)
+    }
+
+    /// [`Self::check`] on an `authorization` value (`Bearer KEY`; the
+    /// scheme is case-insensitive, as HTTP says).
+    pub fn check_token(&self, authorization: Option<&str>, need: Scope) -> Result<(), Status> {
+        let token = authorization
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .ok_or_else(|| Status::unauthenticated("an API key is required"))?;
         // Every key is compared whole, so the time does not tell which matched.
         let mut found = None;
@@ -130,6 +139,89 @@ impl ApiKeys {
     }
 }
 
+/// A key file is a few lines a key: anything far larger is not one.
+const MAX_KEYS_FILE_BYTES: u64 = 4 << 20;
+
+/// How often the key file is checked for changes.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The keys in force, reloaded from their file on SIGHUP and when the
+/// file's modification time changes. A reload that fails (a half-written
+/// file, a FIFO) is logged and the current keys stay; rate buckets start
+/// full again after a reload.
+pub struct KeyStore {
+    path: std::path::PathBuf,
+    current: parking_lot::RwLock<(std::sync::Arc<ApiKeys>, Option<std::time::SystemTime>)>,
+}
+
+impl KeyStore {
+    /// The keys of `path`, when one is configured; an error names the file.
+    pub fn load_optional(path: Option<&Path>) -> anyhow::Result<Option<std::sync::Arc<Self>>> {
+        let Some(path) = path else { return Ok(None) };
+        let stamp = stamp(path);
+        let keys = std::sync::Arc::new(ApiKeys::load(path)?);
+        Ok(Some(std::sync::Arc::new(KeyStore { path: path.to_path_buf(), current: (keys, stamp).into() })))
+    }
+
+    pub fn keys(&self) -> std::sync::Arc<ApiKeys> {
+        self.current.read().0.clone()
+    }
+
+    /// Checks the `authorization` header of a request (read scope).
+    pub fn check_headers(&self, headers: &tonic::codegen::http::HeaderMap) -> Result<(), Status> {
+        let value = headers.get("authorization").and_then(|v| v.to_str().ok());
+        self.keys().check_token(value, Scope::Read)
+    }
+
+    /// Reads the file again (blocking: call off the runtime); on failure
+    /// keeps the current keys.
+    pub fn reload(&self, why: &str) {
+        let stamp = stamp(&self.path);
+        match ApiKeys::load(&self.path) {
+            Ok(k) => {
+                let n = k.keys.len();
+                *self.current.write() = (std::sync::Arc::new(k), stamp);
+                tracing::info!(keys = n, "{why}: API keys reloaded");
+            }
+            Err(e) => {
+                self.current.write().1 = stamp;
+                tracing::error!("{why}: API key reload failed, keeping the current keys: {e:#}");
+            }
+        }
+    }
+
+    /// Reloads on SIGHUP and on change, off the runtime; runs for the life
+    /// of the server.
+    pub async fn watch(self: std::sync::Arc<Self>) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup()).ok();
+        loop {
+            let why = tokio::select! {
+                _ = async {
+                    match hup.as_mut() {
+                        Some(h) => { h.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => "SIGHUP",
+                _ = tokio::time::sleep(WATCH_EVERY) => {
+                    let me = self.clone();
+                    let changed = tokio::task::spawn_blocking(move || stamp(&me.path) != me.current.read().1);
+                    if !changed.await.unwrap_or(false) {
+                        continue;
+                    }
+                    "api_keys_file changed"
+                }
+            };
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || me.reload(why)).await;
+        }
+    }
+}
+
+fn stamp(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 /// Equal bytes, in time that depends only on the lengths.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
@@ -144,14 +236,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn attach(md: &mut MetadataMap, key: Option<&str>) {
     if let Some(v) = key.and_then(|k| format!("Bearer {k}").parse().ok()) {
         md.insert("authorization", v);
-    }
-}
-
-/// Checks `md` when keys are configured.
-pub fn authorize(keys: &Option<std::sync::Arc<ApiKeys>>, md: &MetadataMap) -> Result<(), Status> {
-    match keys {
-        Some(k) => k.check(md, Scope::Read),
-        None => Ok(()),
     }
 }
 

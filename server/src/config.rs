@@ -50,9 +50,13 @@ pub struct Config {
     pub max_request_rerank: usize,
     /// Largest request message in bytes.
     pub max_message_bytes: usize,
+    /// Request bytes received and not yet decoded, across all requests at
+    /// once (at least `max_message_bytes`); past it RESOURCE_EXHAUSTED.
+    pub decode_budget_bytes: usize,
     /// Connections open at once (lowered to fit the open-file limit).
     pub max_connections: usize,
-    /// A connection that sends nothing for this long is closed.
+    /// A connection that has not sent the HTTP/2 preface and SETTINGS (after
+    /// TLS) within this long is closed.
     pub handshake_timeout_ms: u64,
     /// Concurrent requests (HTTP/2 streams) per connection.
     pub max_streams_per_connection: u32,
@@ -102,6 +106,7 @@ impl Default for Config {
             max_request_postings: limits.max_request_postings,
             max_request_rerank: limits.max_request_rerank,
             max_message_bytes: 16 << 20,
+            decode_budget_bytes: crate::grpc::DEFAULT_DECODE_BUDGET_BYTES,
             max_connections: 1024,
             handshake_timeout_ms: 5_000,
             max_streams_per_connection: 128,
@@ -160,6 +165,7 @@ impl Config {
             ("max_request_postings", self.max_request_postings),
             ("max_request_rerank", self.max_request_rerank),
             ("max_message_bytes", self.max_message_bytes),
+            ("decode_budget_bytes", self.decode_budget_bytes),
             ("max_connections", self.max_connections),
             ("handshake_timeout_ms", self.handshake_timeout_ms as usize),
             ("max_streams_per_connection", self.max_streams_per_connection as usize),

@@ -68,6 +68,7 @@ impl Default for Limits {
             connections: crate::listener::ConnectionLimits {
                 max_connections: 1024,
                 handshake_timeout: Duration::from_secs(5),
+                protocol: crate::listener::Protocol::Http2,
             },
             max_streams_per_connection: 128,
         }
@@ -84,7 +85,15 @@ pub struct Options {
     pub reflection: bool,
     /// TLS on the gRPC port, when configured (reloaded on SIGHUP and on change).
     pub tls: Option<std::sync::Arc<crate::tls::ReloadableTls>>,
+    /// API keys, when configured (checked on headers; reloaded likewise).
+    pub auth: Option<std::sync::Arc<crate::auth::KeyStore>>,
+    /// Request body bytes received and not yet decoded, across requests.
+    pub decode_budget_bytes: usize,
 }
+
+/// The default of [`Options::decode_budget_bytes`]: 16 largest default
+/// messages at once.
+pub const DEFAULT_DECODE_BUDGET_BYTES: usize = 256 << 20;
 
 /// Files of a TLS setup: certificate chain and key (PEM), and for mutual
 /// TLS the CA that client certificates must chain to.
@@ -126,7 +135,7 @@ where
     F: Future<Output = anyhow::Error>,
 {
     let Stopping { shutdown, on_shutdown, fatal, drain } = stopping;
-    let Options { max_message_bytes, limits, observe, reflection, tls } = opts;
+    let Options { max_message_bytes, limits, observe, reflection, tls, auth, decode_budget_bytes } = opts;
     let health =
         tonic_health::pb::health_server::HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -138,6 +147,13 @@ where
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    // Descriptors beyond connections: index files, rings, metrics, stdio.
+    let connections = crate::listener::ConnectionLimits {
+        max_connections: crate::listener::fit_to_fd_limit(limits.connections.max_connections, 48),
+        ..limits.connections
+    };
+    let (incoming, idle) = crate::listener::incoming(listener, connections, tls.clone());
+
     // Shutdown: stop taking work, report NOT_SERVING, let tonic drain.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -147,22 +163,22 @@ where
         on_shutdown();
         set_health(&reporter, ServingStatus::NotServing).await;
         let _ = stop_tx.send(());
+        idle.close_all();
         let _ = stopped_tx.send(());
     });
-    // Descriptors beyond connections: index files, rings, metrics, stdio.
-    let connections = crate::listener::ConnectionLimits {
-        max_connections: crate::listener::fit_to_fd_limit(limits.connections.max_connections, 48),
-        ..limits.connections
-    };
     if let Some(tls) = &tls {
         tokio::spawn(tls.clone().watch());
+    }
+    if let Some(keys) = &auth {
+        tokio::spawn(keys.clone().watch());
     }
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.max_streams_per_connection)
         // Find peers that vanished without closing.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .layer(crate::wire_errors::WireErrorsLayer(observe))
+        .layer(crate::wire_errors::WireErrorsLayer(observe.clone()))
+        .layer(crate::gate::GateLayer::new(auth, decode_budget_bytes, observe))
         .add_service(health)
         // Reflection describes the API to anyone: off when keys guard it.
         .add_optional_service(reflection.then_some(reflection_v1))
@@ -172,7 +188,7 @@ where
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
         )
-        .serve_with_incoming_shutdown(crate::listener::incoming(listener, connections, tls), async {
+        .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });
     tokio::pin!(server);

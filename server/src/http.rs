@@ -33,8 +33,11 @@ impl Exposition for crate::metrics::Metrics {
 /// Scrapers and probes at once; more wait in the backlog. Silent
 /// connections are closed after a second, or sooner when slots run out
 /// (the shared bounded accept loop): probes must not wait behind them.
-const LIMITS: crate::listener::ConnectionLimits =
-    crate::listener::ConnectionLimits { max_connections: 64, handshake_timeout: Duration::from_secs(1) };
+const LIMITS: crate::listener::ConnectionLimits = crate::listener::ConnectionLimits {
+    max_connections: 64,
+    handshake_timeout: Duration::from_secs(1),
+    protocol: crate::listener::Protocol::Http1,
+};
 
 /// A connection that has not finished its request head by then is closed.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,7 +70,7 @@ pub async fn serve<M: Exposition>(listener: TcpListener, metrics: Arc<M>, tls: O
         ..LIMITS
     };
     let app = router(metrics);
-    let mut conns = crate::listener::incoming(listener, limits, tls);
+    let (mut conns, _) = crate::listener::incoming(listener, limits, tls);
     while let Some(Ok(sock)) = conns.next().await {
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {

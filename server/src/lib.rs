@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod gate;
 pub mod grpc;
 pub mod http;
 pub mod layers;

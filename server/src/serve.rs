@@ -30,6 +30,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
+    // Configuration errors first, before anything listens.
+    let auth = crate::auth::KeyStore::load_optional(cfg.api_keys_file.as_deref())?;
+    let tls = crate::tls::ReloadableTls::load(&cfg.tls(), crate::tls::H2)?;
     let metrics = Arc::new(Metrics::default());
     let (listener, bound) = grpc::bind(cfg.listen_addr()?, cfg.metrics_addr()?, metrics.clone(), &cfg.tls()).await?;
     on_bound(bound);
@@ -50,6 +53,11 @@ pub async fn serve(
             let (loader_served, loader_metrics) = (served.clone(), metrics.clone());
             let loader_cfg = cfg.clone();
             let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                // A test hook: hold the load so that tests see the server
+                // listening and NOT_SERVING meanwhile.
+                if let Some(ms) = std::env::var("FATHOM_TEST_LOAD_DELAY_MS").ok().and_then(|v| v.parse().ok()) {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
                 let dir = loader_cfg.index_source().current()?;
                 let ready = crate::swap::open_ready(&dir, &loader_cfg, &loader_metrics)?;
                 loader_served.set(ready, &loader_metrics);
@@ -60,6 +68,7 @@ pub async fn serve(
                 Ok(Ok(())) => {
                     metrics.ready.set(1);
                     grpc::set_health(&reporter, ServingStatus::Serving).await;
+                    crate::logging::announce("serving", bound);
                     swaps(cfg, served, metrics).await;
                 }
                 Ok(Err(e)) => {
@@ -72,10 +81,8 @@ pub async fn serve(
         });
     }
 
-    let auth = crate::auth::ApiKeys::load_optional(cfg.api_keys_file.as_deref())?;
     let reflection = auth.is_none();
     let svc = FathomService {
-        auth,
         served,
         draining: draining.clone(),
         metrics: metrics.clone(),
@@ -106,14 +113,22 @@ pub async fn serve(
         connections: crate::listener::ConnectionLimits {
             max_connections: cfg.max_connections,
             handshake_timeout: cfg.handshake_timeout(),
+            protocol: crate::listener::Protocol::Http2,
         },
         max_streams_per_connection: cfg.max_streams_per_connection,
     };
     let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
         metrics_for_wire.observe_request(crate::metrics::known_method(method), code, took);
     });
-    let tls = crate::tls::ReloadableTls::load(&cfg.tls(), crate::tls::H2)?;
-    let opts = grpc::Options { max_message_bytes: cfg.max_message_bytes, limits, observe, reflection, tls };
+    let opts = grpc::Options {
+        max_message_bytes: cfg.max_message_bytes,
+        limits,
+        observe,
+        reflection,
+        tls,
+        auth,
+        decode_budget_bytes: cfg.decode_budget_bytes.max(cfg.max_message_bytes),
+    };
     grpc::run(listener, svc, opts, reporter, stopping).await
 }
 
@@ -136,7 +151,10 @@ async fn swaps(cfg: Config, served: Arc<Served>, metrics: Arc<Metrics>) {
                 }
             } => {
                 let current = served.get().map(|r| r.index.dir.clone());
-                if cfg.index_source().current().ok() == current {
+                // Off the runtime: CURRENT is a file on a volume.
+                let source = cfg.index_source();
+                let now = tokio::task::spawn_blocking(move || source.current().ok()).await.ok().flatten();
+                if now == current {
                     continue;
                 }
             }

@@ -28,8 +28,6 @@ pub struct FathomService {
     pub limits: Limits,
     /// The configured search settings, over the served index's defaults.
     pub defaults: SearchOverrides,
-    /// API keys every call needs, when configured.
-    pub auth: Option<Arc<crate::auth::ApiKeys>>,
 }
 
 struct InFlight<'a>(&'a Metrics);
@@ -146,7 +144,6 @@ impl Fathom for FathomService {
         let _g = InFlight::new(&self.metrics);
         let timeout = timeout_of(&req);
         let r = async {
-            crate::auth::authorize(&self.auth, req.metadata())?;
             let m = req.into_inner();
             let (qs, k, s) = validate::search_request(&m, &self.limits, &self.search_defaults(&m.collection_id))?;
             let mut out = self.run(qs, k, s, timeout, &m.collection_id).await?;
@@ -164,7 +161,6 @@ impl Fathom for FathomService {
         let _g = InFlight::new(&self.metrics);
         let timeout = timeout_of(&req);
         let r = async {
-            crate::auth::authorize(&self.auth, req.metadata())?;
             let m = req.into_inner();
             let (qs, k, s) = validate::batch_request(&m, &self.limits, &self.search_defaults(&m.collection_id))?;
             let results = self.run(qs, k, s, timeout, &m.collection_id).await?;
@@ -174,10 +170,10 @@ impl Fathom for FathomService {
         self.finish("BatchSearch", started, r)
     }
 
-    async fn get_codec(&self, req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
+    async fn get_codec(&self, _req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
         let started = Instant::now();
         use fathom_index::quant::Quantizer;
-        let r = crate::auth::authorize(&self.auth, req.metadata()).and_then(|()| self.state()).and_then(|st| {
+        let r = self.state().and_then(|st| {
             let params = match &st.index.manifest.quantizer {
                 Quantizer::Binary { params } => params,
                 Quantizer::Codes(space) => space.codec.as_ref().ok_or_else(|| {
@@ -198,17 +194,16 @@ impl Fathom for FathomService {
         self.finish("GetCodec", started, r)
     }
 
-    async fn get_index_info(&self, req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
+    async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
         let started = Instant::now();
-        let r =
-            crate::auth::authorize(&self.auth, req.metadata()).and_then(|()| self.state()).map(|st| pb::IndexInfo {
-                previous_collection_id: self
-                    .served
-                    .previous()
-                    .map(|p| p.index.manifest.collection_id.clone())
-                    .unwrap_or_default(),
-                ..index_info(&st.index, &self.defaults.apply(st.index.default_settings()))
-            });
+        let r = self.state().map(|st| pb::IndexInfo {
+            previous_collection_id: self
+                .served
+                .previous()
+                .map(|p| p.index.manifest.collection_id.clone())
+                .unwrap_or_default(),
+            ..index_info(&st.index, &self.defaults.apply(st.index.default_settings()))
+        });
         self.finish("GetIndexInfo", started, r)
     }
 }

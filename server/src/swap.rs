@@ -41,16 +41,26 @@ impl IndexSource {
     }
 }
 
-/// `root/<name in CURRENT>`, the name checked to be a plain directory name.
+/// `root/<name in CURRENT>`, the name checked to be a plain directory name
+/// that stays inside the root (a symlink out of it is refused). `CURRENT`
+/// is read only as a small regular file: a FIFO or a device is refused, not
+/// waited on.
 pub fn current_version(root: &Path) -> anyhow::Result<PathBuf> {
     let path = root.join(CURRENT_FILE);
-    let text = std::fs::read_to_string(&path)
+    let text = fathom_index::format::files::read_regular_text(&path, 4096)
         .with_context(|| format!("reading {} (it names the index version to serve)", path.display()))?;
     let name = text.trim();
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         bail!("{}: {name:?} is not the name of a version directory in {}", path.display(), root.display());
     }
-    Ok(root.join(name))
+    let dir = root.join(name);
+    let (real_root, real_dir) = (root.canonicalize(), dir.canonicalize());
+    if let (Ok(r), Ok(d)) = (&real_root, &real_dir) {
+        if d.parent() != Some(r.as_path()) {
+            bail!("{}: {name:?} leads out of {} (to {}): refused", path.display(), root.display(), d.display());
+        }
+    }
+    Ok(dir)
 }
 
 /// Why `new` cannot replace `old` under running clients, if it cannot.

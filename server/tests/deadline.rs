@@ -84,7 +84,6 @@ async fn a_request_past_its_deadline_is_deadline_exceeded_and_not_searched() {
         metrics: metrics.clone(),
         limits: Limits::new(1000, 1024),
         defaults: fathom_index::SearchOverrides::default(),
-        auth: None,
     };
     let vector = |v: Vec<f32>| pb::Vector { data: Some(pb::vector::Data::Floats(pb::FloatVector { values: v })) };
     let request = || pb::SearchRequest { vector: Some(vector(vec![0.5; DIM])), k: 10, ..Default::default() };

@@ -289,23 +289,13 @@ fn log_json_is_json_throughout() {
 
 /// issue 12 (4): while the index loads, health says NOT_SERVING for the
 /// whole server ("") as for `fathom.v1.Fathom` (the first used to say
-/// SERVING), and SERVING for both once it is open. The load is held open
-/// with a FIFO in place of `manifest.json`, released by writing it.
+/// SERVING), and SERVING for both once it is open. The load is held by the
+/// test hook FATHOM_TEST_LOAD_DELAY_MS (a FIFO manifest held it before
+/// issue 26, which now refuses one at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_not_serving_while_the_index_loads() {
     let (idx, _, _) = fixture("loading");
-    let held = idx.with_file_name("held");
-    std::fs::create_dir_all(&held).unwrap();
-    for e in std::fs::read_dir(&idx).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), held.join(e.file_name())).unwrap();
-    }
-    let manifest = std::fs::read(held.join("manifest.json")).unwrap();
-    std::fs::remove_file(held.join("manifest.json")).unwrap();
-    let fifo = held.join("manifest.json");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
-    assert!(made.success());
-    let server = Server::start(&held, &[]);
+    let server = Server::start_listening(&idx, &[("FATHOM_TEST_LOAD_DELAY_MS", "2000")]);
     let channel = tonic::transport::Endpoint::from_shared(server.grpc.clone()).unwrap().connect().await.unwrap();
     let health = tonic_health::pb::health_client::HealthClient::new(channel);
     let status = |service: &'static str| {
@@ -318,7 +308,6 @@ async fn health_is_not_serving_while_the_index_loads() {
     for service in ["", "fathom.v1.Fathom"] {
         assert_eq!(status(service).await, ServingStatus::NotServing as i32, "{service:?} while loading");
     }
-    std::thread::spawn(move || std::fs::write(fifo, manifest).unwrap());
     let t = std::time::Instant::now();
     while status("").await != ServingStatus::Serving as i32 {
         assert!(t.elapsed() < Duration::from_secs(20), "never SERVING after the load");

@@ -1,8 +1,11 @@
 //! Issue 26: what trying Fathom as a new user would, and attacking it on
 //! loopback, found. Each test here failed before its fix.
 
+use fathom_client::{Client, ClientOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
 
 mod common;
 
@@ -135,4 +138,232 @@ fn truth_in_user_ids_and_bench_refuses_truth_of_other_ids() {
     assert!(o.status.success(), "{}", stderr(&o));
     let row: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(row["recall"].as_f64().unwrap() > 0.8, "{row}");
+}
+
+/// A small served index: 20,000 x 32 mixture rows, and 100 queries.
+fn fixture(name: &str) -> (PathBuf, Vec<f32>) {
+    let d = dir(name);
+    let m = fathom_index::synth::Mixture { dim: 32, clusters: 60, seed: 3 };
+    let base = d.join("base.fbin");
+    m.write_fbin(&base, 0, 20_000).unwrap();
+    let idx = d.join("idx");
+    let params = fathom_index::BuildParams::default();
+    fathom_index::build(&base, &idx, &params, &fathom_index::build::NoProgress).unwrap();
+    (idx, m.rows(1, 0, 100))
+}
+
+/// Whether the server closed `s` (a read returns 0 or fails) within `wait`.
+fn closed_within(s: &mut std::net::TcpStream, wait: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue, // the server's SETTINGS
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// (4) A socket that sends one byte is not a client: it must finish the
+/// HTTP/2 preface and SETTINGS within the handshake timeout, and
+/// connections that never send a request give their slot up when slots run
+/// out. All slots held by such sockets used to lock every client out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_connections_cannot_hold_the_slots() {
+    use std::io::Write;
+    let (idx, queries) = fixture("slots");
+    let env = [("FATHOM_MAX_CONNECTIONS", "16"), ("FATHOM_HANDSHAKE_TIMEOUT_MS", "1500")];
+    let server = common::Server::start(&idx, &env);
+    let addr = server.addr().to_string();
+    let connect = || std::net::TcpStream::connect(&addr).unwrap();
+    let search = || async {
+        let opts = ClientOptions { request_timeout: Some(Duration::from_secs(3)), retries: 0, ..Default::default() };
+        let client = Client::connect(&server.grpc, opts).await.unwrap();
+        client.search(&queries[..32], 10, None).await.map(|r| r.neighbors.len())
+    };
+    // Every slot: one byte each.
+    let mut slow: Vec<_> = (0..16)
+        .map(|_| {
+            let mut s = connect();
+            s.write_all(b"P").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(search().await.unwrap(), 10, "a client gets a slot while one-byte sockets hold them all");
+    // They are closed once the handshake timeout passes.
+    let started = std::time::Instant::now();
+    for s in &mut slow {
+        assert!(closed_within(s, Duration::from_secs(4)), "a one-byte socket stayed open");
+    }
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // A full preface and SETTINGS, then never a request: handed to the
+    // server, yet evicted when a client needs the slot.
+    let preface = [&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..], &[0, 0, 0, 4, 0, 0, 0, 0, 0]].concat();
+    let mut idle: Vec<_> = (0..16)
+        .map(|_| {
+            let mut s = connect();
+            s.write_all(&preface).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(search().await.unwrap(), 10, "a client gets a slot while request-less connections hold them all");
+    assert!(idle.iter_mut().any(|s| closed_within(s, Duration::from_millis(500))), "none was evicted");
+    // Garbage instead of a preface is closed at once.
+    let mut junk = connect();
+    junk.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n0123456789").unwrap();
+    assert!(closed_within(&mut junk, Duration::from_secs(1)));
+    assert!(server.terminate().success());
+}
+
+/// (6) A FIFO (or a device) where a manifest, CURRENT, a key file or a
+/// certificate should be is refused at once, naming the file: a FIFO
+/// manifest used to leave the server NOT_SERVING with no log line, and
+/// `fathom info --verify` hung.
+#[test]
+fn fifos_and_devices_are_refused_not_waited_on() {
+    let (idx, _) = fixture("fifo");
+    let held = idx.with_file_name("held");
+    std::fs::create_dir_all(&held).unwrap();
+    for e in std::fs::read_dir(&idx).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), held.join(e.file_name())).unwrap();
+    }
+    std::fs::remove_file(held.join("manifest.json")).unwrap();
+    assert!(Command::new("mkfifo").arg(held.join("manifest.json")).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let o = fathom(&["info", held.to_str().unwrap(), "--verify"]);
+    assert!(!o.status.success() && stderr(&o).contains("manifest.json"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_fathom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--index"])
+        .arg(&held)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("manifest.json") && stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    // CURRENT as /dev/zero: refused by type, not read until memory runs out.
+    let root = held.with_file_name("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", root.join("CURRENT")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_fathom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--index-root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("CURRENT"), "{}", stderr(&o));
+    // An API-keys file that is a FIFO: refused before anything listens.
+    let keys = root.join("keys.fifo");
+    assert!(Command::new("mkfifo").arg(&keys).status().unwrap().success());
+    let o = Command::new(env!("CARGO_BIN_EXE_fathom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--index"])
+        .arg(&idx)
+        .arg("--api-keys-file")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("fathom listening on"), "checked before listening: {}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+    kb.unwrap_or(0) * 1024
+}
+
+/// (5) Keys are checked on the headers, before a body is read: 48 calls of
+/// 15 MB without a key used to grow the server by the bodies (200 such
+/// calls: 425 MB -> 2.14 GB) before each was answered UNAUTHENTICATED.
+/// (9) The key file is reloaded on SIGHUP: a removed key stops working,
+/// an added one starts. (16) `Bearer` is case-insensitive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_checked_before_bodies_and_reload_on_sighup() {
+    use fathom_proto::v1::{fathom_client::FathomClient, vector, PackedVector, SearchRequest, Vector};
+    let (idx, queries) = fixture("keys");
+    let keys = idx.with_file_name("keys");
+    std::fs::write(&keys, "old-key-0123456789abcdef\n").unwrap();
+    let server = common::Server::start(&idx, &[("FATHOM_API_KEYS_FILE", keys.to_str().unwrap())]);
+    let pid = server.child.id();
+    let before = rss_bytes(pid);
+    let big = SearchRequest {
+        vector: Some(Vector {
+            data: Some(vector::Data::Packed(PackedVector { element_type: 0, data: vec![7u8; 15 << 20] })),
+        }),
+        k: 10,
+        ..Default::default()
+    };
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(rss_bytes(pid), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let mut calls = Vec::new();
+    for _ in 0..48 {
+        let (addr, req) = (server.grpc.clone(), big.clone());
+        calls.push(tokio::spawn(async move {
+            let mut c = FathomClient::connect(addr).await.unwrap().max_encoding_message_size(64 << 20);
+            c.search(req).await.unwrap_err().code()
+        }));
+    }
+    for c in calls {
+        assert_eq!(c.await.unwrap(), tonic::Code::Unauthenticated);
+    }
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let grew = peak.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(before);
+    eprintln!("48 x 15 MiB without a key: RSS {} MiB -> peak +{} MiB", before >> 20, grew >> 20);
+    assert!(grew < 200 << 20, "RSS grew by {} MiB under unauthenticated bodies", grew >> 20);
+
+    let with = |key: &str| ClientOptions {
+        retries: 0,
+        api_key: Some(fathom_client::ApiKey(key.into())),
+        ..Default::default()
+    };
+    let q = &queries[..32];
+    let old = Client::connect(&server.grpc, with("old-key-0123456789abcdef")).await.unwrap();
+    assert_eq!(old.search(q, 10, None).await.unwrap().neighbors.len(), 10);
+    // The scheme in any case.
+    let mut raw = FathomClient::connect(server.grpc.clone()).await.unwrap();
+    let floats = fathom_proto::v1::FloatVector { values: q.to_vec() };
+    let mut req = tonic::Request::new(SearchRequest {
+        vector: Some(Vector { data: Some(vector::Data::Floats(floats)) }),
+        k: 10,
+        ..Default::default()
+    });
+    req.metadata_mut().insert("authorization", "bearer old-key-0123456789abcdef".parse().unwrap());
+    assert_eq!(raw.search(req).await.unwrap().into_inner().neighbors.len(), 10);
+    // Rotate: the old key goes, a new one comes; SIGHUP.
+    std::fs::write(&keys, "new-key-0123456789abcdef\n").unwrap();
+    Command::new("sh").args(["-c", &format!("kill -HUP {pid}")]).status().unwrap();
+    let t = std::time::Instant::now();
+    let new = Client::connect(&server.grpc, with("new-key-0123456789abcdef")).await.unwrap();
+    while new.search(q, 10, None).await.is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "the new key never worked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e = old.search(q, 10, None).await.unwrap_err();
+    assert_eq!(e.code(), Some(tonic::Code::Unauthenticated), "{e}");
+    // A broken file keeps the current keys.
+    std::fs::write(&keys, "short\n").unwrap();
+    Command::new("sh").args(["-c", &format!("kill -HUP {pid}")]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(new.search(q, 10, None).await.unwrap().neighbors.len(), 10);
+    let m = server.http_get("/metrics");
+    assert!(m.contains("fathom_requests_total{method=\"Search\",code=\"UNAUTHENTICATED\"}"), "refusals are counted");
+    assert!(server.terminate().success());
 }

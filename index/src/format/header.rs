@@ -135,7 +135,9 @@ impl FileHeader {
 
 /// Reads a small file whole, checks its header and body CRC; returns the body.
 pub fn read_checked(path: &Path, kind: FileKind) -> Result<Vec<u8>, FormatError> {
-    let bytes = std::fs::read(path).at(path)?;
+    // Only a regular file (a FIFO would block); as large as an index's
+    // small files get (the centroids of 10^9 vectors are a few GiB).
+    let bytes = super::files::read_regular(path, u64::MAX / 2).at(path)?;
     let h = FileHeader::decode(&bytes, kind, path, bytes.len() as u64)?;
     let body = bytes[h.header_bytes as usize..].to_vec();
     let found = crc32fast::hash(&body);

@@ -194,10 +194,14 @@ fn check_crc(text: &str, path: &Path) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// A manifest is JSON of build parameters and codebooks (PQ codebooks of
+/// 1,024-d vectors are a few MiB): anything far larger is not one.
+const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+
 impl Manifest {
     pub fn read(dir: &Path) -> Result<Self, FormatError> {
         let path = dir.join(super::MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).at(&path)?;
+        let text = super::files::read_regular_text(&path, MAX_MANIFEST_BYTES).at(&path)?;
         Self::parse(&text, path)
     }
 

@@ -114,6 +114,9 @@ impl Index {
         )?;
         let ppath = dir.join(fmt::POSTINGS_FILE);
         let vpath = dir.join(fmt::VECTORS_FILE);
+        for p in [&ppath, &vpath] {
+            fmt::files::check_regular(p).map_err(|error| FormatError::Io { path: p.clone(), error })?;
+        }
         let files = Arc::new(IoFiles::open(&[ppath.clone(), vpath.clone()], opts.direct_io)?);
         // Headers are read through buffered handles: O_DIRECT forbids a 64-byte read.
         let pf = std::fs::File::open(&ppath).map_err(|error| FormatError::Io { path: ppath.clone(), error })?;
@@ -388,7 +391,8 @@ impl Index {
                 offset: 0,
                 what: format!("files has no entry for {name}"),
             })?;
-            let bytes = std::fs::read(&path).map_err(|error| FormatError::Io { path: path.clone(), error })?;
+            let bytes = fmt::files::read_regular(&path, u64::MAX / 2)
+                .map_err(|error| FormatError::Io { path: path.clone(), error })?;
             let found = crc32fast::hash(&bytes[fmt::PAGE_BYTES.min(bytes.len())..]);
             if found != entry.crc32 {
                 return Err(IndexError::Format(FormatError::Checksum {

@@ -781,6 +781,9 @@ fn prune(nearest: &[(u32, f32)], how: CentroidScore, eps2: f32) -> usize {
     let Some(&(_, d0)) = nearest.first() else {
         return 0;
     };
+    if eps2 == f32::MAX {
+        return nearest.len();
+    }
     let slack = match how {
         CentroidScore::L2 => (1.0 + eps2) * (1.0 + eps2) - 1.0,
         CentroidScore::NegIp => eps2,

@@ -50,8 +50,8 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let path = |p: Option<PathBuf>| p.map(|p| p.to_string_lossy().into_owned());
     let cfg = Config::load(a.config.as_deref(), |l| {
-        l.set("index", path(a.index))
-            .set("index_root", path(a.index_root))
+        l.set("index", path(a.index.clone()))
+            .set("index_root", path(a.index_root.clone()))
             .set("index_watch_ms", a.index_watch_ms.map(|v| v as i64))
             .set("listen", a.listen)
             .set("metrics_listen", a.metrics_listen)
@@ -63,10 +63,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .set("tls_key", path(a.tls_key))
             .set("tls_client_ca", path(a.tls_client_ca))
     })?;
+    // Paths from flags as given: the config layers carry text, and a path
+    // need not be UTF-8.
+    let mut cfg = cfg;
+    if let Some(p) = a.index {
+        cfg.index = Some(p);
+    }
+    if let Some(p) = a.index_root {
+        cfg.index_root = Some(p);
+    }
     crate::logging::effective_config("serve", &cfg);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let r = rt.block_on(crate::serve::serve(cfg, crate::serve::signals(), |b| {
-        crate::logging::announce("serving", b);
+        // Listening, index not yet open: `fathom serving on` follows once
+        // it is (scripts wait for that line).
+        crate::logging::announce("listening", b);
     }));
     // An index still loading (SIGTERM during the load) must not hold the
     // process: dropping the runtime would wait for the loader thread.

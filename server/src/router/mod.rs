@@ -32,6 +32,9 @@ pub async fn route(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
+    // Configuration errors first, before anything listens.
+    let auth = crate::auth::KeyStore::load_optional(cfg.api_keys_file.as_deref())?;
+    let tls = crate::tls::ReloadableTls::load(&cfg.tls, crate::tls::H2)?;
     let cluster = Arc::new(Cluster::new(
         &cfg.shards,
         ClusterOptions {
@@ -94,10 +97,8 @@ pub async fn route(
         });
     }
 
-    let auth = crate::auth::ApiKeys::load_optional(cfg.api_keys_file.as_deref())?;
     let reflection = auth.is_none();
     let svc = RouterService {
-        auth,
         cluster,
         policy: cfg.policy,
         limits: Limits::new(cfg.max_k, cfg.max_batch),
@@ -123,7 +124,9 @@ pub async fn route(
         limits: crate::grpc::Limits::default(),
         observe,
         reflection,
-        tls: crate::tls::ReloadableTls::load(&cfg.tls, crate::tls::H2)?,
+        tls,
+        auth,
+        decode_budget_bytes: crate::grpc::DEFAULT_DECODE_BUDGET_BYTES.max(cfg.max_message_bytes),
     };
     crate::grpc::run(listener, svc, opts, reporter, stopping).await
 }

@@ -22,6 +22,16 @@ impl Server {
         Self::serve_on(index, "127.0.0.1:0", &[], env)
     }
 
+    /// `fathom serve --index INDEX`, returned once it listens (the index
+    /// may still be opening).
+    pub fn start_listening(index: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--workers", "2"])
+            .arg("--index")
+            .arg(index);
+        Self::spawn(cmd, env, "fathom listening on ")
+    }
+
     pub fn serve_on(index: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
         cmd.args(["serve", "--listen", listen, "--metrics-listen", "127.0.0.1:0", "--workers", "2"])
@@ -84,7 +94,7 @@ impl Server {
         };
         // Keep draining stderr so the process never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        // "fathom serving on 127.0.0.1:P (metrics 127.0.0.1:Q)"
+        // "fathom serving on 127.0.0.1:P (metrics 127.0.0.1:Q)" (or listening)
         let grpc = line.split_whitespace().nth(3).unwrap().to_string();
         let metrics = line.rsplit("(metrics ").next().unwrap().trim_end_matches(')').to_string();
         Server { child, grpc: format!("http://{grpc}"), metrics }
