@@ -48,7 +48,11 @@ pub struct Config {
     pub max_request_postings: usize,
     /// Most candidates one request may rerank: queries x rerank.
     pub max_request_rerank: usize,
-    /// Largest request message in bytes.
+    /// Most 4 KiB pages one request may read at most: queries x
+    /// (max_postings x block_pages + max(rerank, k) + prefetch_postings x 48).
+    pub max_request_pages: usize,
+    /// Largest request and answer message in bytes (an answer that could
+    /// be larger is refused before the work).
     pub max_message_bytes: usize,
     /// Request bytes received and not yet decoded, across all requests at
     /// once (at least `max_message_bytes`); past it RESOURCE_EXHAUSTED.
@@ -105,6 +109,7 @@ impl Default for Config {
             max_k: 1000,
             max_request_postings: limits.max_request_postings,
             max_request_rerank: limits.max_request_rerank,
+            max_request_pages: limits.max_request_pages,
             max_message_bytes: 16 << 20,
             decode_budget_bytes: crate::grpc::DEFAULT_DECODE_BUDGET_BYTES,
             max_connections: 1024,
@@ -164,6 +169,7 @@ impl Config {
             ("max_k", self.max_k),
             ("max_request_postings", self.max_request_postings),
             ("max_request_rerank", self.max_request_rerank),
+            ("max_request_pages", self.max_request_pages),
             ("max_message_bytes", self.max_message_bytes),
             ("decode_budget_bytes", self.decode_budget_bytes),
             ("max_connections", self.max_connections),
@@ -264,7 +270,10 @@ mod tests {
         assert!(e("index = \"a\"\n[search]\nblock_pages = 0\n").contains("block_pages"));
         assert!(e("").contains("no index"));
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/fathom.example.toml");
-        Config::load(Some(&example), |l| l).expect("the example config is valid");
+        // It names no index (issue 26: with `index` set, `--index-root`
+        // failed); either flag completes it.
+        Config::load(Some(&example), |l| l.set("index", Some("a".to_string()))).expect("valid with --index");
+        Config::load(Some(&example), |l| l.set("index_root", Some("r".to_string()))).expect("valid with --index-root");
     }
 
     /// The effective configuration, as logged, reads back as the same

@@ -28,3 +28,4 @@ pub mod tls;
 pub mod validate;
 pub mod wire_errors;
 pub mod workers;
+pub mod x509_time;

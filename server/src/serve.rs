@@ -89,6 +89,8 @@ pub async fn serve(
         limits: Limits {
             max_request_postings: cfg.max_request_postings,
             max_request_rerank: cfg.max_request_rerank,
+            max_request_pages: cfg.max_request_pages,
+            max_answer_bytes: cfg.max_message_bytes,
             ..Limits::new(cfg.max_k, cfg.max_batch)
         },
         defaults: cfg.search,

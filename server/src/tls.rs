@@ -32,12 +32,17 @@ pub struct ReloadableTls {
 
 impl ReloadableTls {
     /// The server's TLS from `files`, or None when no certificate is set.
+    /// An expired certificate is served (an operator may be replacing it)
+    /// with a warning; a reload refuses one.
     pub fn load(files: &TlsFiles, alpn: &'static [&'static [u8]]) -> anyhow::Result<Option<Arc<Self>>> {
         if files.cert.is_none() && files.key.is_none() {
             anyhow::ensure!(files.client_ca.is_none(), "tls_client_ca needs tls_cert and tls_key");
             return Ok(None);
         }
-        let acceptor = acceptor(files, alpn)?;
+        let (acceptor, expiry) = acceptor(files, alpn)?;
+        if let Expiry::Expired(why) = expiry {
+            tracing::warn!("tls_cert {}: {why}: clients will refuse it; replace it", show(&files.cert));
+        }
         let stamps = stamps(files);
         Ok(Some(Arc::new(ReloadableTls { files: files.clone(), alpn, current: RwLock::new((acceptor, stamps)) })))
     }
@@ -47,10 +52,15 @@ impl ReloadableTls {
         self.current.read().0.clone()
     }
 
-    /// Reads the files again; on failure keeps the current configuration.
+    /// Reads the files again (blocking: call off the runtime); on failure,
+    /// or when the new certificate has expired, keeps the current one.
     pub fn reload(&self, why: &str) {
         let stamps = stamps(&self.files);
-        match acceptor(&self.files, self.alpn) {
+        let loaded = acceptor(&self.files, self.alpn).and_then(|(a, expiry)| match expiry {
+            Expiry::Expired(e) => Err(anyhow::anyhow!("tls_cert {}: {e}", show(&self.files.cert))),
+            Expiry::Valid => Ok(a),
+        });
+        match loaded {
             Ok(a) => {
                 *self.current.write() = (a, stamps);
                 tracing::info!("{why}: TLS certificate and key reloaded");
@@ -75,11 +85,19 @@ impl ReloadableTls {
                         Some(h) => { h.recv().await; }
                         None => std::future::pending::<()>().await,
                     }
-                } => self.reload("SIGHUP"),
+                } => {
+                    let me = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || me.reload("SIGHUP")).await;
+                }
                 _ = tokio::time::sleep(WATCH_EVERY) => {
-                    if stamps(&self.files) != self.current.read().1 {
-                        self.reload("TLS files changed");
-                    }
+                    // Off the runtime: the files may sit on a slow volume.
+                    let me = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if stamps(&me.files) != me.current.read().1 {
+                            me.reload("TLS files changed");
+                        }
+                    })
+                    .await;
                 }
             }
         }
@@ -94,16 +112,47 @@ fn stamps(files: &TlsFiles) -> Vec<Option<SystemTime>> {
     paths(files).map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).collect()
 }
 
-fn acceptor(files: &TlsFiles, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
+/// Whether a certificate is past its notAfter.
+enum Expiry {
+    Valid,
+    Expired(String),
+}
+
+fn show(p: &Option<PathBuf>) -> String {
+    p.as_ref().map_or_else(String::new, |p| p.display().to_string())
+}
+
+/// A PEM file, read only as a small regular file (a FIFO or a device is
+/// refused, not waited on).
+fn pem(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<u8>> {
+    fathom_index::format::files::read_regular(path, MAX_PEM_BYTES)
+        .map_err(|e| anyhow::anyhow!("reading {key} {}: {e}", path.display()))
+}
+
+/// Certificates and keys are a few KiB; a chain with a CA bundle tens.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+fn acceptor(files: &TlsFiles, alpn: &[&[u8]]) -> anyhow::Result<(TlsAcceptor, Expiry)> {
     let (Some(cert), Some(key)) = (&files.cert, &files.key) else {
         anyhow::bail!("tls_cert and tls_key go together");
     };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<_, _>>())
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem(cert, "tls_cert")?)
+        .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("reading tls_cert {}: {e}", cert.display()))?;
     anyhow::ensure!(!chain.is_empty(), "tls_cert {} holds no certificate", cert.display());
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("reading tls_key {}: {e}", key.display()))?;
+    let expiry = match crate::x509_time::not_after(&chain[0]) {
+        Some(t) => {
+            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            if t < now {
+                Expiry::Expired(format!("the certificate expired {} hours ago", (now - t) / 3600))
+            } else {
+                Expiry::Valid
+            }
+        }
+        None => Expiry::Valid,
+    };
+    let key = PrivateKeyDer::from_pem_slice(&pem(key, "tls_key")?)
+        .map_err(|e| anyhow::anyhow!("reading tls_key {}: {e}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -112,9 +161,7 @@ fn acceptor(files: &TlsFiles, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(ca)
-                .map_err(|e| anyhow::anyhow!("reading tls_client_ca {}: {e}", ca.display()))?
-            {
+            for c in CertificateDer::pem_slice_iter(&pem(ca, "tls_client_ca")?) {
                 roots.add(c.map_err(|e| anyhow::anyhow!("tls_client_ca {}: {e}", ca.display()))?)?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
@@ -125,5 +172,5 @@ fn acceptor(files: &TlsFiles, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
     };
     let mut cfg = builder.with_single_cert(chain, key).context("tls_cert and tls_key do not make a key pair")?;
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(TlsAcceptor::from(Arc::new(cfg)))
+    Ok((TlsAcceptor::from(Arc::new(cfg)), expiry))
 }

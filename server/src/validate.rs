@@ -12,6 +12,40 @@ pub struct Limits {
     pub max_request_postings: usize,
     /// Most candidates one request may ask to rerank: queries x rerank.
     pub max_request_rerank: usize,
+    /// Most 4 KiB pages one request may read at most (see
+    /// [`pages_per_query`]).
+    pub max_request_pages: usize,
+    /// Largest answer message: a request whose answer could be larger is
+    /// refused before any work (the server's max_message_bytes).
+    pub max_answer_bytes: usize,
+}
+
+/// The pages one query may read at the most: every allowed posting read
+/// in whole aligned blocks (eps2 prunes some, but `eps2` can turn pruning
+/// off), one page per reranked candidate (at least k are read: rows hold
+/// the ids), and the prefetched postings' rows.
+pub fn pages_per_query(k: usize, s: &SearchSettings) -> usize {
+    let postings = s.max_postings.saturating_mul(s.block_pages.max(1));
+    let rerank = s.rerank.max(k);
+    let prefetch = s.prefetch_postings.saturating_mul(PREFETCH_PAGES_BOUND);
+    postings.saturating_add(rerank).saturating_add(prefetch)
+}
+
+/// Pages of one posting's own rows counted for prefetch (postings of
+/// ~128 rows of 384-d floats).
+const PREFETCH_PAGES_BOUND: usize = 48;
+
+/// Bytes one neighbour can take in an answer: the message's tag and
+/// length, a u64 id as a varint (at most 10 bytes and its tag) and a
+/// float distance (4 and its tag).
+const NEIGHBOR_BYTES: usize = 2 + 11 + 5;
+/// Bytes one query's answer can take besides its neighbours (the result
+/// message, its statistics and coverage).
+const RESULT_OVERHEAD_BYTES: usize = 256;
+
+/// The most bytes an answer to `queries` queries for `k` neighbours takes.
+pub fn answer_bytes(queries: usize, k: usize) -> usize {
+    queries.saturating_mul(k.saturating_mul(NEIGHBOR_BYTES).saturating_add(RESULT_OVERHEAD_BYTES))
 }
 
 impl Limits {
@@ -21,13 +55,22 @@ impl Limits {
         // or 96 with one copy of each vector) fits: 98,304 postings. One
         // query at the largest max_postings (100,000) does not.
         let postings = 1024 * fathom_index::search::settings::ONE_COPY_MAX_POSTINGS;
-        Limits { max_k, max_batch, max_request_postings: postings, max_request_rerank: 131_072 }
+        Limits {
+            max_k,
+            max_batch,
+            max_request_postings: postings,
+            max_request_rerank: 131_072,
+            // A full batch at the defaults reads at most 1,024 x (96 + 30)
+            // pages: 129,024 (504 MiB); the cap is twice that (1 GiB).
+            max_request_pages: 262_144,
+            max_answer_bytes: 16 << 20,
+        }
     }
 
     /// Refuses a request whose settings would make it cost more than the
     /// caps (issue 12: 1,024 queries at max_postings 100,000 read the whole
     /// index 1,024 times).
-    pub fn check_cost(&self, queries: usize, s: &SearchSettings) -> Result<(), Status> {
+    pub fn check_cost(&self, queries: usize, k: usize, s: &SearchSettings) -> Result<(), Status> {
         let postings = queries.saturating_mul(s.max_postings);
         if postings > self.max_request_postings {
             return Err(Status::resource_exhausted(format!(
@@ -42,6 +85,25 @@ impl Limits {
                 "{queries} queries x rerank {} = {rerank} is above the server's max_request_rerank of {}; \
                  lower rerank or split the batch",
                 s.rerank, self.max_request_rerank
+            )));
+        }
+        let per_query = pages_per_query(k, s);
+        let pages = queries.saturating_mul(per_query);
+        if pages > self.max_request_pages {
+            return Err(Status::resource_exhausted(format!(
+                "{queries} queries could read {pages} pages ({per_query} each: max_postings {} x block_pages {} + \
+                 max(rerank {}, k {k}) + prefetch_postings {} x {PREFETCH_PAGES_BOUND}), above the server's \
+                 max_request_pages of {}; lower block_pages, max_postings, rerank, k or prefetch_postings, or \
+                 split the batch",
+                s.max_postings, s.block_pages, s.rerank, s.prefetch_postings, self.max_request_pages
+            )));
+        }
+        let bytes = answer_bytes(queries, k);
+        if bytes > self.max_answer_bytes {
+            return Err(Status::resource_exhausted(format!(
+                "the answer to {queries} queries x k = {k} could take {bytes} bytes, above the server's \
+                 max_message_bytes of {}; lower k or split the batch",
+                self.max_answer_bytes
             )));
         }
         Ok(())
@@ -116,7 +178,7 @@ pub fn search_request(m: &pb::SearchRequest, limits: &Limits, defaults: &SearchS
     let q = vector(m.vector.as_ref(), "vector")?;
     let k = k(m.k, limits)?;
     let s = settings(m.settings.as_ref(), defaults)?;
-    limits.check_cost(1, &s)?;
+    limits.check_cost(1, k, &s)?;
     Ok((vec![q], k, s))
 }
 
@@ -135,7 +197,7 @@ pub fn batch_request(
         .collect::<Result<Vec<_>, _>>()?;
     let k = k(m.k, limits)?;
     let s = settings(m.settings.as_ref(), defaults)?;
-    limits.check_cost(qs.len(), &s)?;
+    limits.check_cost(qs.len(), k, &s)?;
     Ok((qs, k, s))
 }
 
@@ -252,15 +314,37 @@ mod tests {
         let one_copy = fathom_index::search::settings::ONE_COPY_MAX_POSTINGS;
         for max_postings in [SearchSettings::default().max_postings, one_copy] {
             let s = SearchSettings { max_postings, ..SearchSettings::default() };
-            assert!(limits.check_cost(1024, &s).is_ok(), "max_postings {max_postings}");
+            assert!(limits.check_cost(1024, 10, &s).is_ok(), "max_postings {max_postings}");
+            assert!(limits.check_cost(1024, 100, &s).is_ok(), "max_postings {max_postings}, k 100");
         }
         let costly = SearchSettings { max_postings: 1000, ..SearchSettings::default() };
-        assert_eq!(limits.check_cost(1024, &costly).unwrap_err().code(), tonic::Code::ResourceExhausted);
+        assert_eq!(limits.check_cost(1024, 10, &costly).unwrap_err().code(), tonic::Code::ResourceExhausted);
         let whole = SearchSettings {
             max_postings: fathom_index::search::settings::MAX_POSTINGS_LIMIT,
             ..SearchSettings::default()
         };
-        assert_eq!(limits.check_cost(1, &whole).unwrap_err().code(), tonic::Code::ResourceExhausted);
+        assert_eq!(limits.check_cost(1, 10, &whole).unwrap_err().code(), tonic::Code::ResourceExhausted);
+    }
+
+    /// issue 26 (7, 8): the caps count pages (block_pages, k, prefetch), not
+    /// postings, and an answer's size before the work.
+    #[test]
+    fn the_caps_count_pages_and_answer_bytes() {
+        let limits = Limits::new(1000, 1024);
+        // The reported attack: 1,024 x (96 postings x 32 pages + 1,000).
+        let attack =
+            SearchSettings { max_postings: 96, rerank: 128, block_pages: 32, eps2: 1e30, ..Default::default() };
+        let e = limits.check_cost(1024, 1000, &attack).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        assert!(e.message().contains("block_pages") && e.message().contains("max_request_pages"), "{}", e.message());
+        let wide = SearchSettings { block_pages: 32, ..Default::default() };
+        assert!(limits.check_cost(1024, 10, &wide).is_err(), "block_pages counts");
+        assert!(limits.check_cost(1, 10, &wide).is_ok());
+        // 1,024 x k = 1,000 could not be sent back in 16 MiB.
+        let small = Limits { max_request_pages: usize::MAX, ..Limits::new(1000, 1024) };
+        let e = small.check_cost(1024, 1000, &SearchSettings::default()).unwrap_err();
+        assert!(e.message().contains("max_message_bytes"), "{}", e.message());
+        assert!(small.check_cost(64, 1000, &SearchSettings::default()).is_ok());
     }
 
     #[test]

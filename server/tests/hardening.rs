@@ -367,3 +367,134 @@ async fn keys_are_checked_before_bodies_and_reload_on_sighup() {
     assert!(m.contains("fathom_requests_total{method=\"Search\",code=\"UNAUTHENTICATED\"}"), "refusals are counted");
     assert!(server.terminate().success());
 }
+
+/// (7, 8) Requests are refused up front when what they could read (pages:
+/// block_pages, k and prefetch count, not only postings) or send back (k x
+/// queries) is over the caps: the first read 2.3 GB in 5.1 s inside the
+/// old caps, the second did 6.7 s of work and then failed OUT_OF_RANGE,
+/// counted as OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costly_requests_and_oversized_answers_are_refused_before_the_work() {
+    use fathom_proto::v1::{
+        fathom_client::FathomClient, vector, BatchSearchRequest, FloatVector, SearchSettings, Vector,
+    };
+    let (idx, queries) = fixture("costs");
+    let server = common::Server::start(&idx, &[]);
+    let mut c = FathomClient::connect(server.grpc.clone()).await.unwrap();
+    let batch = |k: u32, settings: Option<SearchSettings>| BatchSearchRequest {
+        vectors: (0..1024)
+            .map(|i| Vector {
+                data: Some(vector::Data::Floats(FloatVector { values: queries[(i % 100) * 32..][..32].to_vec() })),
+            })
+            .collect(),
+        k,
+        settings,
+        ..Default::default()
+    };
+    let attack = SearchSettings {
+        max_postings: Some(96),
+        rerank: Some(128),
+        block_pages: Some(32),
+        eps2: Some(1e30),
+        ..Default::default()
+    };
+    let t = std::time::Instant::now();
+    let e = c.batch_search(batch(1000, Some(attack))).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("block_pages") && e.message().contains("max_request_pages"), "{}", e.message());
+    let e = c.batch_search(batch(1000, None)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("max_message_bytes") || e.message().contains("max_request_pages"), "{}", e.message());
+    assert!(t.elapsed() < Duration::from_secs(2), "refused up front, took {:?}", t.elapsed());
+    // The answer cap alone: k = 1,000 for 1,024 queries with the page cap lifted.
+    drop(server);
+    let server = common::Server::start(&idx, &[("FATHOM_MAX_REQUEST_PAGES", "100000000")]);
+    let mut c = FathomClient::connect(server.grpc.clone()).await.unwrap();
+    let e = c.batch_search(batch(1000, None)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("max_message_bytes"), "{}", e.message());
+    // A batch at the defaults still answers.
+    assert_eq!(c.batch_search(batch(10, None)).await.unwrap().into_inner().results.len(), 1024);
+    let m = server.http_get("/metrics");
+    assert!(m.contains("fathom_requests_total{method=\"BatchSearch\",code=\"RESOURCE_EXHAUSTED\"}"), "counted");
+    assert!(server.terminate().success());
+}
+
+/// A CA, and a server certificate from it valid (or expired when `expired`).
+fn certs(dir: &Path, ca: &(rcgen::Certificate, rcgen::KeyPair), expired: bool) -> (PathBuf, PathBuf) {
+    use rcgen::{CertificateParams, KeyPair};
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let cert = params.signed_by(&key, &ca.0, &ca.1).unwrap();
+    let tag = if expired { "expired" } else { "valid" };
+    let (c, k) = (dir.join(format!("{tag}.pem")), dir.join(format!("{tag}.key")));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c, k)
+}
+
+/// (10) An expired certificate is warned about at start and refused on
+/// reload (the current one keeps serving); it used to be logged as
+/// reloaded, and every client then failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_certificates_are_warned_at_start_and_refused_on_reload() {
+    use std::io::BufRead;
+    let (idx, queries) = fixture("expired");
+    let d = idx.with_file_name("tls");
+    std::fs::create_dir_all(&d).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = (ca_params.self_signed(&ca_key).unwrap(), ca_key);
+    let (good_cert, good_key) = certs(&d, &ca, false);
+    let (old_cert, old_key) = certs(&d, &ca, true);
+    // At start: served, with a warning that names the expiry.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fathom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--index"])
+        .arg(&idx)
+        .arg("--tls-cert")
+        .arg(&old_cert)
+        .arg("--tls-key")
+        .arg(&old_key)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut warned = false;
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        warned |= line.contains("expired");
+        if line.contains("fathom listening on") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warned, "no warning about the expired certificate at start");
+    // On reload: refused, the valid one keeps serving.
+    let live_cert = d.join("live.pem");
+    let live_key = d.join("live.key");
+    std::fs::copy(&good_cert, &live_cert).unwrap();
+    std::fs::copy(&good_key, &live_key).unwrap();
+    let env = [("FATHOM_TLS_CERT", live_cert.to_str().unwrap()), ("FATHOM_TLS_KEY", live_key.to_str().unwrap())];
+    let server = common::Server::start(&idx, &env);
+    let addr = server.grpc.replace("http://", "https://");
+    let opts = || ClientOptions {
+        retries: 0,
+        tls_ca_pem: Some(ca.0.pem().into_bytes()),
+        request_timeout: Some(Duration::from_secs(3)),
+        ..Default::default()
+    };
+    let works =
+        || async { Client::connect(&addr, opts()).await.unwrap().search(&queries[..32], 10, None).await.is_ok() };
+    assert!(works().await);
+    std::fs::copy(&old_cert, &live_cert).unwrap();
+    std::fs::copy(&old_key, &live_key).unwrap();
+    Command::new("sh").args(["-c", &format!("kill -HUP {}", server.child.id())]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(works().await, "the expired certificate replaced the valid one");
+    assert!(server.terminate().success());
+}

@@ -101,7 +101,7 @@ pub async fn route(
     let svc = RouterService {
         cluster,
         policy: cfg.policy,
-        limits: Limits::new(cfg.max_k, cfg.max_batch),
+        limits: Limits { max_answer_bytes: cfg.max_message_bytes, ..Limits::new(cfg.max_k, cfg.max_batch) },
         shard_timeout: cfg.shard_timeout,
         metrics: metrics.clone(),
         draining: draining.clone(),
