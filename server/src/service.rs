@@ -236,6 +236,7 @@ pub fn index_info(index: &Index, defaults: &SearchSettings) -> pb::IndexInfo {
         user_ids: m.user_ids,
         index_version: index.version(),
         previous_collection_id: String::new(),
+        coverage: None,
         io_backend: index.backend_name().into(),
         direct_io: index.direct_io(),
         process_rss_bytes: crate::sysinfo::rss_bytes(),

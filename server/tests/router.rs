@@ -393,9 +393,14 @@ async fn other_builds_misnumbered_shards_and_dead_addresses_are_named() {
 
     // Shard 1 of another build: not merged.
     let mixed = Server::route(&format!("{},{},{}", s0.addr(), o1.addr(), s2.addr()), &["--policy", "fail"]);
-    let (c, _) = refusal(&mixed, q, &["shard 1: no live replica", "another build"]).await;
+    let (c, m) = refusal(&mixed, q, &["shard 1: no live replica", "another build"]).await;
     assert_eq!(c, Code::Unavailable);
+    assert!(!m.contains(o1.addr()), "addresses stay in the log: {m}");
     assert_eq!(health_of(&mixed).await, 2, "NOT_SERVING");
+    // issue 26 (12): a live replica of another build is not called live.
+    let o1_line = format!("fathom_router_replica_live{{shard=\"1\",replica=\"{}\"}} 0", o1.addr());
+    let metrics = mixed.http_get("/metrics");
+    assert!(metrics.contains(&o1_line), "{o1_line} not in\n{metrics}");
 
     // Shards listed in the wrong order.
     let swapped = Server::route(&format!("{},{},{}", s1.addr(), s0.addr(), s2.addr()), &["--policy", "fail"]);
@@ -404,12 +409,23 @@ async fn other_builds_misnumbered_shards_and_dead_addresses_are_named() {
 
     // An address nobody listens on, at start-up.
     let dead = Server::route(&format!("{},127.0.0.1:1,{}", s0.addr(), s2.addr()), &["--policy", "fail"]);
-    let (c, _) = refusal(&dead, q, &["shard 1: no live replica: 127.0.0.1:1 "]).await;
+    let (c, m) = refusal(&dead, q, &["shard 1: no live replica: replica 0: unreachable or not serving"]).await;
     assert_eq!(c, Code::Unavailable);
+    assert!(!m.contains("127.0.0.1:1"), "addresses stay in the log: {m}");
     assert_eq!(health_of(&dead).await, 2);
-    let (c, _) = status(connect(&dead).await.index_info().await);
+    let (c, m) = status(connect(&dead).await.index_info().await);
     assert_eq!(c, Code::Unavailable);
+    assert!(!m.contains("127.0.0.1:1"), "addresses stay in the log: {m}");
     assert!(dead.http_get("/readyz").starts_with("HTTP/1.1 503"));
+    // issue 26 (11): under `partial`, GetIndexInfo answers with the shards
+    // it has and says which are missing (it used to be UNAVAILABLE, which
+    // also broke `fathom bench --addr` through the router).
+    let part = Server::route(&format!("{},127.0.0.1:1,{}", s0.addr(), s2.addr()), &["--policy", "partial"]);
+    until_serving(&part).await;
+    let info = connect(&part).await.index_info().await.unwrap();
+    let cov = info.coverage.clone().unwrap();
+    assert_eq!((cov.shards_answered, cov.shards_total, cov.missing_shards.clone()), (2, 3, vec![1]), "{info:?}");
+    assert_eq!(info.shard_count, 3);
     drop(s1);
 }
 

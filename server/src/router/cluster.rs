@@ -84,12 +84,16 @@ impl Replica {
         self.state.lock().problem.clone()
     }
 
-    /// Takes the replica out of rotation until a health check brings it back.
+    /// Takes the replica out of rotation until a health check brings it
+    /// back. Logged when it was live or its problem is new (so a replica
+    /// refused from the start is named once, not every check).
     pub fn mark_down(&self, why: &str) {
-        if self.live.swap(false, Ordering::Relaxed) {
-            tracing::warn!(replica = %self.addr, entry = %self.entry, "replica down: {why}");
+        let was_live = self.live.swap(false, Ordering::Relaxed);
+        let mut st = self.state.lock();
+        if was_live || st.problem != why {
+            tracing::warn!(replica = %self.addr, entry = %self.entry, "replica not used: {why}");
         }
-        self.state.lock().problem = why.to_string();
+        st.problem = why.to_string();
     }
 
     /// Asks the replica's health service and index info; `Ok(info)` when it
@@ -171,6 +175,9 @@ pub struct Cluster {
     pub shards: Vec<Shard>,
     collection: RwLock<Option<String>>,
     opts: ClusterOptions,
+    /// The last warning about shards of different builds, said once until
+    /// it changes.
+    mixed_warning: Mutex<String>,
 }
 
 impl Cluster {
@@ -188,7 +195,7 @@ impl Cluster {
                 resolve_problem: Mutex::new(String::new()),
             })
             .collect();
-        Cluster { shards, collection: RwLock::new(None), opts }
+        Cluster { shards, collection: RwLock::new(None), opts, mixed_warning: Mutex::default() }
     }
 
     /// The key presented to the shards, if any.
@@ -313,9 +320,19 @@ impl Cluster {
                     _ => held.iter().find(|(_, s)| s.len() == best).map(|(c, _)| c.clone()),
                 }
             });
-        if let Some(c) = next.as_ref().filter(|c| !full(&held, c) && held.len() > 1) {
-            let parts: Vec<String> = held.iter().map(|(c, s)| format!("collection {c} on shards {s:?}")).collect();
-            tracing::warn!("shards of different builds: {}; answers merge only collection {c}", parts.join(", "));
+        let warning = match next.as_ref().filter(|c| !full(&held, c) && held.len() > 1) {
+            Some(c) => {
+                let parts: Vec<String> = held.iter().map(|(c, s)| format!("collection {c} on shards {s:?}")).collect();
+                format!("shards of different builds: {}; answers merge only collection {c}", parts.join(", "))
+            }
+            None => String::new(),
+        };
+        let mut last = self.mixed_warning.lock();
+        if *last != warning {
+            if !warning.is_empty() {
+                tracing::warn!("{warning}");
+            }
+            *last = warning;
         }
         if next != current {
             tracing::info!(collection = next.as_deref().unwrap_or("-"), "router merges answers of this collection");
@@ -349,6 +366,40 @@ impl Cluster {
     /// The index info of shard `s` (from a usable replica).
     pub fn shard_info(&self, s: usize) -> Option<IndexInfo> {
         self.pick(s, &[]).and_then(|r| r.info())
+    }
+
+    /// Whether `r` is used for answers: live and holding the chosen
+    /// collection (a live replica of another build is not).
+    pub fn usable(&self, r: &Replica) -> bool {
+        r.is_live() && self.collection().is_some_and(|c| r.info().is_some_and(|i| holds(&i, &c)))
+    }
+
+    /// Why shard `s` has no usable replica, for clients: each replica's
+    /// reason without its address (another build, another shard number, or
+    /// unreachable / not serving; the log has the addresses and causes).
+    pub fn why_down_public(&self, s: usize) -> String {
+        let replicas = self.shards[s].replicas();
+        if replicas.is_empty() {
+            return "its address does not resolve".into();
+        }
+        let collection = self.collection();
+        let parts: Vec<String> = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let p = r.problem();
+                let why = match (r.info(), &collection) {
+                    _ if p.starts_with("serves ") => p,
+                    _ if !p.is_empty() => "unreachable or not serving".into(),
+                    (Some(info), Some(c)) if !holds(&info, c) => {
+                        format!("serves collection {}, not {c} (a shard of another build)", info.collection_id)
+                    }
+                    _ => "not checked yet".into(),
+                };
+                format!("replica {i}: {why}")
+            })
+            .collect();
+        parts.join("; ")
     }
 
     /// Shards with a usable replica.

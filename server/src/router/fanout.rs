@@ -156,7 +156,7 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
     for attempt in 0..2 {
         let Some(replica) = cluster.pick_for(s, &req.collection_id, &tried) else {
             return Err(
-                last.unwrap_or_else(|| Status::unavailable(format!("no live replica: {}", cluster.why_down(s))))
+                last.unwrap_or_else(|| Status::unavailable(format!("no live replica: {}", cluster.why_down_public(s))))
             );
         };
         tried.push(replica.addr);
@@ -178,10 +178,12 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
         replica.metrics.in_flight.dec();
         let result = match result {
             Ok(r) => r.map(tonic::Response::into_inner),
-            Err(_) => Err(Status::deadline_exceeded(format!(
-                "replica {} did not answer within the per-shard deadline of {remaining:?}",
-                replica.addr
-            ))),
+            Err(_) => {
+                tracing::debug!(shard = s, replica = %replica.addr, "no answer within the per-shard deadline");
+                Err(Status::deadline_exceeded(format!(
+                    "shard {s} did not answer within the per-shard deadline of {remaining:?}"
+                )))
+            }
         };
         replica.metrics.observe(result.as_ref().map_or_else(Status::code, |_| Code::Ok), started.elapsed());
         match result {
@@ -190,12 +192,9 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
                 if attempt == 0 {
                     cluster.shards[s].retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                last = Some(Status::unavailable(format!(
-                    "replica {} ({}): {}",
-                    replica.entry,
-                    replica.addr,
-                    st.message()
-                )));
+                // The cause names the address: the log has it (mark_down),
+                // the client learns only that the replica is unreachable.
+                last = Some(Status::unavailable(format!("a replica of shard {s} is unreachable")));
             }
             other => return other,
         }

@@ -148,7 +148,7 @@ impl Collector for ShardCollector {
             MetricType::Gauge,
         )?;
         for (l, r) in &replicas {
-            ConstGauge::new(i64::from(r.is_live())).encode(m.encode_family(l)?)?;
+            ConstGauge::new(i64::from(self.0.usable(r))).encode(m.encode_family(l)?)?;
         }
         let mut m = enc.encode_descriptor(
             "fathom_router_retries",

@@ -63,27 +63,45 @@ impl RouterService {
     }
 
     /// Shard infos of the merged collection, or why not every shard has one.
-    fn shard_infos(&self) -> Result<Vec<pb::IndexInfo>, Status> {
-        (0..self.cluster.shards.len())
-            .map(|s| {
-                self.cluster.shard_info(s).ok_or_else(|| {
-                    Status::unavailable(format!("shard {s} has no live replica: {}", self.cluster.why_down(s)))
-                })
-            })
-            .collect()
+    /// The index info of every shard with a usable replica, and the
+    /// shards without one. Under `fail` any missing shard is UNAVAILABLE;
+    /// under `partial` the known ones answer. Messages name shards by
+    /// number only: addresses and causes are in the router's log.
+    fn shard_infos(&self) -> Result<(Vec<pb::IndexInfo>, Vec<u32>), Status> {
+        let mut infos = Vec::new();
+        let mut missing = Vec::new();
+        for s in 0..self.cluster.shards.len() {
+            match self.cluster.shard_info(s) {
+                Some(i) => infos.push(i),
+                None => missing.push(s as u32),
+            }
+        }
+        if infos.is_empty() || (self.policy == Policy::Fail && !missing.is_empty()) {
+            let public: Vec<String> =
+                missing.iter().map(|&s| format!("shard {s}: {}", self.cluster.why_down_public(s as usize))).collect();
+            return Err(Status::unavailable(format!("no live replica for {}", public.join("; "))));
+        }
+        Ok((infos, missing))
     }
 }
 
-/// The collection as a whole: counts and bytes summed, the rest from shard 0.
-pub fn collection_info(infos: &[pb::IndexInfo]) -> Option<pb::IndexInfo> {
+/// The collection as a whole from the shards that answered: counts and
+/// bytes summed, the rest from the first, and which shards are missing.
+pub fn collection_info(infos: &[pb::IndexInfo], missing: &[u32]) -> Option<pb::IndexInfo> {
     let first = infos.first()?;
+    let total = (infos.len() + missing.len()) as u32;
     Some(pb::IndexInfo {
+        coverage: Some(pb::Coverage {
+            shards_answered: infos.len() as u32,
+            shards_total: total,
+            missing_shards: missing.to_vec(),
+        }),
         vector_count: infos.iter().map(|i| i.vector_count).sum(),
         posting_count: infos.iter().map(|i| i.posting_count).sum(),
         resident_bytes: infos.iter().map(|i| i.resident_bytes).sum(),
         disk_bytes: infos.iter().map(|i| i.disk_bytes).sum(),
         shard: 0,
-        shard_count: infos.len() as u32,
+        shard_count: total,
         index_version: infos.iter().map(|i| i.index_version.as_str()).collect::<Vec<_>>().join(","),
         io_backend: infos.iter().map(|i| i.io_backend.as_str()).collect::<Vec<_>>().join(","),
         direct_io: infos.iter().all(|i| i.direct_io),
@@ -130,10 +148,9 @@ impl Fathom for RouterService {
 
     async fn get_index_info(&self, _req: Request<pb::GetIndexInfoRequest>) -> Result<Response<pb::IndexInfo>, Status> {
         let started = Instant::now();
-        let r = self
-            .check_open()
-            .and_then(|()| self.shard_infos())
-            .and_then(|infos| collection_info(&infos).ok_or_else(|| Status::unavailable("no shards")));
+        let r = self.check_open().and_then(|()| self.shard_infos()).and_then(|(infos, missing)| {
+            collection_info(&infos, &missing).ok_or_else(|| Status::unavailable("no shards"))
+        });
         self.finish("GetIndexInfo", started, r)
     }
 
@@ -169,8 +186,11 @@ mod tests {
             metric: "l2".into(),
             ..Default::default()
         };
-        let c = collection_info(&[i(5, "a"), i(7, "b")]).unwrap();
+        let c = collection_info(&[i(5, "a"), i(7, "b")], &[]).unwrap();
         assert_eq!((c.vector_count, c.disk_bytes, c.shard_count, c.index_version.as_str()), (12, 20, 2, "a,b"));
         assert_eq!(c.metric, "l2");
+        let c = collection_info(&[i(5, "a")], &[1]).unwrap();
+        assert_eq!((c.vector_count, c.shard_count), (5, 2));
+        assert_eq!(c.coverage.unwrap().missing_shards, vec![1]);
     }
 }
