@@ -2,8 +2,15 @@
 //!
 //! - [`Client::connect`] with [`ClientOptions`] (connect and request
 //!   timeouts, retries of `UNAVAILABLE` with exponential backoff);
-//! - [`Client::search`], [`Client::batch_search`], [`Client::index_info`];
-//! - [`Error`]: connection problems, or the server's status code and message.
+//! - [`Client::search`] (also [`Client::search_u8`], [`Client::search_i8`],
+//!   [`Client::search_code`]), [`Client::batch_search`],
+//!   [`Client::index_info`]; [`Client::with_timeout`] for one call's deadline;
+//! - retries of `UNAVAILABLE`, and of `RESOURCE_EXHAUSTED` when the server
+//!   says a retry may succeed (a full queue, a key's rate), with backoff;
+//! - [`Error`]: connection problems (with their causes), or the server's
+//!   status [`Code`] and message.
+//!
+//! `examples/search.rs` connects, reads the index's info and searches.
 //!
 //! No engine here: applications depend on this crate and the generated
 //! protocol types only.
@@ -14,20 +21,22 @@
 
 use fathom_proto::v1::fathom_client::FathomClient;
 use fathom_proto::v1::{
-    vector, BatchSearchRequest, ElementType, FloatVector, GetCodecRequest, GetIndexInfoRequest, IndexInfo,
-    PackedVector, SearchRequest, SearchResponse, Vector,
+    vector, BatchSearchRequest, ElementType, FloatVector, GetCodecRequest, GetIndexInfoRequest, PackedVector,
+    SearchRequest, Vector,
 };
-pub use fathom_proto::v1::{Neighbor, SearchSettings, SearchStats};
+pub use fathom_proto::v1::{Coverage, IndexInfo, Neighbor, SearchResponse, SearchSettings, SearchStats};
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
-use tonic::Code;
+/// The gRPC status code of an [`Error::Status`].
+pub use tonic::Code;
 
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Deadline sent with every request (`grpc-timeout`); None = no deadline.
     pub request_timeout: Option<Duration>,
-    /// Extra attempts after an `UNAVAILABLE` answer.
+    /// Extra attempts after an `UNAVAILABLE` answer, or a
+    /// `RESOURCE_EXHAUSTED` one the server marks as worth retrying.
     pub retries: u32,
     /// First backoff; doubles per retry.
     pub backoff: Duration,
@@ -35,7 +44,8 @@ pub struct ClientOptions {
     /// `FATHOM_API_KEY` environment variable.
     pub api_key: Option<ApiKey>,
     /// TLS (for `https://` addresses): the CA (PEM) the server's certificate
-    /// must chain to. Default: the file named by `FATHOM_TLS_CA`.
+    /// must chain to. Default: the file named by `FATHOM_TLS_CA` (a file that
+    /// cannot be read makes [`Client::connect`] fail, naming it).
     pub tls_ca_pem: Option<Vec<u8>>,
     /// Mutual TLS: this client's certificate chain and key (PEM).
     pub tls_identity_pem: Option<TlsIdentity>,
@@ -84,6 +94,8 @@ pub enum Error {
     InvalidAddress { addr: String, reason: String },
     #[error("cannot connect to {addr}: {reason}")]
     Connect { addr: String, reason: String },
+    #[error("FATHOM_TLS_CA {path}: {reason}")]
+    TlsCa { path: String, reason: String },
     #[error("server answered {code:?}: {message}")]
     Status { code: Code, message: String },
     #[error("server sent codec parameters this client cannot read: {0}")]
@@ -114,9 +126,39 @@ pub struct Client {
     opts: ClientOptions,
 }
 
+/// An error and its causes, outermost first ("transport error: tcp connect
+/// error: Connection refused (os error 111)").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
 impl Client {
-    /// Connects to `addr` (e.g. `http://127.0.0.1:7700`).
-    pub async fn connect(addr: &str, opts: ClientOptions) -> Result<Self, Error> {
+    /// Connects to `addr` (e.g. `http://127.0.0.1:7700`, or `https://` for
+    /// TLS).
+    pub async fn connect(addr: &str, mut opts: ClientOptions) -> Result<Self, Error> {
+        if !addr.contains("://") {
+            return Err(Error::InvalidAddress {
+                addr: addr.into(),
+                reason: format!("no scheme: write http://{addr} (or https://{addr} for TLS)"),
+            });
+        }
+        if opts.tls_ca_pem.is_none() && addr.starts_with("https://") {
+            if let Some(path) = std::env::var("FATHOM_TLS_CA").ok().filter(|p| !p.is_empty()) {
+                let pem =
+                    std::fs::read(&path).map_err(|e| Error::TlsCa { path: path.clone(), reason: e.to_string() })?;
+                opts.tls_ca_pem = Some(pem);
+            }
+        }
         let mut endpoint = Endpoint::from_shared(addr.to_string())
             .map_err(|e| Error::InvalidAddress { addr: addr.into(), reason: e.to_string() })?
             .connect_timeout(opts.connect_timeout)
@@ -133,10 +175,17 @@ impl Client {
                 .tls_config(tls)
                 .map_err(|e| Error::InvalidAddress { addr: addr.into(), reason: format!("TLS: {e}") })?;
         }
-        let channel =
-            endpoint.connect().await.map_err(|e| Error::Connect { addr: addr.into(), reason: format!("{e:#}") })?;
+        let channel = endpoint.connect().await.map_err(|e| Error::Connect { addr: addr.into(), reason: chain(&e) })?;
         let inner = FathomClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
         Ok(Client { inner, opts })
+    }
+
+    /// This client with another deadline for its calls (`None`: none);
+    /// shares the connection.
+    pub fn with_timeout(&self, timeout: Option<Duration>) -> Client {
+        let mut c = self.clone();
+        c.opts.request_timeout = timeout;
+        c
     }
 
     fn request<T>(&self, msg: T) -> tonic::Request<T> {
@@ -151,7 +200,9 @@ impl Client {
     }
 
     /// Runs `call` until it succeeds, fails with something other than
-    /// `UNAVAILABLE`, or the retries are spent.
+    /// `UNAVAILABLE` or a retryable `RESOURCE_EXHAUSTED` (the server sets
+    /// `fathom-retry-after-ms` on those: a full queue, a key's rate), or
+    /// the retries are spent.
     async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
     where
         F: FnMut(FathomClient<Channel>) -> Fut,
@@ -162,9 +213,9 @@ impl Client {
         loop {
             match call(self.inner.clone()).await {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(s) if s.code() == Code::Unavailable && attempt < self.opts.retries => {
+                Err(s) if attempt < self.opts.retries && retryable(&s).is_some() => {
                     attempt += 1;
-                    tokio::time::sleep(backoff).await;
+                    tokio::time::sleep(backoff.max(retryable(&s).unwrap_or_default())).await;
                     backoff *= 2;
                 }
                 Err(s) => return Err(s.into()),
@@ -192,6 +243,31 @@ impl Client {
         settings: Option<SearchSettings>,
     ) -> Result<SearchResponse, Error> {
         let packed = PackedVector { element_type: ElementType::Bits as i32, data: code.to_vec() };
+        self.search_vector(Vector { data: Some(vector::Data::Packed(packed)) }, k, settings).await
+    }
+
+    /// The `k` nearest neighbours of a query of u8 elements (an index built
+    /// from .u8bin/.bvecs), nearest first.
+    pub async fn search_u8(
+        &self,
+        vector: &[u8],
+        k: u32,
+        settings: Option<SearchSettings>,
+    ) -> Result<SearchResponse, Error> {
+        let packed = PackedVector { element_type: ElementType::U8 as i32, data: vector.to_vec() };
+        self.search_vector(Vector { data: Some(vector::Data::Packed(packed)) }, k, settings).await
+    }
+
+    /// The `k` nearest neighbours of a query of i8 elements (an index built
+    /// from .i8bin), nearest first.
+    pub async fn search_i8(
+        &self,
+        vector: &[i8],
+        k: u32,
+        settings: Option<SearchSettings>,
+    ) -> Result<SearchResponse, Error> {
+        let data = vector.iter().map(|&v| v as u8).collect();
+        let packed = PackedVector { element_type: ElementType::I8 as i32, data };
         self.search_vector(Vector { data: Some(vector::Data::Packed(packed)) }, k, settings).await
     }
 
@@ -248,6 +324,19 @@ impl Client {
             async move { c.get_index_info(r).await }
         })
         .await
+    }
+}
+
+/// How long to wait before retrying `s`, if it may be retried.
+fn retryable(s: &tonic::Status) -> Option<Duration> {
+    match s.code() {
+        Code::Unavailable => Some(Duration::ZERO),
+        Code::ResourceExhausted => s
+            .metadata()
+            .get("fathom-retry-after-ms")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .map(Duration::from_millis),
+        _ => None,
     }
 }
 

@@ -11,7 +11,7 @@ pub enum FormatError {
     Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: not a Fathom {kind} file (magic {found:02x?})")]
     BadMagic { path: PathBuf, kind: &'static str, found: [u8; 8] },
-    #[error("{path}: format version {found} is not readable by this build (reads {min}..={max}){}", version_hint(*found, *min))]
+    #[error("{path}: format version {found} is not readable by this build (reads {min}..={max}){}", version_hint(*found, *min, *max))]
     UnsupportedVersion { path: PathBuf, found: u32, min: u32, max: u32 },
     #[error("{path}: corrupt at byte {offset}: {what}")]
     Corrupt { path: PathBuf, offset: u64, what: String },
@@ -21,13 +21,21 @@ pub enum FormatError {
     BadInput { path: PathBuf, what: String },
 }
 
-fn version_hint(found: u32, min: u32) -> &'static str {
+fn version_hint(found: u32, min: u32, max: u32) -> &'static str {
     if found < min {
         "; it was written by an older fathom: rebuild the index with this version's `fathom build`"
-    } else {
+    } else if found <= max.saturating_add(FORMAT_VERSIONS_AHEAD) {
         "; it was written by a newer fathom: upgrade this server"
+    } else {
+        // A flipped bit in the version field, not a release: formats come
+        // one at a time.
+        "; no fathom writes a version this far ahead: the file is damaged (restore or rebuild it)"
     }
 }
+
+/// How far past its own newest format a reader believes a version number
+/// could come from a newer release rather than damage.
+const FORMAT_VERSIONS_AHEAD: u32 = 16;
 
 /// Problems with a query or its settings.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -132,7 +132,7 @@ impl ApiKeys {
         }
         match rate {
             Some(bucket) if !bucket.lock().take() => {
-                Err(Status::resource_exhausted("this API key's request rate is exceeded; retry later"))
+                Err(crate::status::retry_later("this API key's request rate is exceeded; retry later"))
             }
             _ => Ok(()),
         }

@@ -26,6 +26,10 @@ pub struct Config {
     pub index_root: Option<PathBuf>,
     /// With `index_root`: also check `CURRENT` this often (0 = only on SIGHUP).
     pub index_watch_ms: u64,
+    /// What a swap checks before it serves a new version: `open` (headers,
+    /// sizes, the small files' checksums: what opening checks) or `full`
+    /// (also every page of the large files; reads the whole version).
+    pub swap_verify: SwapVerify,
     /// gRPC listen address.
     pub listen: String,
     /// HTTP address for /metrics, /livez, /readyz ("" = off).
@@ -101,6 +105,7 @@ impl Default for Config {
             index: None,
             index_root: None,
             index_watch_ms: 0,
+            swap_verify: SwapVerify::Open,
             listen: "127.0.0.1:7700".into(),
             metrics_listen: String::new(),
             workers: (2 * std::thread::available_parallelism().map_or(2, |n| n.get())).min(64),
@@ -198,16 +203,16 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listen
-            .parse()
-            .with_context(|| format!("listen must be an address like 0.0.0.0:7700, not {:?}", self.listen))
+        resolve_listen(&self.listen).with_context(|| {
+            format!("listen must be an address like 0.0.0.0:7700 or localhost:7700, not {:?}", self.listen)
+        })
     }
 
     /// The metrics address; `None` when `metrics_listen` is "".
     pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
         match self.metrics_listen.as_str() {
             "" => Ok(None),
-            a => Ok(Some(a.parse().with_context(|| {
+            a => Ok(Some(resolve_listen(a).with_context(|| {
                 format!("metrics_listen must be an address like 0.0.0.0:9100 or \"\" (off), not {a:?}")
             })?)),
         }
@@ -288,4 +293,23 @@ mod tests {
         assert_eq!(json["drain_timeout_ms"], 10_000);
         assert!(json["search"].as_object().is_some_and(|o| o.is_empty()), "no search key set: the index's defaults");
     }
+}
+
+/// A listen address: an IP and port, or a host name and port resolved once
+/// at start (`localhost:7700`; the first address it resolves to).
+pub fn resolve_listen(a: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = a.parse() {
+        return Ok(addr);
+    }
+    use std::net::ToSocketAddrs;
+    let mut found = a.to_socket_addrs().with_context(|| format!("cannot resolve {a:?}"))?;
+    found.next().ok_or_else(|| anyhow::anyhow!("{a:?} resolves to no address"))
+}
+
+/// See [`Config::swap_verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwapVerify {
+    Open,
+    Full,
 }

@@ -110,7 +110,7 @@ impl http_body::Body for Budgeted {
                     None => this.held = Some(p),
                 },
                 Err(_) => {
-                    return Poll::Ready(Some(Err(Status::resource_exhausted(
+                    return Poll::Ready(Some(Err(crate::status::retry_later(
                         "the server is receiving too many request bytes at once; retry with backoff",
                     ))))
                 }

@@ -14,14 +14,16 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use serde::Deserialize;
 use std::path::Path;
 
-/// Layers merged so far, lowest first.
+/// Layers merged so far, lowest first, and which environment variable set
+/// which key (an error then names the variable, not only the key).
 #[derive(Debug, Default)]
-pub struct Layers(toml::Table);
+pub struct Layers(toml::Table, Vec<(String, String)>);
 
 impl Layers {
     /// A TOML file's keys over the layers below.
     pub fn file(mut self, path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let text = fathom_index::format::files::read_regular_text(path, 1 << 20)
+            .with_context(|| format!("reading config {}", path.display()))?;
         let t: toml::Table = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
         merge(&mut self.0, t);
         Ok(self)
@@ -50,6 +52,7 @@ impl Layers {
                 t = outer;
             }
             merge(&mut self.0, t);
+            self.1.push((path.join("."), name));
         }
         self
     }
@@ -75,7 +78,16 @@ impl Layers {
 
     /// The merged layers as `T` (its serde defaults fill what no layer says).
     pub fn read<T: DeserializeOwned>(self) -> anyhow::Result<T> {
-        Ok(toml::Value::Table(self.0).try_into()?)
+        let origins = self.1;
+        toml::Value::Table(self.0).try_into().map_err(|e: toml::de::Error| {
+            let msg = e.to_string();
+            // serde names the key as `key` (or `table.key`); a later layer
+            // (a flag) may have set it again, but the variable is the lead.
+            match origins.iter().rev().find(|(key, _)| msg.contains(&format!("`{key}`"))) {
+                Some((_, var)) => anyhow::anyhow!("environment variable {var}: {msg}"),
+                None => anyhow::anyhow!(msg),
+            }
+        })
     }
 }
 

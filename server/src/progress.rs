@@ -105,6 +105,10 @@ impl ProgressSink for StderrProgress {
         if self.tty {
             self.draw(&st, done.max(st.total));
             eprintln!();
+        } else if st.total == 0 && done == 0 {
+            // A stage that counts nothing (writing the vectors file): no
+            // `done=0` that reads like no work.
+            eprintln!("stage={} finished seconds={:.2}", st.name, st.started.elapsed().as_secs_f64());
         } else {
             eprintln!("stage={} done={} seconds={:.2}", st.name, done, st.started.elapsed().as_secs_f64());
         }

@@ -88,9 +88,10 @@ impl FathomService {
         let st = self.state_of(collection)?;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (reply, rx) = oneshot::channel();
+        let batch = queries.len() > 1;
         let job = Job { queries, k, settings, deadline, queued_at: Instant::now(), reply };
         if st.pool.submit(job).is_err() {
-            return Err(Status::resource_exhausted(format!(
+            return Err(crate::status::retry_later(format!(
                 "search queue is full ({} waiting); retry with backoff",
                 st.pool.queued()
             )));
@@ -120,7 +121,11 @@ impl FathomService {
                 })
                 .collect()),
             Err(JobError::DeadlineExceeded) => Err(deadline_exceeded()),
-            Err(JobError::Engine(e)) => Err(to_status(&e)),
+            Err(JobError::Engine { query, error }) => {
+                let st = to_status(&error);
+                // A batch names the query (vectors[i]); a single search has one.
+                Err(if batch { Status::new(st.code(), format!("vectors[{query}]: {}", st.message())) } else { st })
+            }
         }
     }
 

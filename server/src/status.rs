@@ -20,6 +20,19 @@ pub fn finish<T>(
     r.map(Response::new)
 }
 
+/// The metadata key on a RESOURCE_EXHAUSTED answer that a retry may
+/// succeed (a full queue, a key's rate, the decode budget), with the
+/// milliseconds to wait at least; the answers over a cost cap carry none
+/// (the same request would fail again).
+pub const RETRY_AFTER_MS: &str = "fathom-retry-after-ms";
+
+/// RESOURCE_EXHAUSTED that a client may retry after a short wait.
+pub fn retry_later(message: impl Into<String>) -> Status {
+    let mut st = Status::resource_exhausted(message);
+    st.metadata_mut().insert(RETRY_AFTER_MS, tonic::metadata::MetadataValue::from(50u32));
+    st
+}
+
 /// The last component of a path: what a client may be told of a file.
 fn file_name(p: &std::path::Path) -> String {
     p.file_name().map_or_else(|| "an index file".into(), |n| n.to_string_lossy().into_owned())

@@ -200,6 +200,15 @@ pub fn swap(source: &IndexSource, served: &Served, cfg: &crate::config::Config, 
         metrics.count_swap("refused");
         return;
     }
+    if cfg.swap_verify == crate::config::SwapVerify::Full {
+        let t = std::time::Instant::now();
+        if let Err(e) = ready.index.verify() {
+            tracing::error!("index swap refused, still serving {}: swap_verify = full: {e}", old.index.version());
+            metrics.count_swap("refused");
+            return;
+        }
+        tracing::info!(seconds = t.elapsed().as_secs_f64(), "index swap: every page of the new version verified");
+    }
     let version = ready.index.version();
     served.set(ready, metrics);
     metrics.count_swap("ok");

@@ -13,7 +13,8 @@ pub type JobResult = Result<Vec<(Vec<Neighbor>, SearchStats)>, JobError>;
 
 #[derive(Debug)]
 pub enum JobError {
-    Engine(IndexError),
+    /// The engine refused query `query` (its index in the request).
+    Engine { query: usize, error: IndexError },
     /// The deadline passed before the work was done; it was abandoned.
     DeadlineExceeded,
 }
@@ -72,11 +73,13 @@ impl Pool {
 
 fn run(searcher: &mut fathom_index::Searcher, job: &Job, metrics: &Metrics) -> JobResult {
     let mut out = Vec::with_capacity(job.queries.len());
-    for q in &job.queries {
+    for (i, q) in job.queries.iter().enumerate() {
         if job.deadline.is_some_and(|d| Instant::now() >= d) || job.reply.is_closed() {
             return Err(JobError::DeadlineExceeded);
         }
-        let (found, stats) = searcher.search_query(q.as_query(), job.k, &job.settings).map_err(JobError::Engine)?;
+        let (found, stats) = searcher
+            .search_query(q.as_query(), job.k, &job.settings)
+            .map_err(|error| JobError::Engine { query: i, error })?;
         metrics.observe_search(&stats);
         out.push((found, stats));
     }

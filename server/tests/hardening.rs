@@ -498,3 +498,169 @@ async fn expired_certificates_are_warned_at_start_and_refused_on_reload() {
     assert!(works().await, "the expired certificate replaced the valid one");
     assert!(server.terminate().success());
 }
+
+/// (15) Connection errors say why (the cause chain), a missing scheme is
+/// named, and `--listen` takes host names. (17) An unreadable
+/// FATHOM_TLS_CA is an error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_errors_name_their_cause_and_listen_takes_host_names() {
+    let e = Client::connect("127.0.0.1:1", ClientOptions::default()).await.unwrap_err();
+    assert!(e.to_string().contains("http://127.0.0.1:1"), "{e}");
+    let e =
+        Client::connect("http://127.0.0.1:1", ClientOptions { retries: 0, ..Default::default() }).await.unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
+    let (idx, queries) = fixture("hostnames");
+    let server = common::Server::serve_on(&idx, "localhost:0", &[], &[]);
+    let c = Client::connect(&server.grpc, ClientOptions::default()).await.unwrap();
+    assert_eq!(c.search(&queries[..32], 10, None).await.unwrap().neighbors.len(), 10);
+    let q = idx.with_file_name("q.fbin");
+    write_fbin(&q, 32, &queries[..64]);
+    let o = Command::new(env!("CARGO_BIN_EXE_fathom"))
+        .args(["search", "--addr", &server.grpc.replace("http://", "https://"), "--query"])
+        .arg(&q)
+        .env("FATHOM_TLS_CA", "/nonexistent/ca.pem")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("FATHOM_TLS_CA /nonexistent/ca.pem"), "{}", stderr(&o));
+    assert!(server.terminate().success());
+}
+
+/// (14) `fathom search` takes search settings, goes on past a query the
+/// server refuses (a line with its error; exit non-zero), and prints the
+/// coverage a router reports. (16) A batch's error names its query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fathom_search_goes_on_after_errors_and_shows_coverage() {
+    let (idx, queries) = fixture("search-cli");
+    let server = common::Server::start(&idx, &[]);
+    let mut rows = queries[..96].to_vec();
+    rows[32 + 5] = f32::NAN;
+    let q = idx.with_file_name("q.fbin");
+    write_fbin(&q, 32, &rows);
+    let search = |addr: &str| {
+        Command::new(env!("CARGO_BIN_EXE_fathom"))
+            .args(["search", "--addr", addr, "--rerank", "50", "--max-postings", "16", "--query"])
+            .arg(&q)
+            .output()
+            .unwrap()
+    };
+    let o = search(&server.grpc);
+    assert!(!o.status.success());
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "every query has its line");
+    assert_eq!(lines[0]["ids"].as_array().unwrap().len(), 10);
+    assert_eq!(lines[1]["code"], "InvalidArgument", "{}", lines[1]);
+    assert_eq!(lines[2]["ids"].as_array().unwrap().len(), 10);
+    assert!(stderr(&o).contains("1 of 3 queries failed"), "{}", stderr(&o));
+    // Through a router: coverage on every line.
+    let router = common::Server::route(server.addr(), &[]);
+    let t = std::time::Instant::now();
+    let covered = loop {
+        let o = search(&router.grpc);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        if out.lines().next().is_some_and(|l| l.contains("shards_answered")) {
+            break out;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "no coverage through the router: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(covered.contains("\"shards_total\":1"), "{covered}");
+    // A batch names the query the engine refused.
+    let c = Client::connect(&server.grpc, ClientOptions::default()).await.unwrap();
+    let mut batch: Vec<Vec<f32>> = (0..4).map(|i| queries[i * 32..(i + 1) * 32].to_vec()).collect();
+    batch[2].push(1.0);
+    let e = c.batch_search(&batch, 10, None).await.unwrap_err();
+    assert!(e.to_string().contains("vectors[2]"), "{e}");
+    assert!(server.terminate().success());
+}
+
+/// (17) The client retries RESOURCE_EXHAUSTED where the server says a retry
+/// may succeed (a key's rate), with backoff; never the cost caps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_retries_what_the_server_says_may_succeed() {
+    let (idx, queries) = fixture("retry");
+    let keys = idx.with_file_name("keys");
+    std::fs::write(&keys, "rated-key-0123456789ab read 5/s\n").unwrap();
+    let server = common::Server::start(&idx, &[("FATHOM_API_KEYS_FILE", keys.to_str().unwrap())]);
+    let opts = |retries| ClientOptions {
+        retries,
+        backoff: Duration::from_millis(100),
+        api_key: Some(fathom_client::ApiKey("rated-key-0123456789ab".into())),
+        ..Default::default()
+    };
+    let q = &queries[..32];
+    let patient = Client::connect(&server.grpc, opts(4)).await.unwrap();
+    for i in 0..10 {
+        let r = patient.search(q, 10, None).await;
+        assert!(r.is_ok(), "call {i}: {:?}", r.err());
+    }
+    let hasty = Client::connect(&server.grpc, opts(0)).await.unwrap();
+    let mut failed = 0;
+    for _ in 0..10 {
+        if let Err(e) = hasty.search(q, 10, None).await {
+            assert_eq!(e.code(), Some(fathom_client::Code::ResourceExhausted));
+            failed += 1;
+        }
+    }
+    assert!(failed > 0, "without retries the rate shows");
+    // A cost cap is not retried: answered at once.
+    let costly = fathom_client::SearchSettings { max_postings: Some(100_000), ..Default::default() };
+    let t = std::time::Instant::now();
+    let e = patient.search(q, 10, Some(costly)).await.unwrap_err();
+    assert_eq!(e.code(), Some(fathom_client::Code::ResourceExhausted));
+    assert!(t.elapsed() < Duration::from_millis(300), "a cost cap was retried: {:?}", t.elapsed());
+    assert!(server.terminate().success());
+}
+
+/// (16) Small things a new user meets: an environment variable of the
+/// wrong type is named; `info --full` needs `--json`; bench needs --index
+/// or --addr; `info --verify` names the damaged page; `swap_verify = full`
+/// refuses a damaged version before serving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_things_a_new_user_meets() {
+    let (idx, _) = fixture("small");
+    let o = Command::new(env!("CARGO_BIN_EXE_fathom"))
+        .args(["serve", "--index"])
+        .arg(&idx)
+        .env("FATHOM_WORKERS", "abc")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("FATHOM_WORKERS"), "{}", stderr(&o));
+    let o = fathom(&["info", idx.to_str().unwrap(), "--full"]);
+    assert!(!o.status.success() && stderr(&o).contains("--json"), "{}", stderr(&o));
+    let o = fathom(&["bench", "--queries", "q.fbin", "--gt", "gt.ibin"]);
+    assert!(!o.status.success() && stderr(&o).contains("--index") && stderr(&o).contains("--addr"), "{}", stderr(&o));
+    // A damaged vector page, named.
+    let root = idx.with_file_name("root");
+    let (v1, v2) = (root.join("v1"), root.join("v2"));
+    for v in [&v1, &v2] {
+        std::fs::create_dir_all(v).unwrap();
+        for e in std::fs::read_dir(&idx).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), v.join(e.file_name())).unwrap();
+        }
+    }
+    let vectors = v2.join("vectors.bin");
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    bytes[4096 * 3 + 100] ^= 0x40;
+    std::fs::write(&vectors, bytes).unwrap();
+    let o = fathom(&["info", v2.to_str().unwrap(), "--verify"]);
+    assert!(!o.status.success() && stderr(&o).contains("vector page 2"), "{}", stderr(&o));
+    // swap_verify = full keeps serving v1.
+    std::fs::write(root.join("CURRENT"), "v1\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fathom"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--workers", "2"]);
+    cmd.arg("--index-root").arg(&root).env("FATHOM_SWAP_VERIFY", "full");
+    let server = common::Server::spawn_cmd(cmd, "fathom serving on ");
+    let c = Client::connect(&server.grpc, ClientOptions::default()).await.unwrap();
+    assert_eq!(c.index_info().await.unwrap().index_version, "v1");
+    std::fs::write(root.join("CURRENT"), "v2\n").unwrap();
+    Command::new("sh").args(["-c", &format!("kill -HUP {}", server.child.id())]).status().unwrap();
+    let t = std::time::Instant::now();
+    while !server.http_get("/metrics").contains("fathom_index_swaps_total{result=\"refused\"} 1") {
+        assert!(t.elapsed() < Duration::from_secs(10), "the damaged version was not refused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(c.index_info().await.unwrap().index_version, "v1");
+    assert!(server.terminate().success());
+}

@@ -15,12 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["index", "addr"])))]
 pub struct Args {
-    /// Index directory (in-process).
-    #[arg(long, required_unless_present = "addr")]
+    /// Index directory (in-process); or --addr.
+    #[arg(long)]
     index: Option<PathBuf>,
-    /// Server address (remote), e.g. http://127.0.0.1:7700.
-    #[arg(long, conflicts_with = "index")]
+    /// Server address (remote), e.g. http://127.0.0.1:7700; or --index.
+    #[arg(long)]
     addr: Option<String>,
     /// Remote: requests in flight from one client.
     #[arg(long, default_value_t = 1)]
@@ -37,7 +38,9 @@ pub struct Args {
     threads: usize,
     /// Run the default grid of settings: max_postings 4..128 (12..384 for an
     /// index holding one copy of each vector) x rerank 20 and the default
-    /// (fewer rerank reads often win at recall 0.90)
+    /// (fewer rerank reads often win at recall 0.90), at eps2 10 (pruning
+    /// nearly off, so that max_postings alone sets the cost; `fathom serve`
+    /// prunes at 0.4 unless told otherwise: pass --eps2 0.4 to sweep that)
     #[arg(long)]
     sweep: bool,
     /// Postings read at most (comma list to sweep).

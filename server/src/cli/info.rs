@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// With --json: print every field in full.
-    #[arg(long)]
+    #[arg(long, requires = "json")]
     full: bool,
 }
 

@@ -24,7 +24,7 @@ pub struct Args {
     /// TOML config file (flags and FATHOM_* variables override it).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Search worker threads (default: cores).
+    /// Search worker threads (default: two per core, at most 64).
     #[arg(long)]
     workers: Option<usize>,
     /// Queued requests before RESOURCE_EXHAUSTED.

@@ -128,10 +128,11 @@ impl RouterConfig {
             bail!("no shards: pass --shards, set FATHOM_ROUTER_SHARDS or `shards` in the config");
         }
         let shards: ShardSpec = raw.shards.parse().context("shards")?;
-        let listen = raw.listen.parse().context("listen must be an address like 0.0.0.0:7800")?;
+        let listen =
+            crate::config::resolve_listen(&raw.listen).context("listen must be an address like 0.0.0.0:7800")?;
         let metrics_listen = match raw.metrics_listen.as_str() {
             "" => None,
-            a => Some(a.parse().context("metrics_listen must be an address like 0.0.0.0:9100")?),
+            a => Some(crate::config::resolve_listen(a).context("metrics_listen must be an address like 0.0.0.0:9100")?),
         };
         let policy = raw.policy.parse().map_err(anyhow::Error::msg)?;
         for (name, v) in [

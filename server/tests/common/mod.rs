@@ -79,6 +79,11 @@ impl Server {
         Self::spawn(cmd, env, "fathom routing on ")
     }
 
+    /// A prepared command, returned once it prints `ready_line`.
+    pub fn spawn_cmd(cmd: Command, ready_line: &str) -> Server {
+        Self::spawn(cmd, &[], ready_line)
+    }
+
     fn spawn(mut cmd: Command, env: &[(&str, &str)], ready_line: &str) -> Server {
         cmd.stderr(Stdio::piped()).stdout(Stdio::null());
         for (k, v) in env {
