@@ -117,6 +117,10 @@ pub struct Stopping<S, B, F> {
     pub fatal: F,
     /// How long requests in flight may finish.
     pub drain: Duration,
+    /// Whether requests are still in flight: while they are, the server
+    /// keeps accepting connections and answers them NOT_SERVING (health) or
+    /// UNAVAILABLE, instead of resetting them.
+    pub busy: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// Serves `svc` with health (from `reporter`) and reflection on `listener`
@@ -134,7 +138,7 @@ where
     B: FnOnce() + Send + 'static,
     F: Future<Output = anyhow::Error>,
 {
-    let Stopping { shutdown, on_shutdown, fatal, drain } = stopping;
+    let Stopping { shutdown, on_shutdown, fatal, drain, busy } = stopping;
     let Options { max_message_bytes, limits, observe, reflection, tls, auth, decode_budget_bytes } = opts;
     let health =
         tonic_health::pb::health_server::HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
@@ -154,7 +158,10 @@ where
     };
     let (incoming, idle) = crate::listener::incoming(listener, connections, tls.clone());
 
-    // Shutdown: stop taking work, report NOT_SERVING, let tonic drain.
+    // Shutdown: stop taking work, report NOT_SERVING, wait for the
+    // requests in flight (new connections meanwhile are answered, not
+    // reset), then let tonic close the connections. The drain timeout
+    // bounds the whole.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -162,9 +169,12 @@ where
         tracing::info!("shutdown requested: draining");
         on_shutdown();
         set_health(&reporter, ServingStatus::NotServing).await;
+        let _ = stopped_tx.send(());
+        while busy() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let _ = stop_tx.send(());
         idle.close_all();
-        let _ = stopped_tx.send(());
     });
     if let Some(tls) = &tls {
         tokio::spawn(tls.clone().watch());

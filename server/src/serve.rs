@@ -96,6 +96,7 @@ pub async fn serve(
         defaults: cfg.search,
     };
     let metrics_for_wire = metrics.clone();
+    let metrics_for_drain = metrics.clone();
     let stopping = grpc::Stopping {
         shutdown,
         on_shutdown: move || {
@@ -110,6 +111,7 @@ pub async fn serve(
             }
         },
         drain: cfg.drain_timeout(),
+        busy: Box::new(move || metrics_for_drain.in_flight.get() > 0),
     };
     let limits = grpc::Limits {
         connections: crate::listener::ConnectionLimits {

@@ -664,3 +664,90 @@ async fn small_things_a_new_user_meets() {
     assert_eq!(c.index_info().await.unwrap().index_version, "v1");
     assert!(server.terminate().success());
 }
+
+/// (16) Header bytes 30 and 70 (reserved, zero) were under no checksum: a
+/// flipped bit there passed. Now every reserved header byte must be zero.
+#[test]
+fn reserved_header_bytes_are_checked() {
+    let (idx, _) = fixture("header");
+    for (file, at) in [("postings.bin", 30usize), ("vectors.bin", 70), ("centroids.bin", 30), ("directory.bin", 40)] {
+        let copy = idx.with_file_name(format!("flip-{file}-{at}"));
+        std::fs::create_dir_all(&copy).unwrap();
+        for e in std::fs::read_dir(&idx).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+        }
+        let path = copy.join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[at] ^= 0x08;
+        std::fs::write(&path, bytes).unwrap();
+        let e = fathom_index::Index::open(&copy, fathom_index::OpenOptions::default()).err().expect("opened");
+        assert!(e.to_string().contains(&format!("header byte {at} is reserved")), "{file}: {e}");
+    }
+}
+
+/// (16) While requests in flight finish after SIGTERM, a new connection is
+/// answered (health NOT_SERVING, searches UNAVAILABLE) rather than reset;
+/// the request in flight completes and the server exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_connections_during_drain_are_answered_not_reset() {
+    use fathom_proto::v1::{
+        fathom_client::FathomClient, vector, BatchSearchRequest, FloatVector, SearchSettings, Vector,
+    };
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let (idx, queries) = fixture("drain");
+    let env = [
+        ("FATHOM_WORKERS", "1"),
+        ("FATHOM_MAX_REQUEST_PAGES", "1000000000"),
+        ("FATHOM_MAX_REQUEST_POSTINGS", "1000000000"),
+        ("FATHOM_MAX_REQUEST_RERANK", "1000000000"),
+        ("FATHOM_MAX_MESSAGE_BYTES", "268435456"),
+        ("FATHOM_DRAIN_TIMEOUT_MS", "60000"),
+    ];
+    let server = common::Server::start(&idx, &env);
+    // A long batch: every posting of every query, a deep rerank.
+    let slow = BatchSearchRequest {
+        vectors: (0..384)
+            .map(|i| Vector {
+                data: Some(vector::Data::Floats(FloatVector { values: queries[(i % 100) * 32..][..32].to_vec() })),
+            })
+            .collect(),
+        k: 1000,
+        settings: Some(SearchSettings {
+            max_postings: Some(100_000),
+            eps2: Some(1e30),
+            rerank: Some(2000),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let addr = server.grpc.clone();
+    let in_flight = tokio::spawn(async move {
+        let mut c = FathomClient::connect(addr).await.unwrap().max_decoding_message_size(256 << 20);
+        let t = std::time::Instant::now();
+        let r = c.batch_search(slow).await.map(|r| r.into_inner().results.len());
+        (r, t.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Command::new("sh").args(["-c", &format!("kill -TERM {}", server.child.id())]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!in_flight.is_finished(), "the batch finished too soon to test the drain");
+    let channel = tonic::transport::Endpoint::from_shared(server.grpc.clone()).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
+    assert_eq!(status.into_inner().status, ServingStatus::NotServing as i32);
+    let floats = FloatVector { values: queries[..32].to_vec() };
+    let req = fathom_proto::v1::SearchRequest {
+        vector: Some(Vector { data: Some(vector::Data::Floats(floats)) }),
+        k: 10,
+        ..Default::default()
+    };
+    let e = FathomClient::new(channel).search(req).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    let (r, took) = in_flight.await.unwrap();
+    assert_eq!(r.unwrap(), 384, "the request in flight completes");
+    eprintln!("the drained batch took {took:?}");
+    let mut server = server;
+    let status = server.child.wait().unwrap();
+    assert!(status.success());
+}

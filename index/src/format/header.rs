@@ -9,6 +9,10 @@
 //! | 16 | 8 | body length in bytes (u64) |
 //! | 24 | 4 | CRC-32 (IEEE) of the body |
 //! | 28 | 36 | zero |
+//!
+//! The zero bytes (to the header length: 64, or 4096) are checked to be
+//! zero: no checksum covers the header, and a flipped bit anywhere in it is
+//! damage that must not pass unnoticed.
 
 use crate::error::{FormatError, IoContext};
 use std::fs::File;
@@ -121,6 +125,7 @@ impl FileHeader {
                 format!("header says {expected_len} bytes but the file has {file_len}; truncated or overwritten"),
             ));
         }
+        check_zero(&bytes[28..bytes.len().min(header_bytes as usize)], 28, path)?;
         Ok(FileHeader { kind, version, header_bytes, body_bytes, body_crc: u32_at(24) })
     }
 
@@ -129,7 +134,26 @@ impl FileHeader {
         let len = file.metadata().at(path)?.len();
         let mut b = vec![0u8; HEADER_FIXED_BYTES.min(len as usize)];
         file.read_exact_at(&mut b, 0).at(path)?;
-        Self::decode(&b, kind, path, len)
+        let h = Self::decode(&b, kind, path, len)?;
+        // A page-long header: the rest of its page is zero too.
+        if h.header_bytes as usize > HEADER_FIXED_BYTES {
+            let mut rest = vec![0u8; h.header_bytes as usize - HEADER_FIXED_BYTES];
+            file.read_exact_at(&mut rest, HEADER_FIXED_BYTES as u64).at(path)?;
+            check_zero(&rest, HEADER_FIXED_BYTES, path)?;
+        }
+        Ok(h)
+    }
+}
+
+/// Fails at the first byte of `bytes` (at file offset `from`) that is not zero.
+fn check_zero(bytes: &[u8], from: usize, path: &Path) -> Result<(), FormatError> {
+    match bytes.iter().position(|&b| b != 0) {
+        None => Ok(()),
+        Some(i) => Err(FormatError::Corrupt {
+            path: path.to_path_buf(),
+            offset: (from + i) as u64,
+            what: format!("header byte {} is reserved and must be 0", from + i),
+        }),
     }
 }
 

@@ -107,6 +107,7 @@ pub async fn route(
         draining: draining.clone(),
     };
     let metrics_for_wire = metrics.clone();
+    let metrics_for_drain = metrics.clone();
     let stopping = crate::grpc::Stopping {
         shutdown,
         on_shutdown: move || {
@@ -115,6 +116,7 @@ pub async fn route(
         },
         fatal: std::future::pending(),
         drain: cfg.drain_timeout,
+        busy: Box::new(move || metrics_for_drain.in_flight.get() > 0),
     };
     let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
         metrics_for_wire.observe_request(crate::metrics::known_method(method), code, took);
