@@ -16,6 +16,7 @@ pub mod http;
 pub mod layers;
 pub mod listener;
 pub mod logging;
+pub mod malloc_env;
 pub mod metrics;
 pub mod progress;
 pub mod router;

@@ -11,6 +11,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if matches!(args.command, cli::Command::Serve(_) | cli::Command::Route(_)) {
+        fathom_server::malloc_env::ensure_fixed_mmap_threshold();
+    }
     // A server says what it is doing (config, index, ready, shutdown); the
     // batch commands stay quiet unless asked.
     let default_level =
