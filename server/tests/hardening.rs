@@ -789,3 +789,22 @@ async fn memory_is_given_back_after_large_requests() {
     assert!(after < before + (150 << 20), "held {} MiB after the burst", (after - before) >> 20);
     assert!(server.terminate().success());
 }
+
+/// (13) `fathom serve` opens an index under a path that is not UTF-8, as
+/// build, info and bench do (the configuration layers carry text; flags'
+/// paths now go around them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_opens_non_utf8_paths() {
+    use std::os::unix::ffi::OsStrExt;
+    let (idx, queries) = fixture("non-utf8");
+    let odd = idx.with_file_name(std::ffi::OsStr::from_bytes(b"idx-\xff\xfe"));
+    std::fs::create_dir_all(&odd).unwrap();
+    for e in std::fs::read_dir(&idx).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), odd.join(e.file_name())).unwrap();
+    }
+    let server = common::Server::start(&odd, &[]);
+    let c = Client::connect(&server.grpc, ClientOptions::default()).await.unwrap();
+    assert_eq!(c.search(&queries[..32], 10, None).await.unwrap().neighbors.len(), 10);
+    assert!(server.terminate().success());
+}

@@ -248,7 +248,11 @@ def main():
         run_job(objs2, WORK, shared)
         write_configmaps(objs2, shared)
         until("every shard on v2", lambda: stub.GetIndexInfo(pb.GetIndexInfoRequest(), timeout=5).index_version == "v2,v2,v2", 120)
-        time.sleep(0.5)
+        # The router moves its answers to v2 at its next health round (every
+        # health_interval_ms, 1 s): until then every shard still answers v1
+        # (its previous index). Wait for that round, not a fixed 0.5 s.
+        until("answers from v2", lambda: "v2" in builds, 10)
+        time.sleep(0.2)
         stop.set()
         t.join()
         assert not failures, failures[:5]
