@@ -808,3 +808,42 @@ async fn serve_opens_non_utf8_paths() {
     assert_eq!(c.search(&queries[..32], 10, None).await.unwrap().neighbors.len(), 10);
     assert!(server.terminate().success());
 }
+
+/// (16) A `CURRENT` naming a symlink out of the root is refused; a flipped
+/// bit in a file's format version is called damage, not a newer release;
+/// a build's log (not a terminal) says a stage that counts nothing
+/// finished, not `done=0`.
+#[test]
+fn symlinks_out_of_the_root_flipped_versions_and_progress_lines() {
+    let (idx, _) = fixture("misc");
+    let root = idx.with_file_name("root-out");
+    std::fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::symlink(&idx, root.join("v1")).unwrap();
+    std::fs::write(root.join("CURRENT"), "v1\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_fathom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--index-root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("leads out of"), "{}", stderr(&o));
+    // Version 6 with bit 4 of its second byte flipped: 4102.
+    let copy = idx.with_file_name("flipped-version");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(&idx).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    let path = copy.join("postings.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[9] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+    let e = fathom_index::Index::open(&copy, fathom_index::OpenOptions::default()).err().expect("opened");
+    assert!(e.to_string().contains("damaged") && !e.to_string().contains("upgrade"), "{e}");
+    // Progress lines of a build whose stderr is not a terminal.
+    let base = idx.with_file_name("base.fbin");
+    let out = idx.with_file_name("idx-progress");
+    let o = fathom(&["build", "--input", base.to_str().unwrap(), "--metric", "l2", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("stage=vectors finished"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("stage=vectors done=0"), "{}", stderr(&o));
+}
