@@ -116,7 +116,7 @@ impl Default for Config {
             max_request_rerank: limits.max_request_rerank,
             max_request_pages: limits.max_request_pages,
             max_message_bytes: 16 << 20,
-            decode_budget_bytes: crate::grpc::DEFAULT_DECODE_BUDGET_BYTES,
+            decode_budget_bytes: crate::gate::DEFAULT_DECODE_BUDGET_BYTES,
             max_connections: 1024,
             handshake_timeout_ms: 5_000,
             max_streams_per_connection: 128,
@@ -193,12 +193,12 @@ impl Config {
     }
 
     /// The index directory, or the root of versions, to serve.
-    pub fn index_source(&self) -> crate::swap::IndexSource {
+    pub fn index_source(&self) -> crate::config::IndexSource {
         match (&self.index, &self.index_root) {
-            (Some(d), _) => crate::swap::IndexSource::Dir(d.clone()),
-            (None, Some(r)) => crate::swap::IndexSource::Root(r.clone()),
+            (Some(d), _) => crate::config::IndexSource::Dir(d.clone()),
+            (None, Some(r)) => crate::config::IndexSource::Root(r.clone()),
             // Refused by `check`.
-            (None, None) => crate::swap::IndexSource::Dir(PathBuf::new()),
+            (None, None) => crate::config::IndexSource::Dir(PathBuf::new()),
         }
     }
 
@@ -230,14 +230,78 @@ impl Config {
         Duration::from_millis(self.drain_timeout_ms)
     }
 
-    pub fn tls(&self) -> crate::grpc::TlsFiles {
-        crate::grpc::TlsFiles {
+    pub fn tls(&self) -> crate::tls::TlsFiles {
+        crate::tls::TlsFiles {
             cert: self.tls_cert.clone(),
             key: self.tls_key.clone(),
             client_ca: self.tls_client_ca.clone(),
             metrics: self.metrics_tls,
         }
     }
+}
+
+/// A listen address: an IP and port, or a host name and port resolved once
+/// at start (`localhost:7700`; the first address it resolves to).
+pub fn resolve_listen(a: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = a.parse() {
+        return Ok(addr);
+    }
+    use std::net::ToSocketAddrs;
+    let mut found = a.to_socket_addrs().with_context(|| format!("cannot resolve {a:?}"))?;
+    found.next().ok_or_else(|| anyhow::anyhow!("{a:?} resolves to no address"))
+}
+
+/// See [`Config::swap_verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwapVerify {
+    Open,
+    Full,
+}
+
+/// The file in an index root that names the version to serve.
+pub const CURRENT_FILE: &str = "CURRENT";
+
+/// Where the index to serve is.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexSource {
+    /// One directory, for the life of the process.
+    Dir(PathBuf),
+    /// Versions under a root, the current one named by `CURRENT`.
+    Root(PathBuf),
+}
+
+impl IndexSource {
+    /// The directory to serve now.
+    pub fn current(&self) -> anyhow::Result<PathBuf> {
+        match self {
+            IndexSource::Dir(d) => Ok(d.clone()),
+            IndexSource::Root(root) => current_version(root),
+        }
+    }
+}
+
+/// `root/<name in CURRENT>`, the name checked to be a plain directory name
+/// that stays inside the root (a symlink out of it is refused). `CURRENT`
+/// is read only as a small regular file: a FIFO or a device is refused, not
+/// waited on.
+pub fn current_version(root: &Path) -> anyhow::Result<PathBuf> {
+    let path = root.join(CURRENT_FILE);
+    let text = fathom_index::format::files::read_regular_text(&path, 4096)
+        .with_context(|| format!("reading {} (it names the index version to serve)", path.display()))?;
+    let name = text.trim();
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        bail!("{}: {name:?} is not the name of a version directory in {}", path.display(), root.display());
+    }
+    let dir = root.join(name);
+    let (real_root, real_dir) = (root.canonicalize(), dir.canonicalize());
+    if let (Ok(r), Ok(d)) = (&real_root, &real_dir) {
+        if d.parent() != Some(r.as_path()) {
+            bail!("{}: {name:?} leads out of {} (to {}): refused", path.display(), root.display(), d.display());
+        }
+    }
+    Ok(dir)
 }
 
 #[cfg(test)]
@@ -255,7 +319,7 @@ mod tests {
     #[test]
     fn later_layers_win_and_unknown_keys_are_rejected() {
         let c = load("index = \"a\"\nworkers = 3\n[search]\nrerank = 50\n", |l| l.set("workers", Some(5))).unwrap();
-        assert!(matches!(c.index_source(), crate::swap::IndexSource::Dir(d) if d == Path::new("a")));
+        assert!(matches!(c.index_source(), crate::config::IndexSource::Dir(d) if d == Path::new("a")));
         assert_eq!(
             (c.workers, c.search.rerank, c.search.max_postings),
             (5, Some(50), None),
@@ -293,23 +357,4 @@ mod tests {
         assert_eq!(json["drain_timeout_ms"], 10_000);
         assert!(json["search"].as_object().is_some_and(|o| o.is_empty()), "no search key set: the index's defaults");
     }
-}
-
-/// A listen address: an IP and port, or a host name and port resolved once
-/// at start (`localhost:7700`; the first address it resolves to).
-pub fn resolve_listen(a: &str) -> anyhow::Result<SocketAddr> {
-    if let Ok(addr) = a.parse() {
-        return Ok(addr);
-    }
-    use std::net::ToSocketAddrs;
-    let mut found = a.to_socket_addrs().with_context(|| format!("cannot resolve {a:?}"))?;
-    found.next().ok_or_else(|| anyhow::anyhow!("{a:?} resolves to no address"))
-}
-
-/// See [`Config::swap_verify`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SwapVerify {
-    Open,
-    Full,
 }

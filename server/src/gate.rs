@@ -17,6 +17,10 @@ use tonic::body::Body;
 use tonic::codegen::http;
 use tonic::Status;
 
+/// The default of the request-bytes budget (`decode_budget_bytes`): 16 largest default
+/// messages at once.
+pub const DEFAULT_DECODE_BUDGET_BYTES: usize = 256 << 20;
+
 /// The service the gate guards (its paths start with this).
 const GUARDED: &str = "/fathom.v1.Fathom/";
 

@@ -3,7 +3,6 @@
 //! sequence (NOT_SERVING, stop accepting, let requests in flight finish
 //! within the drain timeout).
 
-use crate::serve::Bound;
 use anyhow::Context;
 use fathom_proto::v1::fathom_server::{Fathom, FathomServer};
 use std::future::Future;
@@ -20,7 +19,7 @@ pub async fn bind<E: crate::http::Exposition>(
     listen: SocketAddr,
     metrics_listen: Option<SocketAddr>,
     exposition: Arc<E>,
-    tls: &TlsFiles,
+    tls: &crate::tls::TlsFiles,
 ) -> anyhow::Result<(TcpListener, Bound)> {
     let metrics_tls = match tls.metrics {
         true => {
@@ -91,20 +90,11 @@ pub struct Options {
     pub decode_budget_bytes: usize,
 }
 
-/// The default of [`Options::decode_budget_bytes`]: 16 largest default
-/// messages at once.
-pub const DEFAULT_DECODE_BUDGET_BYTES: usize = 256 << 20;
-
-/// Files of a TLS setup: certificate chain and key (PEM), and for mutual
-/// TLS the CA that client certificates must chain to.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct TlsFiles {
-    pub cert: Option<std::path::PathBuf>,
-    pub key: Option<std::path::PathBuf>,
-    pub client_ca: Option<std::path::PathBuf>,
-    /// Serve the metrics port with TLS too (same certificate; probes and
-    /// scrapers then use https).
-    pub metrics: bool,
+/// Addresses actually bound (port 0 resolved).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub grpc: SocketAddr,
+    pub metrics: Option<SocketAddr>,
 }
 
 /// How a server stops.

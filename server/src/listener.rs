@@ -263,17 +263,10 @@ async fn open(
     Ok((stream, bytes))
 }
 
-/// Open-file limit of this process (soft), from /proc.
-pub fn open_files_limit() -> Option<usize> {
-    let s = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = s.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
-}
-
 /// `wanted`, lowered so that connections leave `reserve` descriptors for
 /// index files, rings and the metrics endpoint.
 pub fn fit_to_fd_limit(wanted: usize, reserve: usize) -> usize {
-    match open_files_limit() {
+    match crate::sysinfo::open_files_limit() {
         Some(limit) if limit.saturating_sub(reserve) < wanted => {
             let fitted = limit.saturating_sub(reserve).max(1);
             tracing::warn!(

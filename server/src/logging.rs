@@ -33,7 +33,7 @@ pub fn init(json: bool, default_level: &str) {
 /// The line a server prints once it listens (tests and scripts wait for
 /// it): `fathom serving on ADDR (metrics ADDR|off)`, or with JSON logs a
 /// JSON object, so that stderr is JSON throughout.
-pub fn announce(what: &str, b: crate::serve::Bound) {
+pub fn announce(what: &str, b: crate::grpc::Bound) {
     let metrics = b.metrics.map(|m| m.to_string());
     if LOG_JSON.load(Ordering::Relaxed) {
         let line =

@@ -5,24 +5,18 @@
 //! in-flight requests within the drain timeout and returns.
 
 use crate::config::Config;
+use crate::config::IndexSource;
 use crate::grpc;
+use crate::grpc::Bound;
 use crate::metrics::Metrics;
 use crate::service::FathomService;
-use crate::swap::{IndexSource, Served};
+use crate::swap::Served;
 use crate::validate::Limits;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
-
-/// Addresses actually bound (port 0 resolved).
-#[derive(Debug, Clone, Copy)]
-pub struct Bound {
-    pub grpc: SocketAddr,
-    pub metrics: Option<SocketAddr>,
-}
 
 /// Serves until `shutdown` resolves; `on_bound` learns the bound addresses.
 pub async fn serve(

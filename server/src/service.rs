@@ -4,8 +4,9 @@
 
 use crate::metrics::Metrics;
 use crate::status::to_status;
+use crate::swap::Ready;
 use crate::validate::{self, Limits};
-use crate::workers::{Job, JobError, Pool};
+use crate::workers::{Job, JobError};
 use fathom_index::{Index, SearchOverrides, SearchSettings};
 use fathom_proto::v1::fathom_server::Fathom;
 use fathom_proto::v1::{self as pb, ElementType};
@@ -14,12 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
-
-/// What exists once the index is open.
-pub struct Ready {
-    pub index: Arc<Index>,
-    pub pool: Pool,
-}
 
 pub struct FathomService {
     pub served: Arc<crate::swap::Served>,

@@ -8,59 +8,20 @@
 //! (another dimension, metric, element type, code, codec or shard) is
 //! refused and the old one keeps serving.
 
+use crate::config::IndexSource;
 use crate::metrics::Metrics;
-use crate::service::Ready;
 use crate::workers::Pool;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use fathom_index::quant::Quantizer;
 use fathom_index::{Index, Manifest, OpenOptions};
 use parking_lot::RwLock;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-/// The file in an index root that names the version to serve.
-pub const CURRENT_FILE: &str = "CURRENT";
-
-/// Where the index to serve is.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IndexSource {
-    /// One directory, for the life of the process.
-    Dir(PathBuf),
-    /// Versions under a root, the current one named by `CURRENT`.
-    Root(PathBuf),
-}
-
-impl IndexSource {
-    /// The directory to serve now.
-    pub fn current(&self) -> anyhow::Result<PathBuf> {
-        match self {
-            IndexSource::Dir(d) => Ok(d.clone()),
-            IndexSource::Root(root) => current_version(root),
-        }
-    }
-}
-
-/// `root/<name in CURRENT>`, the name checked to be a plain directory name
-/// that stays inside the root (a symlink out of it is refused). `CURRENT`
-/// is read only as a small regular file: a FIFO or a device is refused, not
-/// waited on.
-pub fn current_version(root: &Path) -> anyhow::Result<PathBuf> {
-    let path = root.join(CURRENT_FILE);
-    let text = fathom_index::format::files::read_regular_text(&path, 4096)
-        .with_context(|| format!("reading {} (it names the index version to serve)", path.display()))?;
-    let name = text.trim();
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        bail!("{}: {name:?} is not the name of a version directory in {}", path.display(), root.display());
-    }
-    let dir = root.join(name);
-    let (real_root, real_dir) = (root.canonicalize(), dir.canonicalize());
-    if let (Ok(r), Ok(d)) = (&real_root, &real_dir) {
-        if d.parent() != Some(r.as_path()) {
-            bail!("{}: {name:?} leads out of {} (to {}): refused", path.display(), root.display(), d.display());
-        }
-    }
-    Ok(dir)
+/// What exists once the index is open.
+pub struct Ready {
+    pub index: Arc<Index>,
+    pub pool: Pool,
 }
 
 /// Why `new` cannot replace `old` under running clients, if it cannot.

@@ -33,7 +33,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 pub fn process_figures() -> ProcessFigures {
     let mut p = ProcessFigures {
         open_fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64),
-        max_fds: crate::listener::open_files_limit().unwrap_or(0) as u64,
+        max_fds: open_files_limit().unwrap_or(0) as u64,
         ..ProcessFigures::default()
     };
     // Fields after the command name, which may hold spaces: state is field 3,
@@ -92,6 +92,13 @@ pub fn parse_memory_budget(s: &str) -> Result<fathom_index::MemoryBudget, String
         return Ok(fathom_index::MemoryBudget::Auto);
     }
     parse_size(s).map(fathom_index::MemoryBudget::Bytes).map_err(|e| format!("{e}; or auto"))
+}
+
+/// Open-file limit of this process (soft), from /proc.
+pub fn open_files_limit() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = s.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 #[cfg(test)]

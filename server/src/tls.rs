@@ -6,7 +6,6 @@
 //! logged and the previous configuration keeps serving. tonic's own TLS
 //! builds its configuration once, hence this module.
 
-use crate::grpc::TlsFiles;
 use anyhow::Context;
 use parking_lot::RwLock;
 use rustls_pki_types::pem::PemObject;
@@ -16,6 +15,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio_rustls::rustls::{self, server::WebPkiClientVerifier, RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
+
+/// Files of a TLS setup: certificate chain and key (PEM), and for mutual
+/// TLS the CA that client certificates must chain to.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TlsFiles {
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+    pub client_ca: Option<std::path::PathBuf>,
+    /// Serve the metrics port with TLS too (same certificate; probes and
+    /// scrapers then use https).
+    pub metrics: bool,
+}
 
 /// How often the files are checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(5);

@@ -108,7 +108,7 @@ pub struct RouterConfig {
     pub max_message_bytes: usize,
     pub drain_timeout: Duration,
     pub api_keys_file: Option<std::path::PathBuf>,
-    pub tls: crate::grpc::TlsFiles,
+    pub tls: crate::tls::TlsFiles,
     pub shard_tls_ca: Option<std::path::PathBuf>,
 }
 
@@ -159,7 +159,7 @@ impl RouterConfig {
             max_message_bytes: raw.max_message_bytes.max(1024),
             drain_timeout: Duration::from_millis(raw.drain_timeout_ms),
             api_keys_file: path(raw.api_keys_file),
-            tls: crate::grpc::TlsFiles {
+            tls: crate::tls::TlsFiles {
                 cert: path(raw.tls_cert),
                 key: path(raw.tls_key),
                 client_ca: path(raw.tls_client_ca),

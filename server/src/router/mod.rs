@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod service;
 pub mod spec;
 
-use crate::serve::Bound;
+use crate::grpc::Bound;
 use crate::validate::Limits;
 use cluster::{Cluster, ClusterOptions};
 use config::RouterConfig;
@@ -128,7 +128,7 @@ pub async fn route(
         reflection,
         tls,
         auth,
-        decode_budget_bytes: crate::grpc::DEFAULT_DECODE_BUDGET_BYTES.max(cfg.max_message_bytes),
+        decode_budget_bytes: crate::gate::DEFAULT_DECODE_BUDGET_BYTES.max(cfg.max_message_bytes),
     };
     crate::grpc::run(listener, svc, opts, reporter, stopping).await
 }

@@ -1,0 +1,82 @@
+//! The server's top-level modules point one way (issue 27): no module
+//! imports, directly or through others, a module that imports it. Read off
+//! the sources (`crate::name` paths and `use crate::name`), so a new
+//! circle fails here, naming it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Top-level module -> the top-level modules its files name.
+fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |module: &str, text: &str| {
+        let deps = g.entry(module.to_string()).or_default();
+        for (i, _) in text.match_indices("crate::") {
+            let name: String = text[i + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() && name != module {
+                deps.insert(name);
+            }
+        }
+    };
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if p.is_dir() {
+            for f in walk(&p) {
+                add(&name, &std::fs::read_to_string(f).unwrap());
+            }
+        } else if name != "lib" && name != "main" {
+            add(&name, &std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    g
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A circle through `from`, if there is one (depth-first).
+fn circle(g: &BTreeMap<String, BTreeSet<String>>, from: &str) -> Option<Vec<String>> {
+    fn visit(
+        g: &BTreeMap<String, BTreeSet<String>>,
+        at: &str,
+        target: &str,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        for next in g.get(at).into_iter().flatten() {
+            if next == target {
+                path.push(next.clone());
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if visit(g, next, target, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![from.to_string()];
+    visit(g, from, from, &mut path, &mut BTreeSet::new()).then_some(path)
+}
+
+#[test]
+fn server_modules_point_one_way() {
+    let g = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(g.len() > 20, "read {} modules", g.len());
+    let circles: Vec<String> = g.keys().filter_map(|m| circle(&g, m)).map(|c| c.join(" -> ")).collect();
+    assert!(circles.is_empty(), "import circles among server modules:\n{}", circles.join("\n"));
+}
