@@ -353,6 +353,23 @@ pub fn code_name(c: tonic::Code) -> &'static str {
     }
 }
 
+/// A gauge raised for as long as this lives: in-flight counts that a
+/// cancelled request (its future dropped at an await) cannot leave raised.
+pub struct GaugeGuard(prometheus_client::metrics::gauge::Gauge);
+
+impl GaugeGuard {
+    pub fn new(g: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        g.inc();
+        GaugeGuard(g.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -25,19 +25,6 @@ pub struct FathomService {
     pub defaults: SearchOverrides,
 }
 
-struct InFlight<'a>(&'a Metrics);
-impl<'a> InFlight<'a> {
-    fn new(m: &'a Metrics) -> Self {
-        m.in_flight.inc();
-        InFlight(m)
-    }
-}
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.dec();
-    }
-}
-
 impl FathomService {
     /// The settings a request to `collection` starts from: the configured
     /// keys over that index's own defaults (the plain defaults while no
@@ -141,7 +128,7 @@ fn timeout_of<T>(r: &Request<T>) -> Option<Duration> {
 impl Fathom for FathomService {
     async fn search(&self, req: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
         let started = Instant::now();
-        let _g = InFlight::new(&self.metrics);
+        let _g = crate::metrics::GaugeGuard::new(&self.metrics.in_flight);
         let timeout = timeout_of(&req);
         let r = async {
             let m = req.into_inner();
@@ -158,7 +145,7 @@ impl Fathom for FathomService {
         req: Request<pb::BatchSearchRequest>,
     ) -> Result<Response<pb::BatchSearchResponse>, Status> {
         let started = Instant::now();
-        let _g = InFlight::new(&self.metrics);
+        let _g = crate::metrics::GaugeGuard::new(&self.metrics.in_flight);
         let timeout = timeout_of(&req);
         let r = async {
             let m = req.into_inner();

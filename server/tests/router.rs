@@ -702,3 +702,33 @@ async fn tls_and_mutual_tls_handshakes() {
     };
     assert!(refused, "mutual TLS without a client certificate must be refused");
 }
+
+/// A request the client gives up on (its future dropped while a shard is
+/// slow) leaves the router's in-flight count where it was: the count was
+/// kept by hand around an await and stayed raised, and a drain (which
+/// waits for in-flight requests, issue 26) would then wait its whole
+/// timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_requests_do_not_hold_the_in_flight_count() {
+    let f = fixture("cancelled");
+    let idx = f.build("whole", BuildParams::default());
+    let server = Server::start(&idx, &[]);
+    until_serving(&server).await;
+    let (proxy, slow) = slow_proxy(server.addr().to_string(), Duration::from_millis(1500)).await;
+    let router = Server::route(&proxy, &["--health-interval-ms", "3000"]);
+    until_serving(&router).await;
+    slow.store(true, Ordering::Relaxed);
+    let opts = ClientOptions { request_timeout: None, retries: 0, ..Default::default() };
+    let client = Client::connect(&router.grpc, opts).await.unwrap();
+    for _ in 0..3 {
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(200), client.search(&f.queries[..DIM], 10, None)).await;
+        assert!(gave_up.is_err(), "the slow shard answered within 200 ms");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let m = router.http_get("/metrics");
+    assert!(m.contains("fathom_router_in_flight_requests 0"), "{m}");
+    let t = Instant::now();
+    assert!(router.terminate().success());
+    assert!(t.elapsed() < Duration::from_secs(3), "the drain waited {:?}", t.elapsed());
+}

@@ -173,9 +173,9 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
         call.set_timeout(remaining);
         crate::auth::attach(call.metadata_mut(), cluster.shard_key());
         let started = Instant::now();
-        replica.metrics.in_flight.inc();
+        let in_flight = crate::metrics::GaugeGuard::new(&replica.metrics.in_flight);
         let result = tokio::time::timeout(remaining, replica.client.clone().batch_search(call)).await;
-        replica.metrics.in_flight.dec();
+        drop(in_flight);
         let result = match result {
             Ok(r) => r.map(tonic::Response::into_inner),
             Err(_) => {

@@ -114,7 +114,7 @@ pub fn collection_info(infos: &[pb::IndexInfo], missing: &[u32]) -> Option<pb::I
 impl Fathom for RouterService {
     async fn search(&self, req: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
         let started = Instant::now();
-        self.metrics.in_flight.inc();
+        let in_flight = crate::metrics::GaugeGuard::new(&self.metrics.in_flight);
         let deadline = self.deadline_of(&req);
         let m = req.into_inner();
         let batch = BatchSearchRequest {
@@ -130,7 +130,7 @@ impl Fathom for RouterService {
                 .await
                 .and_then(|mut v| v.pop().ok_or_else(|| Status::internal("empty result")))
         };
-        self.metrics.in_flight.dec();
+        drop(in_flight);
         self.finish("Search", started, r)
     }
 
@@ -139,10 +139,10 @@ impl Fathom for RouterService {
         req: Request<pb::BatchSearchRequest>,
     ) -> Result<Response<pb::BatchSearchResponse>, Status> {
         let started = Instant::now();
-        self.metrics.in_flight.inc();
+        let in_flight = crate::metrics::GaugeGuard::new(&self.metrics.in_flight);
         let deadline = self.deadline_of(&req);
         let r = self.fan_out(req.into_inner(), deadline).await.map(|results| pb::BatchSearchResponse { results });
-        self.metrics.in_flight.dec();
+        drop(in_flight);
         self.finish("BatchSearch", started, r)
     }
 
