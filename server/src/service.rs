@@ -26,12 +26,13 @@ pub struct FathomService {
 }
 
 impl FathomService {
-    /// The settings a request to `collection` starts from: the configured
-    /// keys over that index's own defaults (the plain defaults while no
-    /// index is served: the request then fails as unavailable).
-    fn search_defaults(&self, collection: &str) -> SearchSettings {
-        let base =
-            self.state_of(collection).map_or_else(|_| SearchSettings::default(), |st| st.index.default_settings());
+    /// The settings a request to `st` starts from: the configured keys over
+    /// that index's own defaults (the plain defaults while no index is
+    /// served: the request then fails as unavailable, after its own checks).
+    /// The same looked-up index then runs the request: a swap in between
+    /// cannot check settings against one index and run them on another.
+    fn search_defaults(&self, st: &Result<Arc<Ready>, Status>) -> SearchSettings {
+        let base = st.as_ref().map_or_else(|_| SearchSettings::default(), |st| st.index.default_settings());
         self.defaults.apply(base)
     }
 
@@ -58,16 +59,16 @@ impl FathomService {
         })
     }
 
-    /// Runs queries on the worker pool, honouring the client's deadline.
+    /// Runs queries on the worker pool of `st`, honouring the client's
+    /// deadline.
     async fn run(
         &self,
+        st: Arc<Ready>,
         queries: Vec<validate::QueryVec>,
         k: usize,
         settings: SearchSettings,
         timeout: Option<Duration>,
-        collection: &str,
     ) -> Result<Vec<pb::SearchResponse>, Status> {
-        let st = self.state_of(collection)?;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (reply, rx) = oneshot::channel();
         let batch = queries.len() > 1;
@@ -132,8 +133,9 @@ impl Fathom for FathomService {
         let timeout = timeout_of(&req);
         let r = async {
             let m = req.into_inner();
-            let (qs, k, s) = validate::search_request(&m, &self.limits, &self.search_defaults(&m.collection_id))?;
-            let mut out = self.run(qs, k, s, timeout, &m.collection_id).await?;
+            let st = self.state_of(&m.collection_id);
+            let (qs, k, s) = validate::search_request(&m, &self.limits, &self.search_defaults(&st))?;
+            let mut out = self.run(st?, qs, k, s, timeout).await?;
             out.pop().ok_or_else(|| Status::internal("empty result"))
         }
         .await;
@@ -149,8 +151,9 @@ impl Fathom for FathomService {
         let timeout = timeout_of(&req);
         let r = async {
             let m = req.into_inner();
-            let (qs, k, s) = validate::batch_request(&m, &self.limits, &self.search_defaults(&m.collection_id))?;
-            let results = self.run(qs, k, s, timeout, &m.collection_id).await?;
+            let st = self.state_of(&m.collection_id);
+            let (qs, k, s) = validate::batch_request(&m, &self.limits, &self.search_defaults(&st))?;
+            let results = self.run(st?, qs, k, s, timeout).await?;
             Ok(pb::BatchSearchResponse { results })
         }
         .await;
