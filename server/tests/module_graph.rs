@@ -1,4 +1,5 @@
-//! The server's top-level modules point one way (issue 27): no module
+//! The top-level modules of the server and of the engine point one way
+//! (issue 27, ARCHITECTURE.md): no module
 //! imports, directly or through others, a module that imports it. Read off
 //! the sources (`crate::name` paths and `use crate::name`), so a new
 //! circle fails here, naming it.
@@ -79,4 +80,12 @@ fn server_modules_point_one_way() {
     assert!(g.len() > 20, "read {} modules", g.len());
     let circles: Vec<String> = g.keys().filter_map(|m| circle(&g, m)).map(|c| c.join(" -> ")).collect();
     assert!(circles.is_empty(), "import circles among server modules:\n{}", circles.join("\n"));
+}
+
+#[test]
+fn index_modules_point_one_way() {
+    let g = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../index/src"));
+    assert!(g.len() > 10, "read {} modules", g.len());
+    let circles: Vec<String> = g.keys().filter_map(|m| circle(&g, m)).map(|c| c.join(" -> ")).collect();
+    assert!(circles.is_empty(), "import circles among index modules:\n{}", circles.join("\n"));
 }
