@@ -152,6 +152,15 @@ fn fixture(name: &str) -> (PathBuf, Vec<f32>) {
     (idx, m.rows(1, 0, 100))
 }
 
+/// A copy of the index directory `from` at `to`.
+fn copy_index(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
 /// Whether the server closed `s` (a read returns 0 or fails) within `wait`.
 fn closed_within(s: &mut std::net::TcpStream, wait: Duration) -> bool {
     use std::io::Read;
@@ -230,11 +239,7 @@ async fn slow_and_silent_connections_cannot_hold_the_slots() {
 fn fifos_and_devices_are_refused_not_waited_on() {
     let (idx, _) = fixture("fifo");
     let held = idx.with_file_name("held");
-    std::fs::create_dir_all(&held).unwrap();
-    for e in std::fs::read_dir(&idx).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), held.join(e.file_name())).unwrap();
-    }
+    copy_index(&idx, &held);
     std::fs::remove_file(held.join("manifest.json")).unwrap();
     assert!(Command::new("mkfifo").arg(held.join("manifest.json")).status().unwrap().success());
     let started = std::time::Instant::now();
@@ -634,11 +639,7 @@ async fn small_things_a_new_user_meets() {
     let root = idx.with_file_name("root");
     let (v1, v2) = (root.join("v1"), root.join("v2"));
     for v in [&v1, &v2] {
-        std::fs::create_dir_all(v).unwrap();
-        for e in std::fs::read_dir(&idx).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), v.join(e.file_name())).unwrap();
-        }
+        copy_index(&idx, v);
     }
     let vectors = v2.join("vectors.bin");
     let mut bytes = std::fs::read(&vectors).unwrap();
@@ -672,11 +673,7 @@ fn reserved_header_bytes_are_checked() {
     let (idx, _) = fixture("header");
     for (file, at) in [("postings.bin", 30usize), ("vectors.bin", 70), ("centroids.bin", 30), ("directory.bin", 40)] {
         let copy = idx.with_file_name(format!("flip-{file}-{at}"));
-        std::fs::create_dir_all(&copy).unwrap();
-        for e in std::fs::read_dir(&idx).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
-        }
+        copy_index(&idx, &copy);
         let path = copy.join(file);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[at] ^= 0x08;
@@ -798,11 +795,7 @@ async fn serve_opens_non_utf8_paths() {
     use std::os::unix::ffi::OsStrExt;
     let (idx, queries) = fixture("non-utf8");
     let odd = idx.with_file_name(std::ffi::OsStr::from_bytes(b"idx-\xff\xfe"));
-    std::fs::create_dir_all(&odd).unwrap();
-    for e in std::fs::read_dir(&idx).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), odd.join(e.file_name())).unwrap();
-    }
+    copy_index(&idx, &odd);
     let server = common::Server::start(&odd, &[]);
     let c = Client::connect(&server.grpc, ClientOptions::default()).await.unwrap();
     assert_eq!(c.search(&queries[..32], 10, None).await.unwrap().neighbors.len(), 10);
@@ -828,11 +821,7 @@ fn symlinks_out_of_the_root_flipped_versions_and_progress_lines() {
     assert!(!o.status.success() && stderr(&o).contains("leads out of"), "{}", stderr(&o));
     // Version 6 with bit 4 of its second byte flipped: 4102.
     let copy = idx.with_file_name("flipped-version");
-    std::fs::create_dir_all(&copy).unwrap();
-    for e in std::fs::read_dir(&idx).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
-    }
+    copy_index(&idx, &copy);
     let path = copy.join("postings.bin");
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[9] ^= 0x10;
