@@ -242,8 +242,7 @@ impl Client {
         k: u32,
         settings: Option<SearchSettings>,
     ) -> Result<SearchResponse, Error> {
-        let packed = PackedVector { element_type: ElementType::Bits as i32, data: code.to_vec() };
-        self.search_vector(Vector { data: Some(vector::Data::Packed(packed)) }, k, settings).await
+        self.search_vector(packed(ElementType::Bits, code.to_vec()), k, settings).await
     }
 
     /// The `k` nearest neighbours of a query of u8 elements (an index built
@@ -254,8 +253,7 @@ impl Client {
         k: u32,
         settings: Option<SearchSettings>,
     ) -> Result<SearchResponse, Error> {
-        let packed = PackedVector { element_type: ElementType::U8 as i32, data: vector.to_vec() };
-        self.search_vector(Vector { data: Some(vector::Data::Packed(packed)) }, k, settings).await
+        self.search_vector(packed(ElementType::U8, vector.to_vec()), k, settings).await
     }
 
     /// The `k` nearest neighbours of a query of i8 elements (an index built
@@ -267,8 +265,7 @@ impl Client {
         settings: Option<SearchSettings>,
     ) -> Result<SearchResponse, Error> {
         let data = vector.iter().map(|&v| v as u8).collect();
-        let packed = PackedVector { element_type: ElementType::I8 as i32, data };
-        self.search_vector(Vector { data: Some(vector::Data::Packed(packed)) }, k, settings).await
+        self.search_vector(packed(ElementType::I8, data), k, settings).await
     }
 
     async fn search_vector(
@@ -338,6 +335,11 @@ fn retryable(s: &tonic::Status) -> Option<Duration> {
             .map(Duration::from_millis),
         _ => None,
     }
+}
+
+/// A query of packed elements (`data` in `element_type`'s layout).
+fn packed(element_type: ElementType, data: Vec<u8>) -> Vector {
+    Vector { data: Some(vector::Data::Packed(PackedVector { element_type: element_type as i32, data })) }
 }
 
 fn floats(v: &[f32]) -> Vector {

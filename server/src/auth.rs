@@ -142,9 +142,6 @@ impl ApiKeys {
 /// A key file is a few lines a key: anything far larger is not one.
 const MAX_KEYS_FILE_BYTES: u64 = 4 << 20;
 
-/// How often the key file is checked for changes.
-const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// The keys in force, reloaded from their file on SIGHUP and when the
 /// file's modification time changes. A reload that fails (a half-written
 /// file, a FIFO) is logged and the current keys stay; rate buckets start
@@ -172,10 +169,15 @@ impl KeyStore {
         let value = headers.get("authorization").and_then(|v| v.to_str().ok());
         self.keys().check_token(value, Scope::Read)
     }
+}
 
-    /// Reads the file again (blocking: call off the runtime); on failure
-    /// keeps the current keys.
-    pub fn reload(&self, why: &str) {
+impl crate::reload::Reloadable for KeyStore {
+    fn changed(&self) -> bool {
+        stamp(&self.path) != self.current.read().1
+    }
+
+    /// On failure keeps the current keys.
+    fn reload(&self, why: &str) {
         let stamp = stamp(&self.path);
         match ApiKeys::load(&self.path) {
             Ok(k) => {
@@ -187,33 +189,6 @@ impl KeyStore {
                 self.current.write().1 = stamp;
                 tracing::error!("{why}: API key reload failed, keeping the current keys: {e:#}");
             }
-        }
-    }
-
-    /// Reloads on SIGHUP and on change, off the runtime; runs for the life
-    /// of the server.
-    pub async fn watch(self: std::sync::Arc<Self>) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup()).ok();
-        loop {
-            let why = tokio::select! {
-                _ = async {
-                    match hup.as_mut() {
-                        Some(h) => { h.recv().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => "SIGHUP",
-                _ = tokio::time::sleep(WATCH_EVERY) => {
-                    let me = self.clone();
-                    let changed = tokio::task::spawn_blocking(move || stamp(&me.path) != me.current.read().1);
-                    if !changed.await.unwrap_or(false) {
-                        continue;
-                    }
-                    "api_keys_file changed"
-                }
-            };
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.reload(why)).await;
         }
     }
 }

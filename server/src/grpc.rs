@@ -36,7 +36,7 @@ pub async fn bind<E: crate::http::Exposition>(
             let l = TcpListener::bind(a).await.with_context(|| format!("binding metrics {a}"))?;
             let bound = l.local_addr()?;
             if let Some(t) = &metrics_tls {
-                tokio::spawn(t.clone().watch());
+                tokio::spawn(crate::reload::watch(t.clone(), "metrics TLS files"));
             }
             tokio::spawn(crate::http::serve(l, exposition, metrics_tls));
             Some(bound)
@@ -167,10 +167,10 @@ where
         idle.close_all();
     });
     if let Some(tls) = &tls {
-        tokio::spawn(tls.clone().watch());
+        tokio::spawn(crate::reload::watch(tls.clone(), "TLS files"));
     }
     if let Some(keys) = &auth {
-        tokio::spawn(keys.clone().watch());
+        tokio::spawn(crate::reload::watch(keys.clone(), "api_keys_file"));
     }
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.max_streams_per_connection)

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod malloc_env;
 pub mod metrics;
 pub mod progress;
+pub mod reload;
 pub mod router;
 pub mod serve;
 pub mod service;

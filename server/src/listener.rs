@@ -59,6 +59,12 @@ const MAX_SETTINGS_PAYLOAD: usize = 6 * 32;
 /// each, oldest first.
 type Pending = Arc<Mutex<VecDeque<(u64, oneshot::Sender<()>)>>>;
 
+/// Takes connection `id` off the pending queue (it asked something, was
+/// refused, or is gone).
+fn forget(pending: &Pending, id: u64) {
+    pending.lock().retain(|(i, _)| *i != id);
+}
+
 /// An accepted connection; its slot frees when it is dropped.
 pub struct Conn {
     stream: Stream,
@@ -84,7 +90,7 @@ struct Waiting {
 impl Drop for Conn {
     fn drop(&mut self) {
         if let Some(w) = &self.waiting {
-            w.pending.lock().retain(|(i, _)| *i != w.id);
+            forget(&w.pending, w.id);
         }
     }
 }
@@ -208,14 +214,14 @@ pub fn incoming(
                     _ = &mut close_rx => None,
                 };
                 let Some((stream, replay)) = opened else {
-                    pending.lock().retain(|(i, _)| *i != id);
+                    forget(&pending, id);
                     return;
                 };
                 let waiting = if limits.protocol == Protocol::Http2 {
                     Some(Waiting { id, pending, evicted: close_rx, frames: FrameWatch::default() })
                 } else {
                     // HTTP/1 requests carry their own timeout: not evicted.
-                    pending.lock().retain(|(i, _)| *i != id);
+                    forget(&pending, id);
                     None
                 };
                 let conn = Conn { stream, replay, replayed: 0, waiting, evicted: false, _slot: slot };
@@ -339,7 +345,7 @@ impl AsyncRead for Conn {
         if let (Poll::Ready(Ok(())), Some(w)) = (&r, &mut this.waiting) {
             if w.frames.feed(&buf.filled()[before..]) {
                 // A request: no longer evictable.
-                w.pending.lock().retain(|(i, _)| *i != w.id);
+                forget(&w.pending, w.id);
                 this.waiting = None;
             }
         }

@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio_rustls::rustls::{self, server::WebPkiClientVerifier, RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
@@ -27,9 +27,6 @@ pub struct TlsFiles {
     /// scrapers then use https).
     pub metrics: bool,
 }
-
-/// How often the files are checked for changes.
-const WATCH_EVERY: Duration = Duration::from_secs(5);
 
 /// ALPN of the gRPC port (HTTP/2 only) and of the metrics port (HTTP/1.1).
 pub const H2: &[&[u8]] = &[b"h2"];
@@ -62,10 +59,16 @@ impl ReloadableTls {
     pub fn acceptor(&self) -> TlsAcceptor {
         self.current.read().0.clone()
     }
+}
 
-    /// Reads the files again (blocking: call off the runtime); on failure,
-    /// or when the new certificate has expired, keeps the current one.
-    pub fn reload(&self, why: &str) {
+impl crate::reload::Reloadable for ReloadableTls {
+    fn changed(&self) -> bool {
+        stamps(&self.files) != self.current.read().1
+    }
+
+    /// On failure, or when the new certificate has expired, keeps the
+    /// current one.
+    fn reload(&self, why: &str) {
         let stamps = stamps(&self.files);
         let loaded = acceptor(&self.files, self.alpn).and_then(|(a, expiry)| match expiry {
             Expiry::Expired(e) => Err(anyhow::anyhow!("tls_cert {}: {e}", show(&self.files.cert))),
@@ -80,36 +83,6 @@ impl ReloadableTls {
                 // Do not retry the same files every few seconds.
                 self.current.write().1 = stamps;
                 tracing::error!("{why}: TLS reload failed, keeping the previous certificate: {e:#}");
-            }
-        }
-    }
-
-    /// Reloads on SIGHUP and when a file's modification time changes; runs
-    /// for the life of the server.
-    pub async fn watch(self: Arc<Self>) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup()).ok();
-        loop {
-            tokio::select! {
-                _ = async {
-                    match hup.as_mut() {
-                        Some(h) => { h.recv().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {
-                    let me = self.clone();
-                    let _ = tokio::task::spawn_blocking(move || me.reload("SIGHUP")).await;
-                }
-                _ = tokio::time::sleep(WATCH_EVERY) => {
-                    // Off the runtime: the files may sit on a slow volume.
-                    let me = self.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
-                        if stamps(&me.files) != me.current.read().1 {
-                            me.reload("TLS files changed");
-                        }
-                    })
-                    .await;
-                }
             }
         }
     }

@@ -725,7 +725,13 @@ async fn new_connections_during_drain_are_answered_not_reset() {
         let r = c.batch_search(slow).await.map(|r| r.into_inner().results.len());
         (r, t.elapsed())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGTERM once the batch is being served (on a loaded machine it may
+    // take a while to arrive).
+    let t = std::time::Instant::now();
+    while !server.http_get("/metrics").contains("fathom_in_flight_requests 1") {
+        assert!(t.elapsed() < Duration::from_secs(20), "the batch never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Command::new("sh").args(["-c", &format!("kill -TERM {}", server.child.id())]).status().unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!in_flight.is_finished(), "the batch finished too soon to test the drain");
