@@ -4,17 +4,24 @@ pub mod centroid_file;
 pub mod centroids;
 pub mod graph;
 mod open;
+mod overlap;
 mod posting_cache;
+mod probe;
 mod query;
+mod reads;
+mod rerank;
 mod resident;
+mod score;
 mod searcher;
 pub mod settings;
+mod stats;
 pub mod topk;
 
 pub use open::{Index, MemoryBudget, OpenOptions};
 pub use query::Query;
-pub use searcher::{SearchStats, Searcher};
+pub use searcher::Searcher;
 pub use settings::{SearchOverrides, SearchSettings};
+pub use stats::SearchStats;
 pub use topk::Neighbor;
 
 /// File slots of the shared [`crate::io::IoFiles`].

@@ -2,57 +2,29 @@
 //! one batch of posting reads -> code scoring with replica dedupe -> one
 //! batch of full-vector reads -> exact rerank -> top-k.
 
-use super::centroids::CentroidScore;
 use super::open::Index;
+use super::overlap::{early_count, score_overlapped, EarlyReads, MemoryScorer};
+use super::probe::prune;
 use super::query::Query;
+use super::reads::{covered, plan_reads, row_pages};
+use super::rerank::{add_early, exact_distance, id_answers, report_distance, within_margin};
+use super::score::{enter_posting, score_codes, score_entries};
 use super::settings::SearchSettings;
+use super::stats::SearchStats;
 use super::topk::{Candidate, Neighbor, TopK};
 use super::{POSTINGS_SLOT, VECTORS_SLOT};
 use crate::distance::{kernels, Kernels};
 use crate::error::{FormatError, IndexError, Result};
-use crate::format::layout::{VectorLayout, ENTRY_ID_BYTES, ENTRY_ROW_BYTES, VECTOR_ID_BYTES};
+use crate::format::layout::{ENTRY_ROW_BYTES, VECTOR_ID_BYTES};
 use crate::format::PAGE_BYTES;
 use crate::input::raw_to_f32;
 use crate::io::{AlignedBuf, PageReader, ReadReq};
 use crate::quant::QueryCodes;
-use crate::types::Metric;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// What one search did, for benchmarks and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SearchStats {
-    pub postings_read: u32,
-    /// I/O requests issued (adjacent pages are merged into one request).
-    pub reads: u32,
-    pub bytes_read: u64,
-    pub candidates_scored: u32,
-    pub reranked: u32,
-    pub centroid_time: Duration,
-    pub io_time: Duration,
-    pub score_time: Duration,
-    pub rerank_time: Duration,
-}
-
-impl SearchStats {
-    pub fn add(&mut self, o: &SearchStats) {
-        self.postings_read += o.postings_read;
-        self.reads += o.reads;
-        self.bytes_read += o.bytes_read;
-        self.candidates_scored += o.candidates_scored;
-        self.reranked += o.reranked;
-        self.centroid_time += o.centroid_time;
-        self.io_time += o.io_time;
-        self.score_time += o.score_time;
-        self.rerank_time += o.rerank_time;
-    }
-}
+use std::time::Instant;
 
 /// Rows ahead whose resident record is prefetched while one is scored.
 const PREFETCH_AHEAD: usize = 6;
-
-/// Largest single read after merging adjacent pages.
-const MAX_MERGED_READ_BYTES: u64 = 128 * 1024;
 
 /// Per-thread search state: an I/O backend and reusable buffers.
 pub struct Searcher {
@@ -516,114 +488,6 @@ impl ScoreContext<'_> {
     }
 }
 
-/// The answers of entries that hold ids (binary collections): nothing to read.
-fn id_answers(metric: Metric, cands: &[Candidate]) -> Vec<Neighbor> {
-    cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(metric, c.distance) }).collect()
-}
-
-/// Buffers of the early rerank round: planned pages, requests, bytes.
-struct EarlyReads<'a> {
-    pages: &'a mut Vec<(u64, u64, u32)>,
-    reqs: &'a mut Vec<ReadReq>,
-    buf: &'a mut AlignedBuf,
-}
-
-/// A first stage that scores postings in memory.
-trait MemoryScorer {
-    fn score(&mut self, postings: &[(u32, f32)]);
-    fn top(&self) -> &TopK;
-}
-
-/// Scores the nearest `early` of `probed` postings, then reads the best
-/// candidates so far (within `margin` of the k-th) while the farther
-/// postings are scored: the rerank's disk latency overlaps the scoring
-/// instead of following it. Returns the candidates read early and the
-/// reads' result (the scoring always completes).
-fn score_overlapped(
-    reader: &mut dyn PageReader,
-    lay: VectorLayout,
-    (probed, early): (&[(u32, f32)], usize),
-    (k, margin): (usize, f32),
-    scorer: &mut dyn MemoryScorer,
-    EarlyReads { pages, reqs: ereqs, buf: ebuf }: EarlyReads,
-    stats: &mut SearchStats,
-) -> (Vec<Candidate>, Result<()>) {
-    scorer.score(&probed[..early]);
-    ereqs.clear();
-    let mut first = Vec::new();
-    if early >= probed.len() {
-        return (first, Ok(()));
-    }
-    scorer.top().sorted_copy(&mut first);
-    within_margin(&mut first, k, margin);
-    let total = plan_row_reads(lay, &first, pages, ereqs);
-    ebuf.ensure(total);
-    let read = reader.read_during(ereqs, ebuf, &mut || {
-        scorer.score(&probed[early..]);
-        Ok(())
-    });
-    stats.reads += ereqs.len() as u32;
-    stats.bytes_read += total as u64;
-    (first, read)
-}
-
-/// Sets `q` up for the codes of posting `p` (residual codes need its
-/// centroid; `centroid` is scratch).
-fn enter_posting(ix: &Index, kern: &Kernels, q: &mut QueryCodes, p: u32, centroid: &mut Vec<f32>) {
-    if q.needs_centroids() {
-        ix.centroids.searched_centroid(p, centroid);
-        q.enter_posting(&ix.manifest.quantizer, kern, centroid);
-    }
-}
-
-/// Scores one posting's entries (`bytes`, `count` of them, `entry_bytes`
-/// each) into `top`; [`enter_posting`] first.
-fn score_entries(
-    kern: &Kernels,
-    entry_bytes: usize,
-    bytes: &[u8],
-    count: u32,
-    q: &mut QueryCodes,
-    top: &mut TopK,
-    dists: &mut Vec<f32>,
-) {
-    // Binary collections' keys are u64 ids; float collections' are u32
-    // rows (unique per vector, so replicas dedupe).
-    let key_bytes = if let QueryCodes::Codes(_) = q { ENTRY_ID_BYTES } else { ENTRY_ROW_BYTES };
-    let (keys, codes) = bytes.split_at((count as usize * key_bytes).min(bytes.len()));
-    q.distances(kern, codes, entry_bytes - key_bytes, dists);
-    for (key, &d) in keys.chunks_exact(key_bytes).zip(dists.iter()) {
-        if d <= top.threshold() {
-            if key_bytes == ENTRY_ID_BYTES {
-                let id = u64::from_le_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
-                top.push(id, 0, d);
-            } else {
-                let row = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
-                top.push(row as u64, row, d);
-            }
-        }
-    }
-}
-
-/// Scores one posting's codes held without their rows (`codes`, in row
-/// order from row `first`) into `top`; [`enter_posting`] first.
-fn score_codes(
-    kern: &Kernels,
-    code_bytes: usize,
-    codes: &[u8],
-    first: u32,
-    q: &mut QueryCodes,
-    top: &mut TopK,
-    dists: &mut Vec<f32>,
-) {
-    q.distances(kern, codes, code_bytes, dists);
-    for (row, &d) in (first..).zip(dists.iter()) {
-        if d <= top.threshold() {
-            top.push(row as u64, row, d);
-        }
-    }
-}
-
 /// Scores posting codes held in memory into a top list.
 struct CachedScorer<'a> {
     ix: &'a Index,
@@ -708,193 +572,5 @@ impl MemoryScorer for RowScorer<'_> {
             }
         }
         self.scored += self.todo.len() as u32;
-    }
-}
-
-/// Postings that must remain to be scored after the early rerank reads go
-/// out for the round to pay: with fewer, their scoring hides too little
-/// of the reads' latency to repay the late arrivals' second round
-/// (MiniLM-384, max_postings 4: -11% QPS with it, 8: equal, 16: +4%).
-const MIN_OVERLAPPED_POSTINGS: usize = 8;
-
-/// Of `n` probed postings, those scored before the early rerank reads go
-/// out: at least one, and all of them (no early round) when fewer than
-/// [`MIN_OVERLAPPED_POSTINGS`] would remain.
-fn early_count(n: usize, early_rerank: f32) -> usize {
-    let early = ((n as f32 * early_rerank).ceil() as usize).clamp(1, n.max(1));
-    if n.saturating_sub(early) < MIN_OVERLAPPED_POSTINGS {
-        n
-    } else {
-        early
-    }
-}
-
-/// The pages of `cands`' rows in `vectors.bin` as sorted (first page,
-/// pages, candidate index).
-fn row_pages(lay: VectorLayout, cands: &[Candidate], pages: &mut Vec<(u64, u64, u32)>) {
-    pages.clear();
-    for (i, c) in cands.iter().enumerate() {
-        let (page, n, _) = lay.locate(c.row as u64);
-        pages.push((page + 1, n as u64, i as u32)); // + 1: the header page
-    }
-    pages.sort_unstable();
-}
-
-/// Plans the page reads of `cands`' rows (merged when adjacent); returns
-/// the buffer bytes they need.
-fn plan_row_reads(
-    lay: VectorLayout,
-    cands: &[Candidate],
-    pages: &mut Vec<(u64, u64, u32)>,
-    reqs: &mut Vec<ReadReq>,
-) -> usize {
-    row_pages(lay, cands, pages);
-    plan_reads(pages, VECTORS_SLOT, 0, reqs)
-}
-
-/// Rows read early that fell out of the final list are reranked too:
-/// their pages are in memory and exact distances only help.
-fn add_early(cands: &mut Vec<Candidate>, early: Vec<Candidate>) {
-    for c in early {
-        if !cands.iter().any(|x| x.row == c.row) {
-            cands.push(c);
-        }
-    }
-}
-
-/// Drops candidates past the build-time margin beyond the k-th estimate:
-/// they are almost never among the k nearest, so their pages stay unread.
-fn within_margin(cands: &mut Vec<Candidate>, k: usize, margin: f32) {
-    if cands.len() > k && margin.is_finite() {
-        let tenth = cands[k - 1].distance;
-        let bound = tenth + margin * tenth.abs();
-        let keep = k + cands[k..].iter().take_while(|c| c.distance <= bound).count();
-        cands.truncate(keep);
-    }
-}
-
-/// How many of the sorted `nearest` centroids survive the eps2 bound. The
-/// nearest always does: its distance can be 0 or, for l2 summed from half
-/// floats, slightly below 0, where a bound that scales it would keep none
-/// (and an infinite factor times 0 is NaN). eps2 = f32::MAX keeps all.
-fn prune(nearest: &[(u32, f32)], how: CentroidScore, eps2: f32) -> usize {
-    let Some(&(_, d0)) = nearest.first() else {
-        return 0;
-    };
-    if eps2 == f32::MAX {
-        return nearest.len();
-    }
-    let slack = match how {
-        CentroidScore::L2 => (1.0 + eps2) * (1.0 + eps2) - 1.0,
-        CentroidScore::NegIp => eps2,
-    };
-    let bound = d0 + slack * d0.abs();
-    if !bound.is_finite() {
-        return nearest.len();
-    }
-    1 + nearest[1..].iter().take_while(|&&(_, d)| d <= bound).count()
-}
-
-/// Where `n` pages from `page` sit in the buffer of `reqs` (sorted by offset).
-fn covered(reqs: &[ReadReq], page: u64, n: u64) -> Option<usize> {
-    let (lo, hi) = (page * PAGE_BYTES as u64, (page + n) * PAGE_BYTES as u64);
-    let i = reqs.partition_point(|r| r.offset + r.len as u64 <= lo);
-    let r = reqs.get(i)?;
-    (r.offset <= lo && hi <= r.offset + r.len as u64).then(|| r.buf_offset + (lo - r.offset) as usize)
-}
-
-/// Turns sorted (first page, pages, tag) runs into merged page-aligned
-/// reads placed in the buffer from `base`; returns the buffer bytes needed.
-fn plan_reads(pages: &[(u64, u64, u32)], file: usize, base: usize, reqs: &mut Vec<ReadReq>) -> usize {
-    reqs.clear();
-    let page = PAGE_BYTES as u64;
-    let mut at = base;
-    let mut cur: Option<(u64, u64)> = None; // [start, end) in pages
-    let flush = |s: u64, e: u64, reqs: &mut Vec<ReadReq>, at: &mut usize| {
-        let len = ((e - s) * page) as usize;
-        reqs.push(ReadReq { file, offset: s * page, len, buf_offset: *at });
-        *at += len;
-    };
-    for &(first, n, _) in pages {
-        let end = first + n;
-        cur = match cur {
-            Some((s, e)) if first <= e && (end.max(e) - s) * page <= MAX_MERGED_READ_BYTES => Some((s, e.max(end))),
-            Some((s, e)) => {
-                flush(s, e, reqs, &mut at);
-                Some((first, end))
-            }
-            None => Some((first, end)),
-        };
-    }
-    if let Some((s, e)) = cur {
-        flush(s, e, reqs, &mut at);
-    }
-    at
-}
-
-/// Exact internal distance (smaller is nearer): squared L2, or -ip.
-#[inline]
-pub(crate) fn exact_distance(k: &Kernels, metric: Metric, q: &[f32], x: &[f32]) -> f32 {
-    match metric {
-        Metric::L2 | Metric::Cosine | Metric::Hamming => (k.l2_sq)(q, x),
-        Metric::Ip => -(k.dot)(q, x),
-    }
-}
-
-/// The distance reported to callers: squared L2, -ip, 1 - cos, or the
-/// Hamming distance (internally 4 x Hamming: squared L2 of +-1 views).
-#[inline]
-pub(crate) fn report_distance(metric: Metric, internal: f32) -> f32 {
-    match metric {
-        Metric::Cosine => internal / 2.0,
-        Metric::Hamming => internal / 4.0,
-        _ => internal,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_merge_adjacent_and_shared_pages() {
-        let mut reqs = Vec::new();
-        let pages = [(1, 1, 0), (1, 1, 1), (2, 2, 2), (10, 1, 3)];
-        let total = plan_reads(&pages, 0, 0, &mut reqs);
-        assert_eq!(reqs.len(), 2);
-        assert_eq!((reqs[0].offset, reqs[0].len), (4096, 3 * 4096));
-        assert_eq!((reqs[1].offset, reqs[1].buf_offset), (40960, 3 * 4096));
-        assert_eq!(total, 4 * 4096);
-    }
-
-    #[test]
-    fn the_early_round_goes_out_only_with_enough_postings_left_to_score() {
-        assert_eq!(early_count(32, 0.5), 16);
-        assert_eq!(early_count(16, 0.5), 8, "8 left: overlapped");
-        assert_eq!(early_count(14, 0.5), 14, "7 left: no early round");
-        assert_eq!(early_count(32, 1.0), 32);
-        assert_eq!(early_count(32, 0.01), 1, "at least one posting first");
-        assert_eq!(early_count(0, 0.5), 0);
-    }
-
-    #[test]
-    fn pruning_keeps_centroids_within_the_bound() {
-        let n = [(0u32, 1.0f32), (1, 2.0), (2, 2.3), (3, 9.0)];
-        assert_eq!(prune(&n, CentroidScore::L2, 0.5), 2, "bound 2.25 on squared distances");
-        assert_eq!(prune(&n, CentroidScore::L2, 0.0), 1);
-        let ip = [(0u32, -10.0f32), (1, -9.0), (2, -5.0)];
-        assert_eq!(prune(&ip, CentroidScore::NegIp, 0.2), 2);
-    }
-
-    /// issue 26 (1): a query on a centroid kept no posting (bound below d0).
-    #[test]
-    fn pruning_always_keeps_the_nearest_and_max_eps2_keeps_all() {
-        let below = [(0u32, -1e-4f32), (1, 0.5)];
-        assert_eq!(prune(&below, CentroidScore::L2, 0.4), 1);
-        let zero = [(0u32, 0.0f32), (1, 0.0), (2, 0.5)];
-        assert_eq!(prune(&zero, CentroidScore::L2, 0.4), 2);
-        assert_eq!(prune(&zero, CentroidScore::L2, f32::MAX), 3, "inf x 0 is NaN: keep all");
-        assert_eq!(prune(&zero, CentroidScore::NegIp, f32::MAX), 3);
-        assert_eq!(prune(&[], CentroidScore::L2, 0.4), 0);
     }
 }
