@@ -357,14 +357,14 @@ fn resident_codes_are_checked_and_optional() {
         SearchSettings { max_postings: 100_000, eps2: 1e6, probe_groups: 1000, rerank: 6_000, ..Default::default() };
     let answers = |o: OpenOptions| {
         let ix = Index::open(&idx, o).unwrap();
-        assert_eq!(ix.resident.is_some(), o.resident_codes);
+        assert_eq!(ix.resident_codes().is_some(), o.resident_codes);
         // While resident codes serve, the PQ codebooks are not held.
         let fathom_index::quant::Quantizer::Pq(p) = &ix.manifest.quantizer else { panic!("PQ is the default code") };
         assert_eq!(ix.manifest.quantizer.scores_postings(), !o.resident_codes);
         let codebook = 4 * 256 * p.dsub * p.m;
         assert_eq!(ix.manifest.quantizer.resident_bytes(), if o.resident_codes { 0 } else { codebook });
         // ... and the codes' rotation is held once, as half floats.
-        if let Some(rc) = &ix.resident {
+        if let Some(rc) = ix.resident_codes() {
             let fathom_index::distance::rows::Rows::F16(h) = rc.rotation() else { panic!("f32 rotation") };
             assert!(h.len() == 24 * 24 && rc.codec.rotation.is_empty());
             assert!(ix.manifest.resident_codes.as_ref().unwrap().codec.rotation.is_empty());
@@ -407,6 +407,6 @@ fn resident_codes_are_checked_and_optional() {
     m.format_version = 2;
     m.write(&v2).unwrap();
     let ix = open(&v2).unwrap();
-    assert!(ix.resident.is_none());
+    assert!(ix.resident_codes().is_none());
     assert_eq!(ix.searcher().unwrap().search(&qs[..24], 10, &SearchSettings::default()).unwrap().0.len(), 10);
 }

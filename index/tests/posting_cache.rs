@@ -51,7 +51,7 @@ fn postings_held_in_memory_answer_as_read_from_disk_with_fewer_reads() {
         build(&base, &idx, BuildParams { metric, row_code_bits: Some(0), ..BuildParams::default() });
         let disk = open(&idx, MemoryBudget::Bytes(0)).unwrap();
         let held = open(&idx, MemoryBudget::Bytes(u64::MAX)).unwrap();
-        assert!(disk.posting_cache.is_none() && held.posting_cache.is_some());
+        assert!(!disk.posting_codes_held() && held.posting_codes_held());
         assert!(held.resident_bytes() > disk.resident_bytes());
         // Page-mates are free candidates only on disk; without them and
         // without the early round both score the same postings.
@@ -83,11 +83,11 @@ fn the_budget_decides_and_auto_stays_within_a_tenth_of_the_vectors() {
     let disk = open(&idx, MemoryBudget::Bytes(0)).unwrap();
     let held = open(&idx, MemoryBudget::Bytes(u64::MAX)).unwrap();
     let need = held.resident_bytes() - disk.resident_bytes();
-    assert!(open(&idx, MemoryBudget::Bytes(need)).unwrap().posting_cache.is_some());
-    assert!(open(&idx, MemoryBudget::Bytes(need - 1)).unwrap().posting_cache.is_none());
+    assert!(open(&idx, MemoryBudget::Bytes(need)).unwrap().posting_codes_held());
+    assert!(!open(&idx, MemoryBudget::Bytes(need - 1)).unwrap().posting_codes_held());
     // PQ codes of several replicas outweigh a tenth of 24-d f32 rows.
     let auto = open(&idx, MemoryBudget::Auto).unwrap();
-    assert!(auto.posting_cache.is_none());
+    assert!(!auto.posting_codes_held());
     assert!(auto.resident_bytes() <= disk.resident_bytes());
 }
 
@@ -120,7 +120,7 @@ fn an_encoded_binary_collection_held_in_memory_answers_as_from_disk() {
     let qs = read_f32(&queries);
     let disk = open(&idx, MemoryBudget::Bytes(0)).unwrap();
     let held = open(&idx, MemoryBudget::Bytes(u64::MAX)).unwrap();
-    assert!(held.posting_cache.is_some());
+    assert!(held.posting_codes_held());
     let s = SearchSettings { page_mates: false, ..SearchSettings::default() };
     let (a, disk_reads) = answers(&disk, &qs, &s);
     let (b, held_reads) = answers(&held, &qs, &s);
@@ -139,7 +139,7 @@ fn one_copy_of_each_vector_is_held_without_rows_and_answers_as_from_disk() {
         build(&base, &idx, BuildParams { metric, replicas: 1, row_code_bits: Some(0), ..BuildParams::default() });
         let disk = open(&idx, MemoryBudget::Bytes(0)).unwrap();
         let held = open(&idx, MemoryBudget::Bytes(u64::MAX)).unwrap();
-        let cache = held.posting_cache.as_ref().expect("held");
+        let cache = held.held_posting_codes().expect("held");
         assert!(cache.implicit_rows(), "{metric}: one copy of each vector needs no rows");
         // Codes and the posting offsets only: no 4-byte row per entry.
         let codes = held.manifest.quantizer.code_bytes() as u64 * held.len();
@@ -159,6 +159,6 @@ fn one_copy_of_each_vector_is_held_without_rows_and_answers_as_from_disk() {
     let idx = dir.join("idx-replicas");
     build(&base, &idx, BuildParams { row_code_bits: Some(0), ..BuildParams::default() });
     let held = open(&idx, MemoryBudget::Bytes(u64::MAX)).unwrap();
-    assert!(!held.posting_cache.as_ref().expect("held").implicit_rows());
+    assert!(!held.held_posting_codes().expect("held").implicit_rows());
     assert_eq!(held.default_settings(), SearchSettings::default());
 }

@@ -125,7 +125,7 @@ fn recall_with_resident_row_codes_every_metric() {
         assert_eq!(m.resident_codes.as_ref().map(|r| r.codec.bits), Some(2), "auto: 2 bits at 256-d f32");
         let truth = ground_truth(&VectorFile::open(&base).unwrap(), &qs, K, metric, &|_| {}).unwrap();
         let ix = Index::open(&idx, OpenOptions::default()).unwrap();
-        assert!(ix.resident.is_some());
+        assert!(ix.resident_codes().is_some());
         let mut s = ix.searcher().unwrap();
         let mut total = 0.0;
         let d = SearchSettings::default();
@@ -203,7 +203,7 @@ fn a_failed_early_rerank_leaves_the_searcher_answering_correctly() {
     fathom_index::build(&base, &idx, &params, &NoProgress).unwrap();
     let qs = read_f32(&queries);
     let ix = Index::open(&idx, OpenOptions::default()).unwrap();
-    assert!(ix.resident.is_some());
+    assert!(ix.resident_codes().is_some());
     let settings = SearchSettings { eps2: f32::MAX, ..SearchSettings::default() };
     let expected: Vec<_> = {
         let mut fresh = ix.searcher().unwrap();

@@ -2,6 +2,7 @@
 
 pub mod centroid_file;
 pub mod centroids;
+mod first_stage;
 pub mod graph;
 mod open;
 mod overlap;
@@ -14,6 +15,7 @@ mod resident;
 mod score;
 mod searcher;
 pub mod settings;
+mod shortlist;
 mod stats;
 pub mod topk;
 

@@ -4,6 +4,7 @@
 //! preparation is in `query.rs`.
 
 use super::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
+use super::first_stage::FirstStage;
 use super::posting_cache::{self, PostingCache};
 use super::resident::ResidentCodes;
 use super::searcher::Searcher;
@@ -75,11 +76,10 @@ pub struct Index {
     pub postings_file_pages: u64,
     pub(crate) files: Arc<IoFiles>,
     pub backend: BackendChoice,
-    /// Every row's code, when loaded: the first stage runs in memory.
-    pub resident: Option<ResidentCodes>,
-    /// Every posting's codes, when they fit the memory budget (indexes
-    /// scored from disk): the first stage runs in memory.
-    pub posting_cache: Option<PostingCache>,
+    /// Where searches score candidates from, chosen here once: every
+    /// row's code when loaded, else every posting's codes when they fit
+    /// the memory budget, else the postings on disk.
+    pub(crate) first_stage: FirstStage,
 }
 
 impl Index {
@@ -210,17 +210,47 @@ impl Index {
             postings_file_pages: postings_end / fmt::PAGE_BYTES as u64,
             files,
             backend,
-            resident,
-            posting_cache: None,
+            first_stage: resident.map_or(FirstStage::Disk, FirstStage::Resident),
         };
-        index.posting_cache = index.load_posting_cache(&ppath, opts.memory_budget)?;
+        if let FirstStage::Disk = index.first_stage {
+            if let Some(cache) = index.load_posting_cache(&ppath, opts.memory_budget)? {
+                index.first_stage = FirstStage::Held(cache);
+            }
+        }
         Ok(Arc::new(index))
+    }
+
+    /// Where searches score candidates from: "resident" (row codes in
+    /// memory), "held" (posting codes in memory) or "disk".
+    pub fn first_stage_name(&self) -> &'static str {
+        self.first_stage.name()
+    }
+
+    /// Every row's code, when they serve the first stage.
+    pub fn resident_codes(&self) -> Option<&ResidentCodes> {
+        match &self.first_stage {
+            FirstStage::Resident(rc) => Some(rc),
+            _ => None,
+        }
+    }
+
+    /// Every posting's codes, when held in memory.
+    pub fn held_posting_codes(&self) -> Option<&PostingCache> {
+        match &self.first_stage {
+            FirstStage::Held(cache) => Some(cache),
+            _ => None,
+        }
+    }
+
+    /// Whether every posting's codes are held in memory.
+    pub fn posting_codes_held(&self) -> bool {
+        matches!(self.first_stage, FirstStage::Held(_))
     }
 
     /// Bytes the posting codes take held in memory, for an index whose
     /// searches score them (none with resident row codes loaded).
     pub fn posting_codes_bytes(&self) -> Option<u64> {
-        if self.resident.is_some() || !self.manifest.quantizer.scores_postings() {
+        if matches!(self.first_stage, FirstStage::Resident(_)) || !self.manifest.quantizer.scores_postings() {
             return None;
         }
         Some(posting_cache::cached_bytes(&self.postings, self.entry_shape(), self.rows_implicit()))
@@ -318,8 +348,11 @@ impl Index {
             + self.postings.len() * std::mem::size_of::<PostingRef>()
             + self.vector_page_crcs.len() * 4
             + self.manifest.quantizer.resident_bytes()) as u64
-            + self.resident.as_ref().map_or(0, |r| r.resident_bytes())
-            + self.posting_cache.as_ref().map_or(0, |c| c.resident_bytes())
+            + match &self.first_stage {
+                FirstStage::Disk => 0,
+                FirstStage::Held(cache) => cache.resident_bytes(),
+                FirstStage::Resident(rc) => rc.resident_bytes(),
+            }
     }
 
     /// A searcher with its own I/O backend (a ring for io_uring).

@@ -3,8 +3,9 @@
 
 use super::reads::plan_row_reads;
 use super::rerank::within_margin;
+use super::shortlist::Shortlist;
 use super::stats::SearchStats;
-use super::topk::{Candidate, TopK};
+use super::topk::Candidate;
 use crate::error::Result;
 use crate::format::layout::VectorLayout;
 use crate::io::{AlignedBuf, PageReader, ReadReq};
@@ -19,7 +20,7 @@ pub(super) struct EarlyReads<'a> {
 /// A first stage that scores postings in memory.
 pub(super) trait MemoryScorer {
     fn score(&mut self, postings: &[(u32, f32)]);
-    fn top(&self) -> &TopK;
+    fn shortlist(&self) -> &Shortlist;
 }
 
 /// Scores the nearest `early` of `probed` postings, then reads the best
@@ -42,7 +43,7 @@ pub(super) fn score_overlapped(
     if early >= probed.len() {
         return (first, Ok(()));
     }
-    scorer.top().sorted_copy(&mut first);
+    scorer.shortlist().sorted_copy(&mut first);
     within_margin(&mut first, k, margin);
     let total = plan_row_reads(lay, &first, pages, ereqs);
     ebuf.ensure(total);

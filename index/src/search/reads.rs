@@ -5,7 +5,46 @@ use super::topk::Candidate;
 use super::VECTORS_SLOT;
 use crate::format::layout::VectorLayout;
 use crate::format::PAGE_BYTES;
-use crate::io::ReadReq;
+use crate::io::{AlignedBuf, PageReader, ReadReq};
+
+/// One searcher's reads: its I/O backend and the buffers that each round
+/// of reads of a query fills. The rerank looks for a row's pages in all
+/// three before it reads them.
+pub(super) struct Reads {
+    pub reader: Box<dyn PageReader>,
+    /// The first stage's reads: postings read from disk, then, from
+    /// request `prefetched_from` on, rows read speculatively with them.
+    pub buf: AlignedBuf,
+    pub reqs: Vec<ReadReq>,
+    pub prefetched_from: usize,
+    /// The early rerank round: rows of the best candidates so far, read
+    /// while the first stage is still scoring.
+    pub ebuf: AlignedBuf,
+    pub ereqs: Vec<ReadReq>,
+    /// The rerank's own reads of the rows not read before.
+    pub rbuf: AlignedBuf,
+    pub vreqs: Vec<ReadReq>,
+    /// Planned (first page, pages, tag) runs, and those not yet read.
+    pub pages: Vec<(u64, u64, u32)>,
+    pub missing: Vec<(u64, u64, u32)>,
+}
+
+impl Reads {
+    pub fn new(reader: Box<dyn PageReader>) -> Self {
+        Reads {
+            reader,
+            buf: AlignedBuf::new(),
+            reqs: Vec::new(),
+            prefetched_from: 0,
+            ebuf: AlignedBuf::new(),
+            ereqs: Vec::new(),
+            rbuf: AlignedBuf::new(),
+            vreqs: Vec::new(),
+            pages: Vec::new(),
+            missing: Vec::new(),
+        }
+    }
+}
 
 /// Largest single read after merging adjacent pages.
 pub(super) const MAX_MERGED_READ_BYTES: u64 = 128 * 1024;

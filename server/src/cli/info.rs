@@ -126,7 +126,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             100.0 * res as f64 / raw as f64,
             human_bytes(raw)
         );
-        match (ix.posting_cache.is_some(), ix.posting_codes_bytes()) {
+        match (ix.posting_codes_held(), ix.posting_codes_bytes()) {
             (true, _) => println!("posting codes held in memory (within memory_budget auto): no posting reads"),
             (false, Some(b)) => println!(
                 "posting codes {} on disk; held in memory (queries then read only rerank rows) with memory_budget >= {}",
