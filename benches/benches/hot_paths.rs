@@ -5,11 +5,11 @@
 //!   cargo bench -p fathom-benches -- --save-baseline before   (then --baseline before)
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fathom_index::centroids::{CentroidIndex, CentroidScore};
 use fathom_index::distance::{available, Kernels};
 use fathom_index::quant::{table_distance, Pq};
 use fathom_index::rng::Rng;
-use fathom_index::search::centroids::{CentroidIndex, CentroidScore};
-use fathom_index::search::topk::TopK;
+use fathom_index::topk::TopK;
 
 fn randn(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.normal()).collect()

@@ -4,7 +4,7 @@
 #![no_main]
 use fathom_index::format::header::{FileHeader, FileKind};
 use fathom_index::format::layout::decode_directory;
-use fathom_index::search::centroid_file::decode_centroids;
+use fathom_index::centroids::file::decode_centroids;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 

@@ -3,9 +3,9 @@
 //! of the nearest 16 against a full scan, and microseconds per lookup.
 //!
 //! cargo run --release -p fathom-index --example centroid_lookup -- BASE.fbin QUERIES.fbin N
+use fathom_index::centroids::{CentroidIndex, CentroidScore};
 use fathom_index::distance::kernels;
 use fathom_index::input::VectorFile;
-use fathom_index::search::centroids::{CentroidIndex, CentroidScore};
 use std::path::Path;
 
 fn main() {
@@ -27,7 +27,7 @@ fn main() {
     let nq = q.len() / dim;
     for (name, c) in [("groups", &groups), ("graph", &graph)] {
         for effort in [16usize, 32, 64, 128] {
-            let r = fathom_index::search::centroids::LookupCheck::new(c, CentroidScore::L2, &q, 16).measure(c, effort);
+            let r = fathom_index::centroids::LookupCheck::new(c, CentroidScore::L2, &q, 16).measure(c, effort);
             let (mut s, mut out) = (Default::default(), Vec::new());
             let t = std::time::Instant::now();
             for x in q.chunks_exact(dim) {

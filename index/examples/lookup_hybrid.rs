@@ -9,10 +9,10 @@
 //! `MAX_GROUP=N` regroups the centroids first (groups of at most ~N);
 //! `GRAPH=m0,m,ef_construction` rebuilds the graph with those parameters;
 //! `PROFILE=EFFORT` only times the walk from the groups at EFFORT (for perf).
+use fathom_index::centroids::graph::{self, GraphParams};
+use fathom_index::centroids::{CentroidIndex, CentroidScore, CentroidScratch, LookupCheck};
 use fathom_index::distance::kernels;
 use fathom_index::input::VectorFile;
-use fathom_index::search::centroids::{CentroidIndex, CentroidScore, CentroidScratch, LookupCheck};
-use fathom_index::search::graph::{self, GraphParams};
 use fathom_index::search::{Index, OpenOptions};
 use std::path::Path;
 

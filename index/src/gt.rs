@@ -4,7 +4,7 @@
 use crate::distance::kernels;
 use crate::error::{FormatError, Result};
 use crate::input::VectorFile;
-use crate::search::topk::{Neighbor, TopK};
+use crate::topk::{Neighbor, TopK};
 use crate::types::Metric;
 use rayon::prelude::*;
 

@@ -3,6 +3,9 @@
 //! - [`build::build`] turns a vector file into an index directory: balanced
 //!   hierarchical clustering into posting lists, closure assignment with
 //!   replicas, SQ8 codes in page-packed postings, full vectors for rerank.
+//! - [`centroids`] holds the posting centroids in memory and finds a
+//!   vector's nearest (groups, graph, calibration, file); the builder and
+//!   the searcher both sit on it.
 //! - [`search::Index`] opens a directory (only centroids and the posting
 //!   directory stay in memory); a [`search::Searcher`] per thread answers
 //!   queries with one batch of posting reads and one batch of rerank reads.
@@ -19,6 +22,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod build;
+pub mod centroids;
 pub mod cluster;
 pub mod distance;
 pub mod error;
@@ -30,6 +34,7 @@ pub mod quant;
 pub mod rng;
 pub mod search;
 pub mod synth;
+pub mod topk;
 pub mod types;
 
 pub use build::{build, BuildParams, BuildReport};

@@ -16,9 +16,9 @@
 //! 8x larger (~30 vectors per group) and the center distances are taken
 //! [`CENTER_BLOCK`] rows at a time into one buffer.
 
+use crate::centroids::CentroidIndex;
 use crate::distance::gemm;
-use crate::search::centroids::CentroidIndex;
-use crate::search::topk::Scored;
+use crate::topk::Scored;
 use rayon::prelude::*;
 
 /// Vectors looked up together.
@@ -175,9 +175,9 @@ impl<'a> BlockedLookup<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::centroids::{CentroidScore, CentroidScratch};
     use crate::distance::kernels;
     use crate::rng::Rng;
-    use crate::search::centroids::{CentroidScore, CentroidScratch};
 
     #[test]
     fn pushing_eight_at_a_time_keeps_what_one_at_a_time_keeps() {

@@ -62,7 +62,7 @@ fn created_by() -> String {
 
 /// Records a finished assign stage in `dir` (spills already synced).
 pub(super) fn save(dir: &Path, identity: &Identity, p: &Planned, stage_seconds: &BTreeMap<String, f64>) -> Result<()> {
-    let centroids = crate::search::centroid_file::encode_centroids(&p.cindex);
+    let centroids = crate::centroids::file::encode_centroids(&p.cindex);
     let entry = crate::format::files::write_small(dir, CENTROIDS, FileKind::Centroids, &centroids)?;
     let cp = Checkpoint {
         created_by: created_by(),
@@ -149,7 +149,7 @@ pub(super) fn load(
     }
     // One primary count per posting.
     let postings = cp.assigned.primaries.len() as u32;
-    let cindex = crate::search::centroid_file::decode_centroids(&body, &cpath, src.dim, postings)?;
+    let cindex = crate::centroids::file::decode_centroids(&body, &cpath, src.dim, postings)?;
     let spill = Spill::reopen(&dir.join("spill"), cp.spill)?;
     let vspill = Spill::reopen(&dir.join("spill-vectors"), cp.vspill)?;
     tracing::info!("resumed after the assign stage");

@@ -1,5 +1,5 @@
 //! Choosing how the centroids are looked up, by measurement. The graph
-//! ([`crate::search::graph`]) costs ~log P per lookup and beats the group
+//! ([`crate::centroids::graph`]) costs ~log P per lookup and beats the group
 //! scan on real data at 10^6 centroids (GloVe-50: the nearest 16 found
 //! 0.83 against 0.73, in 72 against 128 us); where clusters sit at
 //! independent random places in 96-d (a synthetic mixture) no sublinear
@@ -13,12 +13,12 @@
 //! nearest 0.918 -> 0.978 at effort 32, for less work), and keeps the groups
 //! alone only when neither does as well.
 
+use crate::centroids::graph::{self, GraphParams};
+use crate::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
 use crate::distance::rows::Rows;
 use crate::distance::Kernels;
 use crate::format::build_params::LookupChoice;
 use crate::format::manifest::CentroidLookupStats;
-use crate::search::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
-use crate::search::graph::{self, GraphParams};
 
 /// Centroid bytes (f32) beyond which the graph alone is not kept: past a
 /// last-level cache, each of its walk's distances is a memory miss and
@@ -275,7 +275,7 @@ mod tests {
         let again = check.measure(&ix, 16);
         assert_eq!((again.first, again.recall), (stats.first, stats.recall));
         // The walk only adds to the groups it starts from.
-        let scanned = check.measure(&groups, crate::search::centroids::hybrid_groups(16));
+        let scanned = check.measure(&groups, crate::centroids::hybrid_groups(16));
         assert!(again.recall > scanned.recall && again.first >= scanned.first, "{stats:?} vs {scanned:?}");
         assert!(stats.first >= 0.95, "{stats:?}");
         // The graph alone asked for: kept at the factor its stats report.

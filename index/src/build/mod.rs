@@ -28,6 +28,7 @@ pub use crate::format::build_params::BuildParams;
 pub use progress::{NoProgress, ProgressSink};
 pub use rows::shard_of;
 
+use crate::centroids::CentroidIndex;
 use crate::cluster::hierarchy::{self, SplitParams};
 use crate::distance::kernels;
 use crate::error::{BuildError, Result};
@@ -37,7 +38,6 @@ use crate::format::manifest::{BuildStats, CodeKind, FileEntry};
 use crate::format::{self as fmt, Manifest, PAGE_BYTES};
 use crate::input::VectorFile;
 use crate::quant::{Pq, Quantizer, Sq8};
-use crate::search::centroids::CentroidIndex;
 use rows::Rows;
 use source::Source;
 use spill::Spill;
@@ -179,7 +179,7 @@ pub fn build(input: &Path, out: &Path, params: &BuildParams, progress: &dyn Prog
     // 7. Centroids, directory, manifest.
     files.insert(fmt::POSTINGS_FILE.to_string(), posting_stats.file);
     files.insert(fmt::VECTORS_FILE.to_string(), vectors_file);
-    let centroids = crate::search::centroid_file::encode_centroids(&cindex);
+    let centroids = crate::centroids::file::encode_centroids(&cindex);
     let entry = crate::format::files::write_small(&tmp.path, fmt::CENTROIDS_FILE, FileKind::Centroids, &centroids)?;
     files.insert(fmt::CENTROIDS_FILE.to_string(), entry);
     let directory = layout::encode_directory(&refs, &page_crcs);
@@ -549,7 +549,7 @@ fn write_postings(
 /// centroid (as searches hold it: `groups` holds its half-float copy when
 /// searches would) found by a scan of the nearest groups.
 fn residual_sample(groups: &CentroidIndex, sample: &[f32], dim: usize) -> Vec<f32> {
-    use crate::search::centroids::{CentroidScore, CentroidScratch};
+    use crate::centroids::{CentroidScore, CentroidScratch};
     use rayon::prelude::*;
     const ROWS: usize = 64 * crate::distance::scalar::CODEWORDS;
     const GROUPS_SCANNED: usize = 8;

@@ -7,6 +7,7 @@ use super::source::Source;
 use super::spill::Spill;
 use super::writer::BodyWriter;
 use super::{blocked, BuildParams};
+use crate::centroids::{hybrid_beam, hybrid_groups, CentroidIndex, CentroidScore, CentroidScratch};
 use crate::cluster::assign::{self, ClosureParams};
 use crate::distance::kernels;
 use crate::error::Result;
@@ -16,7 +17,6 @@ use crate::format::manifest::FileEntry;
 use crate::format::PAGE_BYTES;
 use crate::quant::Quantizer;
 use crate::rng::Rng;
-use crate::search::centroids::{hybrid_beam, hybrid_groups, CentroidIndex, CentroidScore, CentroidScratch};
 use rayon::prelude::*;
 use std::path::Path;
 

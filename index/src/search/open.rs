@@ -3,12 +3,12 @@
 //! files) checksum, and opens the large files for direct reads. Query
 //! preparation is in `query.rs`.
 
-use super::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
 use super::first_stage::FirstStage;
 use super::posting_cache::{self, PostingCache};
 use super::resident::ResidentCodes;
 use super::searcher::Searcher;
 use super::settings::SearchSettings;
+use crate::centroids::{CentroidIndex, CentroidScore, LookupCheck, LookupRecall};
 use crate::error::{FormatError, IndexError, QueryError, Result};
 use crate::format::header::{read_checked, FileHeader, FileKind};
 use crate::format::layout::{self, PostingRef, VectorLayout};
@@ -98,7 +98,7 @@ impl Index {
             }
         }
         let cpath = dir.join(fmt::CENTROIDS_FILE);
-        let mut centroids = crate::search::centroid_file::decode_centroids(
+        let mut centroids = crate::centroids::file::decode_centroids(
             &read_checked(&cpath, FileKind::Centroids)?,
             &cpath,
             manifest.dim,

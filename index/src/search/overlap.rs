@@ -5,10 +5,10 @@ use super::reads::plan_row_reads;
 use super::rerank::within_margin;
 use super::shortlist::Shortlist;
 use super::stats::SearchStats;
-use super::topk::Candidate;
 use crate::error::Result;
 use crate::format::layout::VectorLayout;
 use crate::io::{AlignedBuf, PageReader, ReadReq};
+use crate::topk::Candidate;
 
 /// Buffers of the early rerank round: planned pages, requests, bytes.
 pub(super) struct EarlyReads<'a> {

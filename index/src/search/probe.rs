@@ -1,6 +1,6 @@
 //! Which postings a query probes: the eps2 bound over the nearest centroids.
 
-use super::centroids::CentroidScore;
+use crate::centroids::CentroidScore;
 
 /// How many of the sorted `nearest` centroids survive the eps2 bound. The
 /// nearest always does: its distance can be 0 or, for l2 summed from half

@@ -1,11 +1,11 @@
 //! Read planning: pages of postings and rows turned into merged,
 //! page-aligned reads, and finding pages already read.
 
-use super::topk::Candidate;
 use super::VECTORS_SLOT;
 use crate::format::layout::VectorLayout;
 use crate::format::PAGE_BYTES;
 use crate::io::{AlignedBuf, PageReader, ReadReq};
+use crate::topk::Candidate;
 
 /// One searcher's reads: its I/O backend and the buffers that each round
 /// of reads of a query fills. The rerank looks for a row's pages in all

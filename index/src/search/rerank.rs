@@ -5,13 +5,13 @@
 use super::open::Index;
 use super::reads::{covered, plan_reads, row_pages, Reads};
 use super::stats::SearchStats;
-use super::topk::{Candidate, Neighbor, TopK};
 use super::VECTORS_SLOT;
 use crate::distance::Kernels;
 use crate::error::{FormatError, IndexError, Result};
 use crate::format::layout::VECTOR_ID_BYTES;
 use crate::format::PAGE_BYTES;
 use crate::input::raw_to_f32;
+use crate::topk::{Candidate, Neighbor, TopK};
 use crate::types::Metric;
 
 /// One query's rerank.

@@ -12,10 +12,10 @@ use super::rerank::{add_early, id_answers, within_margin, Rerank};
 use super::settings::SearchSettings;
 use super::shortlist::Shortlist;
 use super::stats::SearchStats;
-use super::topk::Neighbor;
 use crate::distance::{kernels, Kernels};
 use crate::error::Result;
 use crate::io::PageReader;
+use crate::topk::Neighbor;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,7 +24,7 @@ pub struct Searcher {
     index: Arc<Index>,
     kern: &'static Kernels,
     reads: Reads,
-    scratch: crate::search::centroids::CentroidScratch,
+    scratch: crate::centroids::CentroidScratch,
     nearest: Vec<(u32, f32)>,
     shortlist: Shortlist,
     stage_scratch: Scratch,

@@ -19,8 +19,8 @@ pub struct SearchSettings {
     /// Effort of the centroid lookup: groups scanned; with the centroid
     /// graph its beam width (x the index's beam factor; a beam of 1/16 of
     /// the postings or more at 384-d, 1/69 at 50-d, scans them all instead,
-    /// [`crate::search::centroids::flat_scan_beam_ratio`]); walking the graph
-    /// from the groups, a quarter of it in groups ([`crate::search::centroids::hybrid_groups`]).
+    /// [`crate::centroids::flat_scan_beam_ratio`]); walking the graph
+    /// from the groups, a quarter of it in groups ([`crate::centroids::hybrid_groups`]).
     pub probe_groups: usize,
     /// Also score the postings that share the pages read (free candidates).
     pub page_mates: bool,

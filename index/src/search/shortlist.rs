@@ -6,7 +6,7 @@
 //! attributes or a tombstone of a deleted row goes there, and holds for
 //! the disk, held and resident first stages alike.
 
-use super::topk::{Candidate, TopK};
+use crate::topk::{Candidate, TopK};
 
 pub(super) struct Shortlist {
     top: TopK,

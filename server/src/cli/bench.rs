@@ -120,7 +120,7 @@ pub(super) struct Row {
     /// The centroid lookup at these settings against an exhaustive scan
     /// (in-process only; on the first [`CENTROID_CHECK_QUERIES`] queries).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) centroid_lookup: Option<fathom_index::search::centroids::LookupRecall>,
+    pub(super) centroid_lookup: Option<fathom_index::centroids::LookupRecall>,
 }
 
 /// Queries on which `fathom bench` measures the centroid lookup (each costs

@@ -24,10 +24,10 @@ use super::resident::ResidentCodes;
 use super::settings::SearchSettings;
 use super::shortlist::Shortlist;
 use super::stats::SearchStats;
-use super::topk::Candidate;
 use crate::distance::Kernels;
 use crate::error::{IndexError, QueryError, Result};
 use crate::quant::QueryCodes;
+use crate::topk::Candidate;
 use std::collections::BTreeSet;
 
 /// Where an index's first stage scores from; what it holds in memory.

@@ -2,10 +2,10 @@
 //! the centroid graph (index/FORMAT.md). The search layer owns these types,
 //! so it owns their bytes; `format` supplies the primitives.
 
+use super::graph::{CentroidGraph, GraphParts, MAX_BEAM_FACTOR};
+use super::CentroidIndex;
 use crate::error::FormatError;
 use crate::format::layout::{corrupt, f32s, u32s};
-use crate::search::centroids::CentroidIndex;
-use crate::search::graph::{CentroidGraph, GraphParts, MAX_BEAM_FACTOR};
 use std::path::Path;
 
 /// Body of `centroids.bin`: u32 P, u32 G, u32 dim, u32 graph flag (0 none,

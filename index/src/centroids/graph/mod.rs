@@ -12,9 +12,9 @@ mod visited;
 
 pub use build::{build, build_scored, build_with_progress, GraphParams};
 
-use super::topk::Scored;
 pub use crate::distance::rows::Rows;
 use crate::distance::Kernels;
+use crate::topk::Scored;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use visited::Visited;
