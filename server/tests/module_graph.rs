@@ -82,6 +82,22 @@ fn assert_one_way(src: &str, what: &str) {
     assert!(circles.is_empty(), "import circles among {what} modules:\n{}", circles.join("\n"));
 }
 
+/// Whether `from` names `to`, directly or through other modules.
+fn reaches(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
+    let (mut todo, mut seen) = (vec![from.to_string()], BTreeSet::new());
+    while let Some(m) = todo.pop() {
+        for next in g.get(&m).into_iter().flatten() {
+            if next == to {
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                todo.push(next.clone());
+            }
+        }
+    }
+    false
+}
+
 #[test]
 fn server_modules_point_one_way() {
     assert_one_way("src", "server");
@@ -90,4 +106,23 @@ fn server_modules_point_one_way() {
 #[test]
 fn index_modules_point_one_way() {
     assert_one_way("../index/src", "index");
+}
+
+/// The engine's layers (ARCHITECTURE.md): the builder and the searcher sit
+/// on the centroids, codes and format; neither reaches the other, and
+/// nothing below them reaches either.
+#[test]
+fn the_builder_and_the_searcher_sit_on_the_lower_layers() {
+    let g = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../index/src"));
+    let lower = ["centroids", "cluster", "distance", "error", "format", "input", "io", "quant", "rng", "topk", "types"];
+    let mut wrong = Vec::new();
+    for m in lower.iter().chain(["build", "search"].iter()) {
+        assert!(g.contains_key(*m), "no module {m}");
+        for top in ["build", "search"] {
+            if m != &top && reaches(&g, m, top) {
+                wrong.push(format!("{m} reaches {top}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
