@@ -1,6 +1,7 @@
 //! On-disk formats of an index directory; `index/FORMAT.md` is the spec.
 
 pub mod build_params;
+pub mod check;
 pub mod files;
 pub mod header;
 pub mod layout;
