@@ -15,6 +15,7 @@
 mod blocked;
 mod checkpoint;
 mod lookup;
+mod policy;
 
 pub mod progress;
 mod resident;
