@@ -203,7 +203,7 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        resolve_listen(&self.listen).with_context(|| {
+        crate::listener::resolve_listen(&self.listen).with_context(|| {
             format!("listen must be an address like 0.0.0.0:7700 or localhost:7700, not {:?}", self.listen)
         })
     }
@@ -212,7 +212,7 @@ impl Config {
     pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
         match self.metrics_listen.as_str() {
             "" => Ok(None),
-            a => Ok(Some(resolve_listen(a).with_context(|| {
+            a => Ok(Some(crate::listener::resolve_listen(a).with_context(|| {
                 format!("metrics_listen must be an address like 0.0.0.0:9100 or \"\" (off), not {a:?}")
             })?)),
         }
@@ -238,17 +238,6 @@ impl Config {
             metrics: self.metrics_tls,
         }
     }
-}
-
-/// A listen address: an IP and port, or a host name and port resolved once
-/// at start (`localhost:7700`; the first address it resolves to).
-pub fn resolve_listen(a: &str) -> anyhow::Result<SocketAddr> {
-    if let Ok(addr) = a.parse() {
-        return Ok(addr);
-    }
-    use std::net::ToSocketAddrs;
-    let mut found = a.to_socket_addrs().with_context(|| format!("cannot resolve {a:?}"))?;
-    found.next().ok_or_else(|| anyhow::anyhow!("{a:?} resolves to no address"))
 }
 
 /// See [`Config::swap_verify`].

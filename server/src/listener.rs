@@ -377,3 +377,15 @@ impl AsyncWrite for Conn {
         }
     }
 }
+/// A listen address: an IP and port, or a host name and port resolved once
+/// at start (`localhost:7700`; the first address it resolves to).
+pub fn resolve_listen(a: &str) -> anyhow::Result<std::net::SocketAddr> {
+    if let Ok(addr) = a.parse() {
+        return Ok(addr);
+    }
+    use anyhow::Context as _;
+    use std::net::ToSocketAddrs;
+    let mut found = a.to_socket_addrs().with_context(|| format!("cannot resolve {a:?}"))?;
+    found.next().ok_or_else(|| anyhow::anyhow!("{a:?} resolves to no address"))
+}
+

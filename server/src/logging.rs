@@ -33,14 +33,14 @@ pub fn init(json: bool, default_level: &str) {
 /// The line a server prints once it listens (tests and scripts wait for
 /// it): `fathom serving on ADDR (metrics ADDR|off)`, or with JSON logs a
 /// JSON object, so that stderr is JSON throughout.
-pub fn announce(what: &str, b: crate::grpc::Bound) {
-    let metrics = b.metrics.map(|m| m.to_string());
+pub fn announce(what: &str, grpc: std::net::SocketAddr, metrics: Option<std::net::SocketAddr>) {
+    let metrics = metrics.map(|m| m.to_string());
     if LOG_JSON.load(Ordering::Relaxed) {
         let line =
-            serde_json::json!({ "message": format!("fathom {what}"), "grpc": b.grpc.to_string(), "metrics": metrics });
+            serde_json::json!({ "message": format!("fathom {what}"), "grpc": grpc.to_string(), "metrics": metrics });
         eprintln!("{line}");
     } else {
-        eprintln!("fathom {what} on {} (metrics {})", b.grpc, metrics.as_deref().unwrap_or("off"));
+        eprintln!("fathom {what} on {} (metrics {})", grpc, metrics.as_deref().unwrap_or("off"));
     }
 }
 

@@ -62,7 +62,7 @@ pub async fn serve(
                 Ok(Ok(())) => {
                     metrics.ready.set(1);
                     grpc::set_health(&reporter, ServingStatus::Serving).await;
-                    crate::logging::announce("serving", bound);
+                    crate::logging::announce("serving", bound.grpc, bound.metrics);
                     swaps(cfg, served, metrics).await;
                 }
                 Ok(Err(e)) => {

@@ -48,6 +48,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     crate::logging::effective_config("route", &cfg.keys);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(crate::router::route(cfg, crate::serve::signals(), |b| {
-        crate::logging::announce("routing", b);
+        crate::logging::announce("routing", b.grpc, b.metrics);
     }))
 }

@@ -77,7 +77,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let r = rt.block_on(crate::serve::serve(cfg, crate::serve::signals(), |b| {
         // Listening, index not yet open: `fathom serving on` follows once
         // it is (scripts wait for that line).
-        crate::logging::announce("listening", b);
+        crate::logging::announce("listening", b.grpc, b.metrics);
     }));
     // An index still loading (SIGTERM during the load) must not hold the
     // process: dropping the runtime would wait for the loader thread.

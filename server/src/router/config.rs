@@ -129,10 +129,10 @@ impl RouterConfig {
         }
         let shards: ShardSpec = raw.shards.parse().context("shards")?;
         let listen =
-            crate::config::resolve_listen(&raw.listen).context("listen must be an address like 0.0.0.0:7800")?;
+            crate::listener::resolve_listen(&raw.listen).context("listen must be an address like 0.0.0.0:7800")?;
         let metrics_listen = match raw.metrics_listen.as_str() {
             "" => None,
-            a => Some(crate::config::resolve_listen(a).context("metrics_listen must be an address like 0.0.0.0:9100")?),
+            a => Some(crate::listener::resolve_listen(a).context("metrics_listen must be an address like 0.0.0.0:9100")?),
         };
         let policy = raw.policy.parse().map_err(anyhow::Error::msg)?;
         for (name, v) in [
