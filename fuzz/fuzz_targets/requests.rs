@@ -1,13 +1,13 @@
 //! Requests as the server receives them: protobuf bytes decoded into a
 //! SearchRequest or BatchSearchRequest, then the server's own validation
-//! (`fathom_server::validate`, the functions the service calls) and, for
+//! (`fathom_server::net::validate`, the functions the service calls) and, for
 //! what passes, a search of a small index built once.
 //! Never a panic: every bad request is an error status.
 #![no_main]
 use fathom_index::build::NoProgress;
 use fathom_index::{BuildParams, Index, OpenOptions, SearchSettings};
 use fathom_proto::v1::{BatchSearchRequest, SearchRequest};
-use fathom_server::validate;
+use fathom_server::net::validate;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use std::sync::{Arc, OnceLock};

@@ -6,13 +6,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use clap::Parser;
-use fathom_server::{cli, logging};
+use fathom_server::{cli, ops::logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     if matches!(args.command, cli::Command::Serve(_) | cli::Command::Route(_)) {
-        fathom_server::malloc_env::ensure_fixed_mmap_threshold();
+        fathom_server::ops::malloc_env::ensure_fixed_mmap_threshold();
     }
     // A server says what it is doing (config, index, ready, shutdown); the
     // batch commands stay quiet unless asked.

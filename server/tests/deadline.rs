@@ -7,11 +7,11 @@ use fathom_index::build::NoProgress;
 use fathom_index::{BuildParams, Index, OpenOptions, SearchSettings};
 use fathom_proto::v1::fathom_server::Fathom;
 use fathom_proto::v1::{self as pb};
-use fathom_server::metrics::Metrics;
-use fathom_server::service::FathomService;
-use fathom_server::swap::Ready;
-use fathom_server::validate::{Limits, QueryVec};
-use fathom_server::workers::{Job, JobError, Pool};
+use fathom_server::net::validate::{Limits, QueryVec};
+use fathom_server::ops::metrics::Metrics;
+use fathom_server::shard::service::FathomService;
+use fathom_server::shard::swap::Ready;
+use fathom_server::shard::workers::{Job, JobError, Pool};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ fn index(name: &str) -> Arc<Index> {
     Index::open(&dir.join("idx"), OpenOptions::default()).unwrap()
 }
 
-fn job(n: usize, deadline: Instant) -> (Job, oneshot::Receiver<fathom_server::workers::JobResult>) {
+fn job(n: usize, deadline: Instant) -> (Job, oneshot::Receiver<fathom_server::shard::workers::JobResult>) {
     let (reply, rx) = oneshot::channel();
     let q: Vec<f32> = (0..DIM).map(|i| i as f32 / DIM as f32).collect();
     let job = Job {
@@ -77,7 +77,7 @@ async fn a_request_past_its_deadline_is_deadline_exceeded_and_not_searched() {
     let ix = index("service");
     let metrics = Arc::new(Metrics::default());
     let pool = Pool::start(ix.clone(), 1, 8, metrics.clone()).unwrap();
-    let served = Arc::new(fathom_server::swap::Served::default());
+    let served = Arc::new(fathom_server::shard::swap::Served::default());
     served.set(Ready { index: ix, pool }, &metrics);
     let svc = FathomService {
         served,

@@ -4,7 +4,7 @@
 //! subcommand must name a field serde knows, so a renamed key cannot leave
 //! a flag that sets nothing (the layers would refuse it only at run time).
 
-use fathom_server::layers::field_names;
+use fathom_server::ops::layers::field_names;
 
 fn keys_set(source: &str) -> Vec<String> {
     source
@@ -25,7 +25,7 @@ fn check(source: &str, fields: &[&str], what: &str) {
 #[test]
 fn serve_and_route_flags_set_configuration_keys() {
     let serve = include_str!("../src/cli/serve.rs");
-    check(serve, field_names::<fathom_server::config::Config>(), "fathom serve");
+    check(serve, field_names::<fathom_server::shard::config::Config>(), "fathom serve");
     let route = include_str!("../src/cli/route.rs");
     check(route, field_names::<fathom_server::router::config::RawRouterConfig>(), "fathom route");
 }

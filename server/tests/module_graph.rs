@@ -74,10 +74,36 @@ fn circle(g: &BTreeMap<String, BTreeSet<String>>, from: &str) -> Option<Vec<Stri
     visit(g, from, from, &mut path, &mut BTreeSet::new()).then_some(path)
 }
 
+/// The modules inside directory `dir` of the server (`net`, `ops`,
+/// `shard`) -> the modules of the same directory their files name
+/// (`crate::dir::name` or `super::name`).
+fn inner_graph(dir: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in walk(&root) {
+        let module = f.file_stem().unwrap().to_string_lossy().into_owned();
+        if module == "mod" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let deps = g.entry(module.clone()).or_default();
+        for prefix in [format!("crate::{dir}::"), "super::".to_string()] {
+            for (i, _) in text.match_indices(&prefix) {
+                let name: String =
+                    text[i + prefix.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if !name.is_empty() && name != module && root.join(format!("{name}.rs")).exists() {
+                    deps.insert(name);
+                }
+            }
+        }
+    }
+    g
+}
+
 /// Fails naming every circle among the top-level modules under `src`.
 fn assert_one_way(src: &str, what: &str) {
     let g = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join(src));
-    assert!(g.len() > 10, "read {} {what} modules", g.len());
+    assert!(g.len() >= 5, "read {} {what} modules", g.len());
     let circles: Vec<String> = g.keys().filter_map(|m| circle(&g, m)).map(|c| c.join(" -> ")).collect();
     assert!(circles.is_empty(), "import circles among {what} modules:\n{}", circles.join("\n"));
 }
@@ -101,6 +127,32 @@ fn reaches(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool
 #[test]
 fn server_modules_point_one_way() {
     assert_one_way("src", "server");
+    for dir in ["net", "ops", "shard"] {
+        let g = inner_graph(dir);
+        assert!(g.len() >= 5, "read {} modules in {dir}", g.len());
+        let circles: Vec<String> = g.keys().filter_map(|m| circle(&g, m)).map(|c| c.join(" -> ")).collect();
+        assert!(circles.is_empty(), "import circles in server/src/{dir}:\n{}", circles.join("\n"));
+    }
+}
+
+/// The server's layers (ARCHITECTURE.md): ops < net < shard, router < cli.
+/// The router and a shard share the front door (`net`) and never reach
+/// each other.
+#[test]
+fn server_layers_sit_in_order() {
+    let g = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let must_not = [
+        ("ops", &["net", "shard", "router", "cli"][..]),
+        ("net", &["shard", "router", "cli"][..]),
+        ("shard", &["router", "cli"][..]),
+        ("router", &["shard", "cli"][..]),
+    ];
+    let mut wrong = Vec::new();
+    for (m, above) in must_not {
+        assert!(g.contains_key(m), "no module {m}");
+        wrong.extend(above.iter().filter(|a| reaches(&g, m, a)).map(|a| format!("{m} reaches {a}")));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]

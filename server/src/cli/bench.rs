@@ -3,7 +3,7 @@
 //! One line (or one JSON object) per setting: recall@k, QPS, mean/p99
 //! latency, postings, reads and bytes per query.
 
-use crate::sysinfo::{human_bytes, rss_bytes};
+use crate::ops::sysinfo::{human_bytes, rss_bytes};
 use anyhow::Context;
 use fathom_index::input::read_ids;
 use fathom_index::io::BackendChoice;
@@ -83,7 +83,7 @@ pub struct Args {
     /// Memory for the posting codes of an index scored from disk: all are
     /// held (no posting reads) when they fit. `auto` = a tenth of the raw
     /// vector bytes less the index's own; a size; 0 = none
-    #[arg(long, default_value = "auto", value_parser = crate::sysinfo::parse_memory_budget)]
+    #[arg(long, default_value = "auto", value_parser = crate::ops::sysinfo::parse_memory_budget)]
     memory_budget: fathom_index::MemoryBudget,
     /// One JSON object per line on stdout.
     #[arg(long)]

@@ -14,7 +14,7 @@ pub(super) fn server_defaults(addr: &str) -> anyhow::Result<SearchSettings> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let info = Client::connect(addr, ClientOptions::default()).await?.index_info().await?;
-        crate::validate::settings(info.default_settings.as_ref(), &SearchSettings::default())
+        crate::net::validate::settings(info.default_settings.as_ref(), &SearchSettings::default())
             .map_err(|e| anyhow::anyhow!("the server's default settings: {}", e.message()))
     })
 }
@@ -38,7 +38,7 @@ pub(super) fn measure(
             "queries have dimension {dim}, the server's index {}",
             info.dimension
         );
-        let settings = crate::validate::to_pb_settings(&s);
+        let settings = crate::net::validate::to_pb_settings(&s);
         let qs = Arc::new(qs.to_vec());
         let nq = qs.len() / dim;
         // Warm-up, untimed.

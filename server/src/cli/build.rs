@@ -1,7 +1,7 @@
 //! `fathom build`: vector file -> index directory, with progress and a summary.
 
-use crate::progress::StderrProgress;
-use crate::sysinfo::{human_bytes, parse_size, peak_rss_bytes};
+use crate::ops::progress::StderrProgress;
+use crate::ops::sysinfo::{human_bytes, parse_size, peak_rss_bytes};
 use anyhow::Context;
 use fathom_index::{BuildParams, CodeKind, Metric};
 use std::path::PathBuf;

@@ -3,8 +3,8 @@
 //! computes exact ground truth, serves the index on loopback, queries it
 //! through the client crate and prints recall and speed.
 
-use crate::config::Config;
-use crate::sysinfo::human_bytes;
+use crate::ops::sysinfo::human_bytes;
+use crate::shard::config::Config;
 use fathom_client::{Client, ClientOptions};
 use fathom_index::build::NoProgress;
 use fathom_index::gt::{ground_truth, recall_at};
@@ -74,7 +74,7 @@ fn demo(a: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     rt.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-        let server = tokio::spawn(crate::serve::serve(
+        let server = tokio::spawn(crate::shard::serve::serve(
             cfg,
             async {
                 let _ = stop_rx.await;

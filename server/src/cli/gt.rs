@@ -34,14 +34,14 @@ pub struct Args {
 
 /// Progress of the scan over the base rows (the callback gets rows done so far).
 struct Scan {
-    bar: crate::progress::StderrProgress,
+    bar: crate::ops::progress::StderrProgress,
     seen: std::sync::atomic::AtomicU64,
 }
 
 impl Scan {
     fn start(quiet: bool, rows: u64) -> Self {
         use fathom_index::build::ProgressSink;
-        let bar = crate::progress::StderrProgress::new(quiet);
+        let bar = crate::ops::progress::StderrProgress::new(quiet);
         bar.stage("gt", rows);
         Scan { bar, seen: 0.into() }
     }

@@ -1,6 +1,6 @@
 //! `fathom info DIR`: the manifest in words, sizes, resident memory.
 
-use crate::sysinfo::human_bytes;
+use crate::ops::sysinfo::human_bytes;
 use fathom_index::{Index, OpenOptions};
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! `fathom route`: the shard router (see `router`).
 
-use crate::layers::Layers;
+use crate::ops::layers::Layers;
 use crate::router::config::{resolve, with_env};
 use std::path::PathBuf;
 
@@ -45,9 +45,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .set("shard_timeout_ms", a.shard_timeout_ms)
         .set("health_interval_ms", a.health_interval_ms);
     let cfg = resolve(layers)?;
-    crate::logging::effective_config("route", &cfg.keys);
+    crate::ops::logging::effective_config("route", &cfg.keys);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(crate::router::route(cfg, crate::serve::signals(), |b| {
-        crate::logging::announce("routing", b.grpc, b.metrics);
+    rt.block_on(crate::router::route(cfg, crate::shard::serve::signals(), |b| {
+        crate::ops::logging::announce("routing", b.grpc, b.metrics);
     }))
 }

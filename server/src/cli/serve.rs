@@ -1,6 +1,6 @@
 //! `fathom serve`: the gRPC server over one index directory.
 
-use crate::config::Config;
+use crate::shard::config::Config;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -72,12 +72,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(p) = a.index_root {
         cfg.index_root = Some(p);
     }
-    crate::logging::effective_config("serve", &cfg);
+    crate::ops::logging::effective_config("serve", &cfg);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let r = rt.block_on(crate::serve::serve(cfg, crate::serve::signals(), |b| {
+    let r = rt.block_on(crate::shard::serve::serve(cfg, crate::shard::serve::signals(), |b| {
         // Listening, index not yet open: `fathom serving on` follows once
         // it is (scripts wait for that line).
-        crate::logging::announce("listening", b.grpc, b.metrics);
+        crate::ops::logging::announce("listening", b.grpc, b.metrics);
     }));
     // An index still loading (SIGTERM during the load) must not hold the
     // process: dropping the runtime would wait for the loader thread.

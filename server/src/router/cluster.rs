@@ -112,7 +112,7 @@ impl Replica {
         }
         let mut req = tonic::Request::new(GetIndexInfoRequest {});
         req.set_timeout(timeout);
-        crate::auth::attach(req.metadata_mut(), key);
+        crate::net::auth::attach(req.metadata_mut(), key);
         match tokio::time::timeout(timeout, self.client.clone().get_index_info(req)).await {
             Err(_) => Err(format!("GetIndexInfo timed out after {timeout:?}")),
             Ok(Err(s)) => Err(format!("GetIndexInfo failed: {}", s.message())),

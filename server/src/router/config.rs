@@ -5,7 +5,7 @@
 
 use super::fanout::Policy;
 use super::spec::ShardSpec;
-use crate::layers::Layers;
+use crate::ops::layers::Layers;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -108,7 +108,7 @@ pub struct RouterConfig {
     pub max_message_bytes: usize,
     pub drain_timeout: Duration,
     pub api_keys_file: Option<std::path::PathBuf>,
-    pub tls: crate::tls::TlsFiles,
+    pub tls: crate::net::tls::TlsFiles,
     pub shard_tls_ca: Option<std::path::PathBuf>,
 }
 
@@ -129,10 +129,13 @@ impl RouterConfig {
         }
         let shards: ShardSpec = raw.shards.parse().context("shards")?;
         let listen =
-            crate::listener::resolve_listen(&raw.listen).context("listen must be an address like 0.0.0.0:7800")?;
+            crate::net::listener::resolve_listen(&raw.listen).context("listen must be an address like 0.0.0.0:7800")?;
         let metrics_listen = match raw.metrics_listen.as_str() {
             "" => None,
-            a => Some(crate::listener::resolve_listen(a).context("metrics_listen must be an address like 0.0.0.0:9100")?),
+            a => Some(
+                crate::net::listener::resolve_listen(a)
+                    .context("metrics_listen must be an address like 0.0.0.0:9100")?,
+            ),
         };
         let policy = raw.policy.parse().map_err(anyhow::Error::msg)?;
         for (name, v) in [
@@ -159,7 +162,7 @@ impl RouterConfig {
             max_message_bytes: raw.max_message_bytes.max(1024),
             drain_timeout: Duration::from_millis(raw.drain_timeout_ms),
             api_keys_file: path(raw.api_keys_file),
-            tls: crate::tls::TlsFiles {
+            tls: crate::net::tls::TlsFiles {
                 cert: path(raw.tls_cert),
                 key: path(raw.tls_key),
                 client_ca: path(raw.tls_client_ca),

@@ -171,9 +171,9 @@ async fn call_shard(cluster: &Cluster, s: usize, req: &BatchSearchRequest, deadl
         }
         let mut call = tonic::Request::new(body);
         call.set_timeout(remaining);
-        crate::auth::attach(call.metadata_mut(), cluster.shard_key());
+        crate::net::auth::attach(call.metadata_mut(), cluster.shard_key());
         let started = Instant::now();
-        let in_flight = crate::metrics::GaugeGuard::new(&replica.metrics.in_flight);
+        let in_flight = crate::ops::metrics::GaugeGuard::new(&replica.metrics.in_flight);
         let result = tokio::time::timeout(remaining, replica.client.clone().batch_search(call)).await;
         drop(in_flight);
         let result = match result {

@@ -5,7 +5,7 @@
 //! read from the cluster at scrape time.
 
 use super::cluster::Cluster;
-use crate::metrics::{code_name, register_process, registered, RequestMetrics, REQUEST_BUCKETS};
+use crate::ops::metrics::{code_name, register_process, registered, RequestMetrics, REQUEST_BUCKETS};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -69,7 +69,7 @@ impl RouterMetrics {
     }
 
     pub fn render(&self) -> String {
-        crate::metrics::encode(&self.registry)
+        crate::ops::metrics::encode(&self.registry)
     }
 }
 
@@ -172,7 +172,7 @@ impl Collector for ShardCollector {
     }
 }
 
-impl crate::http::Exposition for RouterMetrics {
+impl crate::net::http::Exposition for RouterMetrics {
     fn render(&self) -> String {
         RouterMetrics::render(self)
     }

@@ -14,8 +14,8 @@ pub mod metrics;
 pub mod service;
 pub mod spec;
 
-use crate::grpc::Bound;
-use crate::validate::Limits;
+use crate::net::grpc::Bound;
+use crate::net::validate::Limits;
 use cluster::{Cluster, ClusterOptions};
 use config::RouterConfig;
 use fanout::Policy;
@@ -33,8 +33,8 @@ pub async fn route(
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
     // Configuration errors first, before anything listens.
-    let auth = crate::auth::KeyStore::load_optional(cfg.api_keys_file.as_deref())?;
-    let tls = crate::tls::ReloadableTls::load(&cfg.tls, crate::tls::H2)?;
+    let auth = crate::net::auth::KeyStore::load_optional(cfg.api_keys_file.as_deref())?;
+    let tls = crate::net::tls::ReloadableTls::load(&cfg.tls, crate::net::tls::H2)?;
     let cluster = Arc::new(Cluster::new(
         &cfg.shards,
         ClusterOptions {
@@ -50,14 +50,14 @@ pub async fn route(
         },
     ));
     let metrics = Arc::new(RouterMetrics::new(cluster.clone()));
-    let (listener, bound) = crate::grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.tls).await?;
+    let (listener, bound) = crate::net::grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.tls).await?;
     on_bound(bound);
     let metrics_addr = bound.metrics.map_or("off".into(), |m| m.to_string());
     tracing::info!(grpc = %bound.grpc, metrics = %metrics_addr, shards = cluster.shards.len(), policy = ?cfg.policy, "routing");
 
     let reporter = tonic_health::server::HealthReporter::new();
     let draining = Arc::new(AtomicBool::new(false));
-    crate::grpc::set_health(&reporter, ServingStatus::NotServing).await;
+    crate::net::grpc::set_health(&reporter, ServingStatus::NotServing).await;
 
     // Health checks and re-resolution; readiness follows the policy.
     {
@@ -84,7 +84,7 @@ pub async fn route(
                         }
                         tracing::warn!(live, total, ?policy, "router not serving");
                     }
-                    crate::grpc::set_health(
+                    crate::net::grpc::set_health(
                         &reporter,
                         if serving { ServingStatus::Serving } else { ServingStatus::NotServing },
                     )
@@ -108,7 +108,7 @@ pub async fn route(
     };
     let metrics_for_wire = metrics.clone();
     let metrics_for_drain = metrics.clone();
-    let stopping = crate::grpc::Stopping {
+    let stopping = crate::net::grpc::Stopping {
         shutdown,
         on_shutdown: move || {
             draining.store(true, Ordering::Relaxed);
@@ -118,17 +118,17 @@ pub async fn route(
         drain: cfg.drain_timeout,
         busy: Box::new(move || metrics_for_drain.in_flight.get() > 0),
     };
-    let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
-        metrics_for_wire.observe_request(crate::metrics::known_method(method), code, took);
+    let observe: crate::net::wire_errors::Observe = Arc::new(move |method, code, took| {
+        metrics_for_wire.observe_request(crate::ops::metrics::known_method(method), code, took);
     });
-    let opts = crate::grpc::Options {
+    let opts = crate::net::grpc::Options {
         max_message_bytes: cfg.max_message_bytes,
-        limits: crate::grpc::Limits::default(),
+        limits: crate::net::grpc::Limits::default(),
         observe,
         reflection,
         tls,
         auth,
-        decode_budget_bytes: crate::gate::DEFAULT_DECODE_BUDGET_BYTES.max(cfg.max_message_bytes),
+        decode_budget_bytes: crate::net::gate::DEFAULT_DECODE_BUDGET_BYTES.max(cfg.max_message_bytes),
     };
-    crate::grpc::run(listener, svc, opts, reporter, stopping).await
+    crate::net::grpc::run(listener, svc, opts, reporter, stopping).await
 }

@@ -5,7 +5,7 @@
 use super::cluster::Cluster;
 use super::fanout::{self, Policy};
 use super::metrics::RouterMetrics;
-use crate::validate::{self, Limits};
+use crate::net::validate::{self, Limits};
 use fathom_proto::v1::fathom_server::Fathom;
 use fathom_proto::v1::{self as pb, BatchSearchRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +59,7 @@ impl RouterService {
     }
 
     fn finish<T>(&self, method: &'static str, started: Instant, r: Result<T, Status>) -> Result<Response<T>, Status> {
-        crate::status::finish(method, started, r, |m, c, d| self.metrics.observe_request(m, c, d))
+        crate::net::status::finish(method, started, r, |m, c, d| self.metrics.observe_request(m, c, d))
     }
 
     /// Shard infos of the merged collection, or why not every shard has one.
@@ -114,7 +114,7 @@ pub fn collection_info(infos: &[pb::IndexInfo], missing: &[u32]) -> Option<pb::I
 impl Fathom for RouterService {
     async fn search(&self, req: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
         let started = Instant::now();
-        let in_flight = crate::metrics::GaugeGuard::new(&self.metrics.in_flight);
+        let in_flight = crate::ops::metrics::GaugeGuard::new(&self.metrics.in_flight);
         let deadline = self.deadline_of(&req);
         let m = req.into_inner();
         let batch = BatchSearchRequest {
@@ -139,7 +139,7 @@ impl Fathom for RouterService {
         req: Request<pb::BatchSearchRequest>,
     ) -> Result<Response<pb::BatchSearchResponse>, Status> {
         let started = Instant::now();
-        let in_flight = crate::metrics::GaugeGuard::new(&self.metrics.in_flight);
+        let in_flight = crate::ops::metrics::GaugeGuard::new(&self.metrics.in_flight);
         let deadline = self.deadline_of(&req);
         let r = self.fan_out(req.into_inner(), deadline).await.map(|results| pb::BatchSearchResponse { results });
         drop(in_flight);
@@ -164,7 +164,7 @@ impl Fathom for RouterService {
                 .ok_or_else(|| Status::unavailable("no shard has a live replica"))?;
             let mut call = Request::new(req.into_inner());
             call.set_timeout(self.shard_timeout);
-            crate::auth::attach(call.metadata_mut(), self.cluster.shard_key());
+            crate::net::auth::attach(call.metadata_mut(), self.cluster.shard_key());
             replica.client.clone().get_codec(call).await.map(Response::into_inner)
         }
         .await;

@@ -2,7 +2,7 @@
 //! ring) and takes jobs from one bounded queue; the async handlers never
 //! run a search themselves. A full queue is refused at once.
 
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use fathom_index::{Index, IndexError, Neighbor, SearchSettings, SearchStats};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub enum JobError {
 }
 
 pub struct Job {
-    pub queries: Vec<crate::validate::QueryVec>,
+    pub queries: Vec<crate::net::validate::QueryVec>,
     pub k: usize,
     pub settings: SearchSettings,
     pub deadline: Option<Instant>,

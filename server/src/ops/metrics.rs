@@ -308,7 +308,7 @@ struct ProcessCollector;
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let p = crate::sysinfo::process_figures();
+        let p = crate::ops::sysinfo::process_figures();
         let cpu = ConstCounter::new(p.cpu_seconds);
         cpu.encode(enc.encode_descriptor(
             "process_cpu_seconds",
@@ -317,7 +317,7 @@ impl Collector for ProcessCollector {
             cpu.metric_type(),
         )?)?;
         let gauges: [(&str, &str, f64); 4] = [
-            ("process_resident_memory_bytes", "Resident memory", crate::sysinfo::rss_bytes() as f64),
+            ("process_resident_memory_bytes", "Resident memory", crate::ops::sysinfo::rss_bytes() as f64),
             ("process_start_time_seconds", "Start time since the Unix epoch", p.start_time_seconds),
             ("process_open_fds", "Open file descriptors", p.open_fds as f64),
             ("process_max_fds", "Limit of open file descriptors", p.max_fds as f64),
@@ -374,7 +374,7 @@ impl Drop for GaugeGuard {
 mod tests {
     #[test]
     fn every_rpc_of_the_proto_is_known() {
-        let proto = include_str!("../../proto/fathom.proto");
+        let proto = include_str!("../../../proto/fathom.proto");
         let rpcs: Vec<&str> = proto
             .lines()
             .filter_map(|l| l.trim().strip_prefix("rpc "))

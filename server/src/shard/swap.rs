@@ -8,9 +8,9 @@
 //! (another dimension, metric, element type, code, codec or shard) is
 //! refused and the old one keeps serving.
 
-use crate::config::IndexSource;
-use crate::metrics::Metrics;
-use crate::workers::Pool;
+use crate::ops::metrics::Metrics;
+use crate::shard::config::IndexSource;
+use crate::shard::workers::Pool;
 use anyhow::Context;
 use fathom_index::quant::Quantizer;
 use fathom_index::{Index, Manifest, OpenOptions};
@@ -57,7 +57,7 @@ pub fn incompatibility(old: &Manifest, new: &Manifest) -> Option<String> {
 }
 
 /// Opens `dir` and starts its search workers.
-pub fn open_ready(dir: &Path, cfg: &crate::config::Config, metrics: &Arc<Metrics>) -> anyhow::Result<Ready> {
+pub fn open_ready(dir: &Path, cfg: &crate::shard::config::Config, metrics: &Arc<Metrics>) -> anyhow::Result<Ready> {
     let started = std::time::Instant::now();
     let index = Index::open(
         dir,
@@ -126,7 +126,7 @@ impl Served {
 
 /// Moves to the version `source` names now, unless it is the one served.
 /// Blocking: opens the new index on this thread.
-pub fn swap(source: &IndexSource, served: &Served, cfg: &crate::config::Config, metrics: &Arc<Metrics>) {
+pub fn swap(source: &IndexSource, served: &Served, cfg: &crate::shard::config::Config, metrics: &Arc<Metrics>) {
     let Some(old) = served.get() else {
         tracing::warn!("swap requested while the first index is still loading; ignored");
         return;
@@ -161,7 +161,7 @@ pub fn swap(source: &IndexSource, served: &Served, cfg: &crate::config::Config, 
         metrics.count_swap("refused");
         return;
     }
-    if cfg.swap_verify == crate::config::SwapVerify::Full {
+    if cfg.swap_verify == crate::shard::config::SwapVerify::Full {
         let t = std::time::Instant::now();
         if let Err(e) = ready.index.verify() {
             tracing::error!("index swap refused, still serving {}: swap_verify = full: {e}", old.index.version());

@@ -15,15 +15,15 @@ use tonic_health::ServingStatus;
 
 /// Binds the gRPC listener and, when asked, the HTTP endpoint showing
 /// `exposition` (/metrics, /livez, /readyz).
-pub async fn bind<E: crate::http::Exposition>(
+pub async fn bind<E: crate::net::http::Exposition>(
     listen: SocketAddr,
     metrics_listen: Option<SocketAddr>,
     exposition: Arc<E>,
-    tls: &crate::tls::TlsFiles,
+    tls: &crate::net::tls::TlsFiles,
 ) -> anyhow::Result<(TcpListener, Bound)> {
     let metrics_tls = match tls.metrics {
         true => {
-            let t = crate::tls::ReloadableTls::load(tls, crate::tls::HTTP1)?;
+            let t = crate::net::tls::ReloadableTls::load(tls, crate::net::tls::HTTP1)?;
             anyhow::ensure!(t.is_some(), "metrics_tls needs tls_cert and tls_key");
             t
         }
@@ -36,9 +36,9 @@ pub async fn bind<E: crate::http::Exposition>(
             let l = TcpListener::bind(a).await.with_context(|| format!("binding metrics {a}"))?;
             let bound = l.local_addr()?;
             if let Some(t) = &metrics_tls {
-                tokio::spawn(crate::reload::watch(t.clone(), "metrics TLS files"));
+                tokio::spawn(crate::ops::reload::watch(t.clone(), "metrics TLS files"));
             }
-            tokio::spawn(crate::http::serve(l, exposition, metrics_tls));
+            tokio::spawn(crate::net::http::serve(l, exposition, metrics_tls));
             Some(bound)
         }
         None => None,
@@ -56,7 +56,7 @@ pub async fn set_health(reporter: &HealthReporter, status: ServingStatus) {
 /// Connection limits and HTTP/2 settings of a listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    pub connections: crate::listener::ConnectionLimits,
+    pub connections: crate::net::listener::ConnectionLimits,
     /// Concurrent requests (HTTP/2 streams) per connection.
     pub max_streams_per_connection: u32,
 }
@@ -64,10 +64,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            connections: crate::listener::ConnectionLimits {
+            connections: crate::net::listener::ConnectionLimits {
                 max_connections: 1024,
                 handshake_timeout: Duration::from_secs(5),
-                protocol: crate::listener::Protocol::Http2,
+                protocol: crate::net::listener::Protocol::Http2,
             },
             max_streams_per_connection: 128,
         }
@@ -79,13 +79,13 @@ pub struct Options {
     pub max_message_bytes: usize,
     pub limits: Limits,
     /// Counts the errors tonic makes before a handler runs.
-    pub observe: crate::wire_errors::Observe,
+    pub observe: crate::net::wire_errors::Observe,
     /// Serve reflection (off when API keys guard the service).
     pub reflection: bool,
     /// TLS on the gRPC port, when configured (reloaded on SIGHUP and on change).
-    pub tls: Option<std::sync::Arc<crate::tls::ReloadableTls>>,
+    pub tls: Option<std::sync::Arc<crate::net::tls::ReloadableTls>>,
     /// API keys, when configured (checked on headers; reloaded likewise).
-    pub auth: Option<std::sync::Arc<crate::auth::KeyStore>>,
+    pub auth: Option<std::sync::Arc<crate::net::auth::KeyStore>>,
     /// Request body bytes received and not yet decoded, across requests.
     pub decode_budget_bytes: usize,
 }
@@ -142,11 +142,11 @@ where
         .build_v1alpha()?;
 
     // Descriptors beyond connections: index files, rings, metrics, stdio.
-    let connections = crate::listener::ConnectionLimits {
-        max_connections: crate::listener::fit_to_fd_limit(limits.connections.max_connections, 48),
+    let connections = crate::net::listener::ConnectionLimits {
+        max_connections: crate::net::listener::fit_to_fd_limit(limits.connections.max_connections, 48),
         ..limits.connections
     };
-    let (incoming, idle) = crate::listener::incoming(listener, connections, tls.clone());
+    let (incoming, idle) = crate::net::listener::incoming(listener, connections, tls.clone());
 
     // Shutdown: stop taking work, report NOT_SERVING, wait for the
     // requests in flight (new connections meanwhile are answered, not
@@ -167,18 +167,18 @@ where
         idle.close_all();
     });
     if let Some(tls) = &tls {
-        tokio::spawn(crate::reload::watch(tls.clone(), "TLS files"));
+        tokio::spawn(crate::ops::reload::watch(tls.clone(), "TLS files"));
     }
     if let Some(keys) = &auth {
-        tokio::spawn(crate::reload::watch(keys.clone(), "api_keys_file"));
+        tokio::spawn(crate::ops::reload::watch(keys.clone(), "api_keys_file"));
     }
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.max_streams_per_connection)
         // Find peers that vanished without closing.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .layer(crate::wire_errors::WireErrorsLayer(observe.clone()))
-        .layer(crate::gate::GateLayer::new(auth, decode_budget_bytes, observe))
+        .layer(crate::net::wire_errors::WireErrorsLayer(observe.clone()))
+        .layer(crate::net::gate::GateLayer::new(auth, decode_budget_bytes, observe))
         .add_service(health)
         // Reflection describes the API to anyone: off when keys guard it.
         .add_optional_service(reflection.then_some(reflection_v1))

@@ -349,16 +349,16 @@ mod tests {
 
     #[test]
     fn search_settings_agree_everywhere() {
-        let engine: Vec<&str> = crate::layers::field_names::<SearchSettings>().to_vec();
+        let engine: Vec<&str> = crate::ops::layers::field_names::<SearchSettings>().to_vec();
         let sorted = |mut v: Vec<String>| {
             v.sort();
             v
         };
         let want = sorted(engine.iter().map(|s| s.to_string()).collect());
         let overrides: Vec<String> =
-            crate::layers::field_names::<fathom_index::SearchOverrides>().iter().map(|s| s.to_string()).collect();
+            crate::ops::layers::field_names::<fathom_index::SearchOverrides>().iter().map(|s| s.to_string()).collect();
         assert_eq!(sorted(overrides), want, "the configuration's [search] keys");
-        let proto = include_str!("../../proto/fathom.proto");
+        let proto = include_str!("../../../proto/fathom.proto");
         let msg = proto.split("message SearchSettings {").nth(1).and_then(|m| m.split('}').next()).unwrap();
         let in_proto: Vec<String> = msg
             .lines()
@@ -367,7 +367,7 @@ mod tests {
             .map(String::from)
             .collect();
         assert_eq!(sorted(in_proto), want, "proto SearchSettings");
-        let example = include_str!("../../deploy/fathom.example.toml");
+        let example = include_str!("../../../deploy/fathom.example.toml");
         let section = example.split("[search]").nth(1).unwrap();
         let in_config: Vec<String> = section
             .lines()
@@ -375,7 +375,7 @@ mod tests {
             .map(|(k, _)| k.trim().to_string())
             .collect();
         assert_eq!(sorted(in_config), want, "deploy/fathom.example.toml [search]");
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         let table = readme.split("### Search settings").nth(1).and_then(|t| t.split("\n\n").nth(1)).unwrap();
         let in_readme: Vec<String> =
             table.lines().skip(2).filter_map(|l| l.split('`').nth(1)).map(String::from).collect();
@@ -397,7 +397,7 @@ mod tests {
             assert!(e.message().contains("early_rerank"), "{}", e.message());
         }
         // fathom bench sweeps or sets each one.
-        let bench = include_str!("cli/bench.rs");
+        let bench = include_str!("../cli/bench.rs");
         for flag in [
             "max_postings",
             "eps2",

@@ -6,7 +6,7 @@
 //! RESOURCE_EXHAUSTED instead of the server growing by what clients send).
 //! Health and reflection pass untouched (probes carry no key).
 
-use crate::auth::KeyStore;
+use crate::net::auth::KeyStore;
 use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
@@ -29,13 +29,13 @@ pub struct GateLayer {
     keys: Option<Arc<KeyStore>>,
     budget: Arc<Semaphore>,
     /// Counts the requests the gate answers itself.
-    observe: crate::wire_errors::Observe,
+    observe: crate::net::wire_errors::Observe,
 }
 
 impl GateLayer {
     /// `budget_bytes`: request body bytes received and not yet decoded,
     /// across all requests (at least one largest message).
-    pub fn new(keys: Option<Arc<KeyStore>>, budget_bytes: usize, observe: crate::wire_errors::Observe) -> Self {
+    pub fn new(keys: Option<Arc<KeyStore>>, budget_bytes: usize, observe: crate::net::wire_errors::Observe) -> Self {
         let permits = budget_bytes.clamp(1, Semaphore::MAX_PERMITS);
         GateLayer { keys, budget: Arc::new(Semaphore::new(permits)), observe }
     }
@@ -114,7 +114,7 @@ impl http_body::Body for Budgeted {
                     None => this.held = Some(p),
                 },
                 Err(_) => {
-                    return Poll::Ready(Some(Err(crate::status::retry_later(
+                    return Poll::Ready(Some(Err(crate::net::status::retry_later(
                         "the server is receiving too many request bytes at once; retry with backoff",
                     ))))
                 }

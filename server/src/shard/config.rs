@@ -5,7 +5,7 @@
 //! server runs with after [`Config::check`], and what it logs at start,
 //! with the same names as the file.
 
-use crate::layers::Layers;
+use crate::ops::layers::Layers;
 use anyhow::{bail, Context};
 use fathom_index::io::BackendChoice;
 use fathom_index::{SearchOverrides, SearchSettings};
@@ -100,7 +100,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let limits = crate::validate::Limits::new(1, 1);
+        let limits = crate::net::validate::Limits::new(1, 1);
         Config {
             index: None,
             index_root: None,
@@ -116,7 +116,7 @@ impl Default for Config {
             max_request_rerank: limits.max_request_rerank,
             max_request_pages: limits.max_request_pages,
             max_message_bytes: 16 << 20,
-            decode_budget_bytes: crate::gate::DEFAULT_DECODE_BUDGET_BYTES,
+            decode_budget_bytes: crate::net::gate::DEFAULT_DECODE_BUDGET_BYTES,
             max_connections: 1024,
             handshake_timeout_ms: 5_000,
             max_streams_per_connection: 128,
@@ -148,7 +148,7 @@ impl Config {
     /// Checks every key and the keys together.
     /// The parsed `memory_budget`.
     pub fn memory_budget(&self) -> anyhow::Result<fathom_index::MemoryBudget> {
-        crate::sysinfo::parse_memory_budget(&self.memory_budget).map_err(|e| anyhow::anyhow!("memory_budget: {e}"))
+        crate::ops::sysinfo::parse_memory_budget(&self.memory_budget).map_err(|e| anyhow::anyhow!("memory_budget: {e}"))
     }
 
     pub fn check(self) -> anyhow::Result<Config> {
@@ -193,17 +193,17 @@ impl Config {
     }
 
     /// The index directory, or the root of versions, to serve.
-    pub fn index_source(&self) -> crate::config::IndexSource {
+    pub fn index_source(&self) -> crate::shard::config::IndexSource {
         match (&self.index, &self.index_root) {
-            (Some(d), _) => crate::config::IndexSource::Dir(d.clone()),
-            (None, Some(r)) => crate::config::IndexSource::Root(r.clone()),
+            (Some(d), _) => crate::shard::config::IndexSource::Dir(d.clone()),
+            (None, Some(r)) => crate::shard::config::IndexSource::Root(r.clone()),
             // Refused by `check`.
-            (None, None) => crate::config::IndexSource::Dir(PathBuf::new()),
+            (None, None) => crate::shard::config::IndexSource::Dir(PathBuf::new()),
         }
     }
 
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        crate::listener::resolve_listen(&self.listen).with_context(|| {
+        crate::net::listener::resolve_listen(&self.listen).with_context(|| {
             format!("listen must be an address like 0.0.0.0:7700 or localhost:7700, not {:?}", self.listen)
         })
     }
@@ -212,7 +212,7 @@ impl Config {
     pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
         match self.metrics_listen.as_str() {
             "" => Ok(None),
-            a => Ok(Some(crate::listener::resolve_listen(a).with_context(|| {
+            a => Ok(Some(crate::net::listener::resolve_listen(a).with_context(|| {
                 format!("metrics_listen must be an address like 0.0.0.0:9100 or \"\" (off), not {a:?}")
             })?)),
         }
@@ -230,8 +230,8 @@ impl Config {
         Duration::from_millis(self.drain_timeout_ms)
     }
 
-    pub fn tls(&self) -> crate::tls::TlsFiles {
-        crate::tls::TlsFiles {
+    pub fn tls(&self) -> crate::net::tls::TlsFiles {
+        crate::net::tls::TlsFiles {
             cert: self.tls_cert.clone(),
             key: self.tls_key.clone(),
             client_ca: self.tls_client_ca.clone(),
@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn later_layers_win_and_unknown_keys_are_rejected() {
         let c = load("index = \"a\"\nworkers = 3\n[search]\nrerank = 50\n", |l| l.set("workers", Some(5))).unwrap();
-        assert!(matches!(c.index_source(), crate::config::IndexSource::Dir(d) if d == Path::new("a")));
+        assert!(matches!(c.index_source(), crate::shard::config::IndexSource::Dir(d) if d == Path::new("a")));
         assert_eq!(
             (c.workers, c.search.rerank, c.search.max_postings),
             (5, Some(50), None),

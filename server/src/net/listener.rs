@@ -155,7 +155,7 @@ impl Idle {
 pub fn incoming(
     listener: TcpListener,
     limits: ConnectionLimits,
-    tls: Option<Arc<crate::tls::ReloadableTls>>,
+    tls: Option<Arc<crate::net::tls::ReloadableTls>>,
 ) -> (ReceiverStream<io::Result<Conn>>, Idle) {
     let (tx, rx) = mpsc::channel(64);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -272,7 +272,7 @@ async fn open(
 /// `wanted`, lowered so that connections leave `reserve` descriptors for
 /// index files, rings and the metrics endpoint.
 pub fn fit_to_fd_limit(wanted: usize, reserve: usize) -> usize {
-    match crate::sysinfo::open_files_limit() {
+    match crate::ops::sysinfo::open_files_limit() {
         Some(limit) if limit.saturating_sub(reserve) < wanted => {
             let fitted = limit.saturating_sub(reserve).max(1);
             tracing::warn!(
@@ -388,4 +388,3 @@ pub fn resolve_listen(a: &str) -> anyhow::Result<std::net::SocketAddr> {
     let mut found = a.to_socket_addrs().with_context(|| format!("cannot resolve {a:?}"))?;
     found.next().ok_or_else(|| anyhow::anyhow!("{a:?} resolves to no address"))
 }
-

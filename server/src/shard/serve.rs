@@ -4,14 +4,14 @@
 //! SIGTERM/SIGINT (or the given shutdown future) stops taking work, drains
 //! in-flight requests within the drain timeout and returns.
 
-use crate::config::Config;
-use crate::config::IndexSource;
-use crate::grpc;
-use crate::grpc::Bound;
-use crate::metrics::Metrics;
-use crate::service::FathomService;
-use crate::swap::Served;
-use crate::validate::Limits;
+use crate::net::grpc;
+use crate::net::grpc::Bound;
+use crate::net::validate::Limits;
+use crate::ops::metrics::Metrics;
+use crate::shard::config::Config;
+use crate::shard::config::IndexSource;
+use crate::shard::service::FathomService;
+use crate::shard::swap::Served;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,8 +25,8 @@ pub async fn serve(
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
     // Configuration errors first, before anything listens.
-    let auth = crate::auth::KeyStore::load_optional(cfg.api_keys_file.as_deref())?;
-    let tls = crate::tls::ReloadableTls::load(&cfg.tls(), crate::tls::H2)?;
+    let auth = crate::net::auth::KeyStore::load_optional(cfg.api_keys_file.as_deref())?;
+    let tls = crate::net::tls::ReloadableTls::load(&cfg.tls(), crate::net::tls::H2)?;
     let metrics = Arc::new(Metrics::default());
     let (listener, bound) = grpc::bind(cfg.listen_addr()?, cfg.metrics_addr()?, metrics.clone(), &cfg.tls()).await?;
     on_bound(bound);
@@ -53,7 +53,7 @@ pub async fn serve(
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                 }
                 let dir = loader_cfg.index_source().current()?;
-                let ready = crate::swap::open_ready(&dir, &loader_cfg, &loader_metrics)?;
+                let ready = crate::shard::swap::open_ready(&dir, &loader_cfg, &loader_metrics)?;
                 loader_served.set(ready, &loader_metrics);
                 Ok(())
             })
@@ -62,7 +62,7 @@ pub async fn serve(
                 Ok(Ok(())) => {
                     metrics.ready.set(1);
                     grpc::set_health(&reporter, ServingStatus::Serving).await;
-                    crate::logging::announce("serving", bound.grpc, bound.metrics);
+                    crate::ops::logging::announce("serving", bound.grpc, bound.metrics);
                     swaps(cfg, served, metrics).await;
                 }
                 Ok(Err(e)) => {
@@ -108,15 +108,15 @@ pub async fn serve(
         busy: Box::new(move || metrics_for_drain.in_flight.get() > 0),
     };
     let limits = grpc::Limits {
-        connections: crate::listener::ConnectionLimits {
+        connections: crate::net::listener::ConnectionLimits {
             max_connections: cfg.max_connections,
             handshake_timeout: cfg.handshake_timeout(),
-            protocol: crate::listener::Protocol::Http2,
+            protocol: crate::net::listener::Protocol::Http2,
         },
         max_streams_per_connection: cfg.max_streams_per_connection,
     };
-    let observe: crate::wire_errors::Observe = Arc::new(move |method, code, took| {
-        metrics_for_wire.observe_request(crate::metrics::known_method(method), code, took);
+    let observe: crate::net::wire_errors::Observe = Arc::new(move |method, code, took| {
+        metrics_for_wire.observe_request(crate::ops::metrics::known_method(method), code, took);
     });
     let opts = grpc::Options {
         max_message_bytes: cfg.max_message_bytes,
@@ -163,7 +163,8 @@ async fn swaps(cfg: Config, served: Arc<Served>, metrics: Arc<Metrics>) {
         }
         let (cfg, served, metrics) = (cfg.clone(), served.clone(), metrics.clone());
         let _ =
-            tokio::task::spawn_blocking(move || crate::swap::swap(&cfg.index_source(), &served, &cfg, &metrics)).await;
+            tokio::task::spawn_blocking(move || crate::shard::swap::swap(&cfg.index_source(), &served, &cfg, &metrics))
+                .await;
     }
 }
 

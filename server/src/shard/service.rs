@@ -2,11 +2,11 @@
 //! result. Until the index is open (and while draining) every call answers
 //! UNAVAILABLE.
 
-use crate::metrics::Metrics;
-use crate::status::to_status;
-use crate::swap::Ready;
-use crate::validate::{self, Limits};
-use crate::workers::{Job, JobError};
+use crate::net::status::to_status;
+use crate::net::validate::{self, Limits};
+use crate::ops::metrics::Metrics;
+use crate::shard::swap::Ready;
+use crate::shard::workers::{Job, JobError};
 use fathom_index::{Index, SearchOverrides, SearchSettings};
 use fathom_proto::v1::fathom_server::Fathom;
 use fathom_proto::v1::{self as pb, ElementType};
@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
 pub struct FathomService {
-    pub served: Arc<crate::swap::Served>,
+    pub served: Arc<crate::shard::swap::Served>,
     pub draining: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
@@ -74,7 +74,7 @@ impl FathomService {
         let batch = queries.len() > 1;
         let job = Job { queries, k, settings, deadline, queued_at: Instant::now(), reply };
         if st.pool.submit(job).is_err() {
-            return Err(crate::status::retry_later(format!(
+            return Err(crate::net::status::retry_later(format!(
                 "search queue is full ({} waiting); retry with backoff",
                 st.pool.queued()
             )));
@@ -113,7 +113,7 @@ impl FathomService {
     }
 
     fn finish<T>(&self, method: &'static str, started: Instant, r: Result<T, Status>) -> Result<Response<T>, Status> {
-        crate::status::finish(method, started, r, |m, c, d| self.metrics.observe_request(m, c, d))
+        crate::net::status::finish(method, started, r, |m, c, d| self.metrics.observe_request(m, c, d))
     }
 }
 
@@ -129,7 +129,7 @@ fn timeout_of<T>(r: &Request<T>) -> Option<Duration> {
 impl Fathom for FathomService {
     async fn search(&self, req: Request<pb::SearchRequest>) -> Result<Response<pb::SearchResponse>, Status> {
         let started = Instant::now();
-        let _g = crate::metrics::GaugeGuard::new(&self.metrics.in_flight);
+        let _g = crate::ops::metrics::GaugeGuard::new(&self.metrics.in_flight);
         let timeout = timeout_of(&req);
         let r = async {
             let m = req.into_inner();
@@ -147,7 +147,7 @@ impl Fathom for FathomService {
         req: Request<pb::BatchSearchRequest>,
     ) -> Result<Response<pb::BatchSearchResponse>, Status> {
         let started = Instant::now();
-        let _g = crate::metrics::GaugeGuard::new(&self.metrics.in_flight);
+        let _g = crate::ops::metrics::GaugeGuard::new(&self.metrics.in_flight);
         let timeout = timeout_of(&req);
         let r = async {
             let m = req.into_inner();
@@ -229,6 +229,6 @@ pub fn index_info(index: &Index, defaults: &SearchSettings) -> pb::IndexInfo {
         coverage: None,
         io_backend: index.backend_name().into(),
         direct_io: index.direct_io(),
-        process_rss_bytes: crate::sysinfo::rss_bytes(),
+        process_rss_bytes: crate::ops::sysinfo::rss_bytes(),
     }
 }

@@ -61,7 +61,7 @@ impl ReloadableTls {
     }
 }
 
-impl crate::reload::Reloadable for ReloadableTls {
+impl crate::ops::reload::Reloadable for ReloadableTls {
     fn changed(&self) -> bool {
         stamps(&self.files) != self.current.read().1
     }
@@ -124,7 +124,7 @@ fn acceptor(files: &TlsFiles, alpn: &[&[u8]]) -> anyhow::Result<(TlsAcceptor, Ex
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("reading tls_cert {}: {e}", cert.display()))?;
     anyhow::ensure!(!chain.is_empty(), "tls_cert {} holds no certificate", cert.display());
-    let expiry = match crate::x509_time::not_after(&chain[0]) {
+    let expiry = match crate::net::x509_time::not_after(&chain[0]) {
         Some(t) => {
             let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
             if t < now {

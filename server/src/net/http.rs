@@ -21,9 +21,9 @@ pub trait Exposition: Send + Sync + 'static {
     fn ready(&self) -> bool;
 }
 
-impl Exposition for crate::metrics::Metrics {
+impl Exposition for crate::ops::metrics::Metrics {
     fn render(&self) -> String {
-        crate::metrics::Metrics::render(self)
+        crate::ops::metrics::Metrics::render(self)
     }
     fn ready(&self) -> bool {
         self.ready.get() == 1
@@ -33,10 +33,10 @@ impl Exposition for crate::metrics::Metrics {
 /// Scrapers and probes at once; more wait in the backlog. Silent
 /// connections are closed after a second, or sooner when slots run out
 /// (the shared bounded accept loop): probes must not wait behind them.
-const LIMITS: crate::listener::ConnectionLimits = crate::listener::ConnectionLimits {
+const LIMITS: crate::net::listener::ConnectionLimits = crate::net::listener::ConnectionLimits {
     max_connections: 64,
     handshake_timeout: Duration::from_secs(1),
-    protocol: crate::listener::Protocol::Http1,
+    protocol: crate::net::listener::Protocol::Http1,
 };
 
 /// A connection that has not finished its request head by then is closed.
@@ -52,7 +52,7 @@ pub fn router<M: Exposition>(metrics: Arc<M>) -> Router {
 }
 
 async fn render<M: Exposition>(State(m): State<Arc<M>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], m.render())
+    ([(header::CONTENT_TYPE, crate::ops::metrics::CONTENT_TYPE)], m.render())
 }
 
 async fn ready<M: Exposition>(State(m): State<Arc<M>>) -> (StatusCode, &'static str) {
@@ -63,14 +63,18 @@ async fn ready<M: Exposition>(State(m): State<Arc<M>>) -> (StatusCode, &'static 
     }
 }
 
-pub async fn serve<M: Exposition>(listener: TcpListener, metrics: Arc<M>, tls: Option<Arc<crate::tls::ReloadableTls>>) {
+pub async fn serve<M: Exposition>(
+    listener: TcpListener,
+    metrics: Arc<M>,
+    tls: Option<Arc<crate::net::tls::ReloadableTls>>,
+) {
     use tokio_stream::StreamExt;
-    let limits = crate::listener::ConnectionLimits {
-        max_connections: crate::listener::fit_to_fd_limit(LIMITS.max_connections, 48),
+    let limits = crate::net::listener::ConnectionLimits {
+        max_connections: crate::net::listener::fit_to_fd_limit(LIMITS.max_connections, 48),
         ..LIMITS
     };
     let app = router(metrics);
-    let (mut conns, _) = crate::listener::incoming(listener, limits, tls);
+    let (mut conns, _) = crate::net::listener::incoming(listener, limits, tls);
     while let Some(Ok(sock)) = conns.next().await {
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {

@@ -132,7 +132,7 @@ impl ApiKeys {
         }
         match rate {
             Some(bucket) if !bucket.lock().take() => {
-                Err(crate::status::retry_later("this API key's request rate is exceeded; retry later"))
+                Err(crate::net::status::retry_later("this API key's request rate is exceeded; retry later"))
             }
             _ => Ok(()),
         }
@@ -171,7 +171,7 @@ impl KeyStore {
     }
 }
 
-impl crate::reload::Reloadable for KeyStore {
+impl crate::ops::reload::Reloadable for KeyStore {
     fn changed(&self) -> bool {
         stamp(&self.path) != self.current.read().1
     }
