@@ -24,7 +24,7 @@ fn main() {
     let mut q = Vec::new();
     qf.read_f32(0, (qf.count as usize).min(500), &mut q).unwrap();
     let dim = idx.dim();
-    let mut groups = idx.centroids.clone();
+    let mut groups = idx.centroids().clone();
     groups.graph = None;
     // MAX_GROUP=N regroups the centroids with groups of at most ~N.
     if let Some(max) = std::env::var("MAX_GROUP").ok().and_then(|v| v.parse().ok()) {
@@ -32,8 +32,8 @@ fn main() {
         groups = CentroidIndex::build_sized(kernels(), &groups.centroids_f32(), groups.dim, 1, max).0;
         println!("regrouped at most ~{max} in {:?}", t.elapsed());
     }
-    let mut both = match &idx.centroids.graph {
-        Some(_) if std::env::var("MAX_GROUP").is_err() && std::env::var("GRAPH").is_err() => idx.centroids.clone(),
+    let mut both = match &idx.centroids().graph {
+        Some(_) if std::env::var("MAX_GROUP").is_err() && std::env::var("GRAPH").is_err() => idx.centroids().clone(),
         _ => groups.clone().with_graph(kernels(), 1),
     };
     // GRAPH=m0,m,ef_construction rebuilds the graph with those parameters.

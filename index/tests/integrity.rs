@@ -359,15 +359,15 @@ fn resident_codes_are_checked_and_optional() {
         let ix = Index::open(&idx, o).unwrap();
         assert_eq!(ix.resident_codes().is_some(), o.resident_codes);
         // While resident codes serve, the PQ codebooks are not held.
-        let fathom_index::quant::Quantizer::Pq(p) = &ix.manifest.quantizer else { panic!("PQ is the default code") };
-        assert_eq!(ix.manifest.quantizer.scores_postings(), !o.resident_codes);
+        let fathom_index::quant::Quantizer::Pq(p) = &ix.manifest().quantizer else { panic!("PQ is the default code") };
+        assert_eq!(ix.manifest().quantizer.scores_postings(), !o.resident_codes);
         let codebook = 4 * 256 * p.dsub * p.m;
-        assert_eq!(ix.manifest.quantizer.resident_bytes(), if o.resident_codes { 0 } else { codebook });
+        assert_eq!(ix.manifest().quantizer.resident_bytes(), if o.resident_codes { 0 } else { codebook });
         // ... and the codes' rotation is held once, as half floats.
         if let Some(rc) = ix.resident_codes() {
             let fathom_index::distance::rows::Rows::F16(h) = rc.rotation() else { panic!("f32 rotation") };
             assert!(h.len() == 24 * 24 && rc.codec.rotation.is_empty());
-            assert!(ix.manifest.resident_codes.as_ref().unwrap().codec.rotation.is_empty());
+            assert!(ix.manifest().resident_codes.as_ref().unwrap().codec.rotation.is_empty());
         }
         let mut s = ix.searcher().unwrap();
         qs.chunks_exact(24).map(|q| s.search(q, 10, &all).unwrap().0).collect::<Vec<_>>()

@@ -142,8 +142,8 @@ fn one_copy_of_each_vector_is_held_without_rows_and_answers_as_from_disk() {
         let cache = held.held_posting_codes().expect("held");
         assert!(cache.implicit_rows(), "{metric}: one copy of each vector needs no rows");
         // Codes and the posting offsets only: no 4-byte row per entry.
-        let codes = held.manifest.quantizer.code_bytes() as u64 * held.len();
-        let offsets = 8 * (held.manifest.posting_count as u64 + 1);
+        let codes = held.manifest().quantizer.code_bytes() as u64 * held.len();
+        let offsets = 8 * (held.manifest().posting_count as u64 + 1);
         assert_eq!(held.resident_bytes() - disk.resident_bytes(), codes + offsets, "{metric}");
         assert_eq!(held.posting_codes_bytes(), Some(codes + offsets));
         assert_eq!(answers(&disk, &qs, &one_round).0, answers(&held, &qs, &one_round).0, "{metric}");

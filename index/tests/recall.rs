@@ -174,7 +174,7 @@ fn recall_where_the_centroid_graph_is_walked_from_the_groups() {
     assert_eq!(lookup.method, "hybrid", "{lookup:?}");
     assert!(lookup.first >= lookup.groups_first && lookup.hybrid_first == Some(lookup.first), "{lookup:?}");
     let ix = Index::open(&dir.join("idx"), OpenOptions::default()).unwrap();
-    assert!(ix.centroids.graph.is_some() && ix.centroids.graph_from_groups);
+    assert!(ix.centroids().graph.is_some() && ix.centroids().graph_from_groups);
     let qs = read_f32(&queries);
     let truth = ground_truth(&VectorFile::open(&base).unwrap(), &qs, K, Metric::L2, &|_| {}).unwrap();
     let mut s = ix.searcher().unwrap();
@@ -244,8 +244,8 @@ fn every_setting_gets_k_neighbours() {
         for budget in [fathom_index::MemoryBudget::Bytes(0), fathom_index::MemoryBudget::Auto] {
             let opts = OpenOptions { memory_budget: budget, ..OpenOptions::default() };
             let ix = Index::open(&idx, opts).unwrap();
-            let postings = ix.manifest.posting_count as usize;
-            let centroids = ix.centroids.centroids_f32().into_owned();
+            let postings = ix.manifest().posting_count as usize;
+            let centroids = ix.centroids().centroids_f32().into_owned();
             let mut queries: Vec<&[f32]> = rows.chunks_exact(dim).take(20).collect();
             queries.extend(centroids.chunks_exact(dim).take(20));
             let mut s = ix.searcher().unwrap();

@@ -164,7 +164,7 @@ async fn get_codec_serves_the_index_codec_or_failed_precondition() {
     let client = Client::connect(&server.grpc, ClientOptions { retries: 50, ..Default::default() }).await.unwrap();
     let codec = client.codec().await.unwrap();
     let ix = fathom_index::Index::open(&idx, Default::default()).unwrap();
-    match &ix.manifest.quantizer {
+    match &ix.manifest().quantizer {
         fathom_index::quant::Quantizer::Binary { params } => assert_eq!(&codec, params.as_ref()),
         q => panic!("unexpected quantizer {q:?}"),
     }

@@ -16,7 +16,7 @@ mod shortlist;
 mod stats;
 
 pub use crate::topk::Neighbor;
-pub use open::{Index, MemoryBudget, OpenOptions};
+pub use open::{Index, MemoryBudget, NoCodec, OpenOptions};
 pub use query::Query;
 pub use searcher::Searcher;
 pub use settings::{SearchOverrides, SearchSettings};

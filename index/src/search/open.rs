@@ -43,6 +43,15 @@ impl Default for OpenOptions {
     }
 }
 
+/// Why an index has no binary codec ([`Index::binary_codec`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoCodec {
+    /// A collection of raw bit vectors: queries are packed bits.
+    RawBits,
+    /// Its posting codes are of another kind.
+    NotBinary(crate::format::manifest::CodeKind),
+}
+
 /// See [`OpenOptions::memory_budget`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemoryBudget {
@@ -66,16 +75,16 @@ impl MemoryBudget {
 
 /// An open index: what stays in memory, shared by all searchers.
 pub struct Index {
-    pub dir: PathBuf,
-    pub manifest: Manifest,
-    pub centroids: CentroidIndex,
-    pub postings: Vec<PostingRef>,
-    pub vector_page_crcs: Vec<u32>,
-    pub vector_layout: VectorLayout,
+    pub(crate) dir: PathBuf,
+    pub(crate) manifest: Manifest,
+    pub(crate) centroids: CentroidIndex,
+    pub(crate) postings: Vec<PostingRef>,
+    pub(crate) vector_page_crcs: Vec<u32>,
+    pub(crate) vector_layout: VectorLayout,
     /// Pages in `postings.bin`, header included.
-    pub postings_file_pages: u64,
+    pub(crate) postings_file_pages: u64,
     pub(crate) files: Arc<IoFiles>,
-    pub backend: BackendChoice,
+    pub(crate) backend: BackendChoice,
     /// Where searches score candidates from, chosen here once: every
     /// row's code when loaded, else every posting's codes when they fit
     /// the memory budget, else the postings on disk.
@@ -177,6 +186,33 @@ impl Index {
             }
         }
         Ok(Arc::new(index))
+    }
+
+    /// The index's manifest: what was built, how, and its files.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The directory the index was opened from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The posting centroids and their lookup, as held for search.
+    pub fn centroids(&self) -> &CentroidIndex {
+        &self.centroids
+    }
+
+    /// The binary codec of an index whose codes come from one (`--code
+    /// binary`, `--encode binary:U`): what a client needs to encode its
+    /// queries itself.
+    pub fn binary_codec(&self) -> Result<&fathom_codec::CodecParams, NoCodec> {
+        use crate::quant::Quantizer;
+        match &self.manifest.quantizer {
+            Quantizer::Binary { params } => Ok(params),
+            Quantizer::Codes(space) => space.codec.as_deref().ok_or(NoCodec::RawBits),
+            _ => Err(NoCodec::NotBinary(self.manifest.code)),
+        }
     }
 
     /// Where searches score candidates from: "resident" (row codes in

@@ -265,7 +265,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             (None, Some(_), QuerySet::Codes(..)) => anyhow::bail!("remote bench sends float queries only"),
             (None, None, _) => anyhow::bail!("pass --index or --addr"),
         };
-        check_truth_matches(&row, ix.as_deref().map(|i| i.manifest.user_ids), &a.gt)?;
+        check_truth_matches(&row, ix.as_deref().map(|i| i.manifest().user_ids), &a.gt)?;
         if a.json {
             println!("{}", serde_json::to_string(&row)?);
         } else {

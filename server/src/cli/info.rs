@@ -43,7 +43,7 @@ fn summarise_blobs(v: &mut serde_json::Value) {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let ix = Index::open(&a.dir, OpenOptions::default())?;
-    let m = &ix.manifest;
+    let m = ix.manifest();
     if a.json {
         // Written, not println!: `info --json | head` closes the pipe early,
         // and the binary turns that error into a quiet exit.

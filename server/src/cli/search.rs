@@ -24,7 +24,7 @@ pub struct Args {
     /// each row is sent as a BITS code, zero-padded to whole 64-bit words.
     #[arg(long)]
     packed: bool,
-    /// Search settings (unset: the server's defaults; see README).
+    /// Search settings (unset: the server's defaults; see docs/TUNING.md).
     #[arg(long)]
     max_postings: Option<u32>,
     #[arg(long)]

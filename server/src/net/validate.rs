@@ -307,7 +307,7 @@ mod tests {
     }
 
     /// Every search setting has one name in the engine, the proto, the
-    /// server's `[search]` config, the README's table and `fathom bench`.
+    /// server's `[search]` config, docs/TUNING.md's table and `fathom bench`.
     #[test]
     fn a_full_batch_at_any_index_defaults_is_within_the_cost_caps() {
         let limits = Limits::new(1000, 1024);
@@ -375,11 +375,11 @@ mod tests {
             .map(|(k, _)| k.trim().to_string())
             .collect();
         assert_eq!(sorted(in_config), want, "deploy/fathom.example.toml [search]");
-        let readme = include_str!("../../../README.md");
-        let table = readme.split("### Search settings").nth(1).and_then(|t| t.split("\n\n").nth(1)).unwrap();
+        let tuning = include_str!("../../../docs/TUNING.md");
+        let table = tuning.split("## Search settings").nth(1).and_then(|t| t.split("\n\n").nth(1)).unwrap();
         let in_readme: Vec<String> =
             table.lines().skip(2).filter_map(|l| l.split('`').nth(1)).map(String::from).collect();
-        assert_eq!(sorted(in_readme), want, "README search settings table");
+        assert_eq!(sorted(in_readme), want, "docs/TUNING.md search settings table");
         // The wire round trip keeps every setting.
         let s = SearchSettings {
             page_mates: false,

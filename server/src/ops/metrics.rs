@@ -190,7 +190,7 @@ impl Metrics {
 
     /// Gauges of a newly served index.
     pub fn show_index(&self, index: &Arc<Index>) {
-        let m = &index.manifest;
+        let m = index.manifest();
         self.index_vectors.set(m.vector_count as i64);
         self.index_resident_bytes.set(index.resident_bytes() as i64);
         self.index_disk_bytes.set(m.files.values().map(|f| f.bytes).sum::<u64>() as i64);
@@ -296,7 +296,7 @@ impl Collector for IndexCollector {
         )?;
         one.encode(m.encode_family(&BackendLabel { backend: ix.backend_name() })?)?;
         let mut m = enc.encode_descriptor("fathom_index_info", "The index version served", None, one.metric_type())?;
-        let labels = IndexLabels { version: ix.version(), collection: ix.manifest.collection_id.clone() };
+        let labels = IndexLabels { version: ix.version(), collection: ix.manifest().collection_id.clone() };
         one.encode(m.encode_family(&labels)?)?;
         Ok(())
     }

@@ -148,7 +148,7 @@ async fn swaps(cfg: Config, served: Arc<Served>, metrics: Arc<Metrics>) {
                     None => std::future::pending::<()>().await,
                 }
             } => {
-                let current = served.get().map(|r| r.index.dir.clone());
+                let current = served.get().map(|r| r.index.dir().to_path_buf());
                 // Off the runtime: CURRENT is a file on a volume.
                 let source = cfg.index_source();
                 let now = tokio::task::spawn_blocking(move || source.current().ok()).await.ok().flatten();

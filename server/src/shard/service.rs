@@ -48,13 +48,13 @@ impl FathomService {
             return Err(Status::unavailable("server is shutting down"));
         }
         let current = self.served.get().ok_or_else(|| Status::unavailable("index is still loading; retry shortly"))?;
-        if collection.is_empty() || current.index.manifest.collection_id == collection {
+        if collection.is_empty() || current.index.manifest().collection_id == collection {
             return Ok(current);
         }
         self.served.of_collection(collection).ok_or_else(|| {
             Status::failed_precondition(format!(
                 "this server holds collection {} (and the one it replaced), not {collection}",
-                current.index.manifest.collection_id
+                current.index.manifest().collection_id
             ))
         })
     }
@@ -162,23 +162,17 @@ impl Fathom for FathomService {
 
     async fn get_codec(&self, _req: Request<pb::GetCodecRequest>) -> Result<Response<pb::CodecParams>, Status> {
         let started = Instant::now();
-        use fathom_index::quant::Quantizer;
+        use fathom_index::search::NoCodec;
         let r = self.state().and_then(|st| {
-            let params = match &st.index.manifest.quantizer {
-                Quantizer::Binary { params } => params,
-                Quantizer::Codes(space) => space.codec.as_ref().ok_or_else(|| {
-                    Status::failed_precondition(
-                        "the index holds raw bit vectors, not encoded floats: there is no codec; send queries as packed bits",
-                    )
-                })?,
-                _ => {
-                    return Err(Status::failed_precondition(format!(
-                        "the index uses {} codes; binary codec parameters exist only for an index built with \
-                         --code binary or --encode binary:U",
-                        st.index.manifest.code
-                    )))
-                }
-            };
+            let params = st.index.binary_codec().map_err(|why| match why {
+                NoCodec::RawBits => Status::failed_precondition(
+                    "the index holds raw bit vectors, not encoded floats: there is no codec; send queries as packed bits",
+                ),
+                NoCodec::NotBinary(code) => Status::failed_precondition(format!(
+                    "the index uses {code} codes; binary codec parameters exist only for an index built with \
+                     --code binary or --encode binary:U"
+                )),
+            })?;
             Ok(pb::CodecParams { dimension: params.dim as u32, bits: params.bits as u32, params: params.to_bytes() })
         });
         self.finish("GetCodec", started, r)
@@ -190,7 +184,7 @@ impl Fathom for FathomService {
             previous_collection_id: self
                 .served
                 .previous()
-                .map(|p| p.index.manifest.collection_id.clone())
+                .map(|p| p.index.manifest().collection_id.clone())
                 .unwrap_or_default(),
             ..index_info(&st.index, &self.defaults.apply(st.index.default_settings()))
         });
@@ -200,7 +194,7 @@ impl Fathom for FathomService {
 
 /// What GetIndexInfo says of one open index.
 pub fn index_info(index: &Index, defaults: &SearchSettings) -> pb::IndexInfo {
-    let m = &index.manifest;
+    let m = index.manifest();
     pb::IndexInfo {
         metric: m.metric.to_string(),
         dimension: m.dim as u32,

@@ -70,7 +70,7 @@ pub fn open_ready(dir: &Path, cfg: &crate::shard::config::Config, metrics: &Arc<
     )
     .with_context(|| format!("opening index {}", dir.display()))?;
     let pool = Pool::start(index.clone(), cfg.workers, cfg.queue_depth, metrics.clone())?;
-    let m = &index.manifest;
+    let m = index.manifest();
     tracing::info!(
         version = %index.version(),
         vectors = m.vector_count,
@@ -107,7 +107,7 @@ impl Served {
     pub fn of_collection(&self, collection: &str) -> Option<Arc<Ready>> {
         let v = self.0.read();
         let found =
-            [&v.current, &v.previous].into_iter().flatten().find(|r| r.index.manifest.collection_id == collection);
+            [&v.current, &v.previous].into_iter().flatten().find(|r| r.index.manifest().collection_id == collection);
         found.cloned()
     }
 
@@ -139,7 +139,7 @@ pub fn swap(source: &IndexSource, served: &Served, cfg: &crate::shard::config::C
             return;
         }
     };
-    if dir == old.index.dir {
+    if dir == old.index.dir() {
         tracing::info!(version = %old.index.version(), "index swap: already serving this version");
         return;
     }
@@ -152,7 +152,7 @@ pub fn swap(source: &IndexSource, served: &Served, cfg: &crate::shard::config::C
             return;
         }
     };
-    if let Some(why) = incompatibility(&old.index.manifest, &ready.index.manifest) {
+    if let Some(why) = incompatibility(old.index.manifest(), ready.index.manifest()) {
         tracing::error!(
             "index swap refused, still serving {}: {} cannot replace it: {why}",
             old.index.version(),
