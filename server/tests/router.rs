@@ -732,3 +732,37 @@ async fn cancelled_requests_do_not_hold_the_in_flight_count() {
     assert!(router.terminate().success());
     assert!(t.elapsed() < Duration::from_secs(3), "the drain waited {:?}", t.elapsed());
 }
+
+/// The router takes the front door's keys that `fathom serve` takes (one
+/// definition, issue 27): its cost caps refuse a request before any shard
+/// sees it, and a connection that never speaks HTTP/2 is closed after its
+/// handshake timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_takes_the_servers_front_door_keys() {
+    let f = fixture("front-door");
+    let idx = f.build("whole", BuildParams::default());
+    let server = Server::start(&idx, &[]);
+    until_serving(&server).await;
+    let router = Server::route_env(
+        server.addr(),
+        &[],
+        &[("FATHOM_ROUTER_MAX_REQUEST_PAGES", "200"), ("FATHOM_ROUTER_HANDSHAKE_TIMEOUT_MS", "300")],
+    );
+    until_serving(&router).await;
+    let client = connect(&router).await;
+    let q = &f.queries[..DIM];
+    assert_eq!(client.search(q, 10, None).await.unwrap().neighbors.len(), 10, "within the caps");
+    let costly = pb::SearchSettings { max_postings: Some(500), ..Default::default() };
+    let (code, msg) = status(client.search(q, 10, Some(costly)).await);
+    assert_eq!(code, Code::ResourceExhausted, "{msg}");
+    assert!(msg.contains("max_request_pages"), "{msg}");
+
+    let addr = router.grpc.trim_start_matches("http://").to_string();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 64];
+    use tokio::io::AsyncReadExt;
+    let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await;
+    assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "the silent connection was closed: {n:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "closed after the router's 300 ms, took {:?}", t.elapsed());
+}

@@ -4,6 +4,7 @@
 //! `ops`.
 
 pub mod auth;
+pub mod front_door;
 pub mod gate;
 pub mod grpc;
 pub mod http;

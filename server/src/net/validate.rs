@@ -18,6 +18,8 @@ pub struct Limits {
     /// Largest answer message: a request whose answer could be larger is
     /// refused before any work (the server's max_message_bytes).
     pub max_answer_bytes: usize,
+    /// Who refuses, in messages: "server" or "router".
+    pub role: &'static str,
 }
 
 /// The pages one query may read at the most: every allowed posting read
@@ -64,6 +66,7 @@ impl Limits {
             // pages: 129,024 (504 MiB); the cap is twice that (1 GiB).
             max_request_pages: 262_144,
             max_answer_bytes: 16 << 20,
+            role: "server",
         }
     }
 
@@ -71,10 +74,11 @@ impl Limits {
     /// caps (issue 12: 1,024 queries at max_postings 100,000 read the whole
     /// index 1,024 times).
     pub fn check_cost(&self, queries: usize, k: usize, s: &SearchSettings) -> Result<(), Status> {
+        let role = self.role;
         let postings = queries.saturating_mul(s.max_postings);
         if postings > self.max_request_postings {
             return Err(Status::resource_exhausted(format!(
-                "{queries} queries x max_postings {} = {postings} postings is above the server's \
+                "{queries} queries x max_postings {} = {postings} postings is above the {role}'s \
                  max_request_postings of {}; lower max_postings or split the batch",
                 s.max_postings, self.max_request_postings
             )));
@@ -82,7 +86,7 @@ impl Limits {
         let rerank = queries.saturating_mul(s.rerank);
         if rerank > self.max_request_rerank {
             return Err(Status::resource_exhausted(format!(
-                "{queries} queries x rerank {} = {rerank} is above the server's max_request_rerank of {}; \
+                "{queries} queries x rerank {} = {rerank} is above the {role}'s max_request_rerank of {}; \
                  lower rerank or split the batch",
                 s.rerank, self.max_request_rerank
             )));
@@ -92,7 +96,7 @@ impl Limits {
         if pages > self.max_request_pages {
             return Err(Status::resource_exhausted(format!(
                 "{queries} queries could read {pages} pages ({per_query} each: max_postings {} x block_pages {} + \
-                 max(rerank {}, k {k}) + prefetch_postings {} x {PREFETCH_PAGES_BOUND}), above the server's \
+                 max(rerank {}, k {k}) + prefetch_postings {} x {PREFETCH_PAGES_BOUND}), above the {role}'s \
                  max_request_pages of {}; lower block_pages, max_postings, rerank, k or prefetch_postings, or \
                  split the batch",
                 s.max_postings, s.block_pages, s.rerank, s.prefetch_postings, self.max_request_pages
@@ -101,7 +105,7 @@ impl Limits {
         let bytes = answer_bytes(queries, k);
         if bytes > self.max_answer_bytes {
             return Err(Status::resource_exhausted(format!(
-                "the answer to {queries} queries x k = {k} could take {bytes} bytes, above the server's \
+                "the answer to {queries} queries x k = {k} could take {bytes} bytes, above the {role}'s \
                  max_message_bytes of {}; lower k or split the batch",
                 self.max_answer_bytes
             )));
@@ -188,7 +192,7 @@ pub fn batch_request(
     limits: &Limits,
     defaults: &SearchSettings,
 ) -> Result<Checked, Status> {
-    batch_len(m.vectors.len(), limits, "server")?;
+    batch_len(m.vectors.len(), limits)?;
     let qs = m
         .vectors
         .iter()
@@ -201,14 +205,14 @@ pub fn batch_request(
     Ok((qs, k, s))
 }
 
-pub fn batch_len(n: usize, limits: &Limits, who: &str) -> Result<(), Status> {
+pub fn batch_len(n: usize, limits: &Limits) -> Result<(), Status> {
     if n == 0 {
         return Err(Status::invalid_argument("vectors must hold at least one query"));
     }
     if n > limits.max_batch {
         return Err(Status::resource_exhausted(format!(
-            "batch of {n} queries is above the {who}'s max_batch of {}",
-            limits.max_batch
+            "batch of {n} queries is above the {}'s max_batch of {}",
+            limits.role, limits.max_batch
         )));
     }
     Ok(())
@@ -220,7 +224,10 @@ pub fn k(k: u32, limits: &Limits) -> Result<usize, Status> {
         return Err(Status::invalid_argument("k must be at least 1"));
     }
     if k > limits.max_k {
-        return Err(Status::invalid_argument(format!("k = {k} is above the server's max_k of {}", limits.max_k)));
+        return Err(Status::invalid_argument(format!(
+            "k = {k} is above the {}'s max_k of {}",
+            limits.role, limits.max_k
+        )));
     }
     Ok(k)
 }

@@ -11,7 +11,7 @@
 
 use anyhow::Context;
 use serde::de::{self, DeserializeOwned, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Layers merged so far, lowest first, and which environment variable set
@@ -33,14 +33,14 @@ impl Layers {
     /// `[table]`. Only variables naming a key of `T` are read: other
     /// variables with the same prefix belong to other parts (logs, clients).
     /// Values are TOML scalars: numbers and booleans typed, else strings.
-    pub fn env<T: for<'de> Deserialize<'de>>(mut self, prefix: &str) -> Self {
-        let keys = field_names::<T>();
+    pub fn env<T: Serialize + Default>(mut self, prefix: &str) -> Self {
+        let keys = keys::<T>();
         let mut vars: Vec<(String, String)> = std::env::vars().collect();
         vars.sort();
         for (name, value) in vars {
             let Some(rest) = name.strip_prefix(prefix) else { continue };
             let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-            if !keys.contains(&path[0].as_str()) {
+            if !keys.contains(&path[0]) {
                 continue;
             }
             let mut t = toml::Table::new();
@@ -76,18 +76,49 @@ impl Layers {
         self
     }
 
-    /// The merged layers as `T` (its serde defaults fill what no layer says).
-    pub fn read<T: DeserializeOwned>(self) -> anyhow::Result<T> {
-        let origins = self.1;
-        toml::Value::Table(self.0).try_into().map_err(|e: toml::de::Error| {
+    /// The merged layers as `T` (its serde defaults fill what no layer
+    /// says). A key `T` does not have is refused here rather than by serde
+    /// (`deny_unknown_fields` does nothing beside `#[serde(flatten)]`), and
+    /// an error inside flattened keys, which serde reports without the key,
+    /// is given the key it came from.
+    pub fn read<T: DeserializeOwned + Serialize + Default>(self) -> anyhow::Result<T> {
+        let (table, origins) = (self.0, self.1);
+        let known = keys::<T>();
+        if let Some(k) = table.keys().find(|k| !known.contains(k)) {
+            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            return Err(named(&origins, format!("unknown field `{k}`, expected one of {}", expected.join(", "))));
+        }
+        toml::Value::Table(table.clone()).try_into::<T>().map_err(|e| {
             let msg = e.to_string();
-            // serde names the key as `key` (or `table.key`); a later layer
-            // (a flag) may have set it again, but the variable is the lead.
-            match origins.iter().rev().find(|(key, _)| msg.contains(&format!("`{key}`"))) {
-                Some((_, var)) => anyhow::anyhow!("environment variable {var}: {msg}"),
-                None => anyhow::anyhow!(msg),
+            // Which key: the first that fails on its own.
+            let culprit = table.keys().find(|k| {
+                let one = toml::Table::from_iter([(k.to_string(), table[k.as_str()].clone())]);
+                toml::Value::Table(one).try_into::<T>().is_err()
+            });
+            match culprit {
+                Some(k) if !msg.contains(&format!("`{k}`")) => named(&origins, format!("{}\nin `{k}`", msg.trim_end())),
+                _ => named(&origins, msg),
             }
         })
+    }
+}
+
+/// An error naming the environment variable that set its key, if one did:
+/// serde names the key as `key` (or `table.key`); a later layer (a flag)
+/// may have set it again, but the variable is the lead.
+fn named(origins: &[(String, String)], msg: String) -> anyhow::Error {
+    match origins.iter().rev().find(|(key, _)| msg.contains(&format!("`{key}`"))) {
+        Some((_, var)) => anyhow::anyhow!("environment variable {var}: {msg}"),
+        None => anyhow::anyhow!(msg),
+    }
+}
+
+/// The top-level keys of configuration struct `T`, flattened parts
+/// included: those of its defaults serialized (`None` keys too).
+pub fn keys<T: Serialize + Default>() -> Vec<String> {
+    match serde_json::to_value(T::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -162,7 +193,7 @@ pub fn field_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
 mod tests {
     use super::*;
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
     #[serde(deny_unknown_fields)]
     struct Inner {
         #[serde(default)]
@@ -171,7 +202,7 @@ mod tests {
         b: u32,
     }
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
     #[serde(deny_unknown_fields)]
     struct Outer {
         name: String,
@@ -191,5 +222,36 @@ mod tests {
         assert_eq!(scalar("12"), toml::Value::Integer(12));
         assert_eq!(scalar("h:1|g:2"), toml::Value::String("h:1|g:2".into()));
         assert_eq!(scalar("inf"), toml::Value::String("inf".into()));
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+    #[serde(default)]
+    struct Part {
+        limit: u32,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+    #[serde(default)]
+    struct Whole {
+        name: String,
+        #[serde(flatten)]
+        part: Part,
+    }
+
+    /// What serde alone gets wrong beside a flatten: unknown keys pass, and
+    /// an error in a flattened key does not name it.
+    #[test]
+    fn flattened_keys_are_keys_unknown_ones_are_refused_and_errors_name_them() {
+        let mut k = keys::<Whole>();
+        k.sort();
+        assert_eq!(k, ["limit", "name"]);
+        let w: Whole = Layers::default().set("limit", Some(3)).set("name", Some("a")).read().unwrap();
+        assert_eq!(w, Whole { name: "a".into(), part: Part { limit: 3 } });
+        let e = Layers::default().set("limt", Some(3)).read::<Whole>().unwrap_err().to_string();
+        assert!(e.contains("unknown field `limt`") && e.contains("`limit`"), "{e}");
+        let e = Layers::default().set("limit", Some("x")).read::<Whole>().unwrap_err().to_string();
+        assert!(e.contains("in `limit`"), "{e}");
+        let e = Layers::default().set("name", Some(5)).read::<Whole>().unwrap_err().to_string();
+        assert!(e.contains("`name`"), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 
 use super::fanout::Policy;
 use super::spec::ShardSpec;
+use crate::net::front_door::FrontDoor;
 use crate::ops::layers::Layers;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -13,53 +14,45 @@ use std::time::Duration;
 
 /// Every key a layer may set.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+// Unknown keys are refused by `Layers::read` (serde cannot beside a flatten).
+#[serde(default)]
 pub struct RawRouterConfig {
     /// gRPC listen address.
-    #[serde(default = "default_listen")]
     listen: String,
     /// HTTP address for /metrics, /livez, /readyz ("" = off).
-    #[serde(default)]
     metrics_listen: String,
     /// Shards and replicas: `h0a:7700|h0b:7700,h1a:7700|h1b:7700`.
-    #[serde(default)]
     shards: String,
     /// A shard with no live replica: `fail` or `partial`.
-    #[serde(default = "default_policy")]
     policy: String,
     /// Longest wait for one shard, also when a request has no deadline.
-    #[serde(default = "default_shard_timeout_ms")]
     shard_timeout_ms: u64,
     /// Active health checks and DNS re-resolution, every this often.
-    #[serde(default = "default_health_interval_ms")]
     health_interval_ms: u64,
-    #[serde(default = "default_connect_timeout_ms")]
     connect_timeout_ms: u64,
-    #[serde(default = "default_max_k")]
-    max_k: usize,
-    #[serde(default = "default_max_batch")]
-    max_batch: usize,
-    #[serde(default = "default_max_message_bytes")]
-    max_message_bytes: usize,
-    #[serde(default = "default_drain_timeout_ms")]
-    drain_timeout_ms: u64,
-    /// API keys clients must present (as on the servers). The router's own
-    /// calls to the shards carry the key in `FATHOM_API_KEY`.
-    #[serde(default)]
-    api_keys_file: String,
-    /// TLS on the router's gRPC port, as on the servers.
-    #[serde(default)]
-    tls_cert: String,
-    #[serde(default)]
-    tls_key: String,
-    #[serde(default)]
-    tls_client_ca: String,
-    /// Serve the metrics port with TLS too.
-    #[serde(default)]
-    metrics_tls: bool,
+    /// Request limits, cost caps, connections, API keys (its clients'; the
+    /// router's own calls to the shards carry `FATHOM_API_KEY`), TLS on its
+    /// port, the drain: the keys `fathom serve` has.
+    #[serde(flatten)]
+    pub front: FrontDoor,
     /// Speak TLS to the shards, verifying them with this CA (PEM file).
-    #[serde(default)]
     shard_tls_ca: String,
+}
+
+impl Default for RawRouterConfig {
+    fn default() -> Self {
+        RawRouterConfig {
+            listen: default_listen(),
+            metrics_listen: String::new(),
+            shards: String::new(),
+            policy: default_policy(),
+            shard_timeout_ms: default_shard_timeout_ms(),
+            health_interval_ms: default_health_interval_ms(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            front: FrontDoor::default(),
+            shard_tls_ca: String::new(),
+        }
+    }
 }
 
 fn default_listen() -> String {
@@ -77,18 +70,6 @@ fn default_health_interval_ms() -> u64 {
 fn default_connect_timeout_ms() -> u64 {
     1_000
 }
-fn default_max_k() -> usize {
-    1_000
-}
-fn default_max_batch() -> usize {
-    1_024
-}
-fn default_max_message_bytes() -> usize {
-    16 << 20
-}
-fn default_drain_timeout_ms() -> u64 {
-    10_000
-}
 
 /// The validated configuration a router runs with.
 #[derive(Debug, Clone)]
@@ -103,12 +84,7 @@ pub struct RouterConfig {
     pub shard_timeout: Duration,
     pub health_interval: Duration,
     pub connect_timeout: Duration,
-    pub max_k: usize,
-    pub max_batch: usize,
-    pub max_message_bytes: usize,
-    pub drain_timeout: Duration,
-    pub api_keys_file: Option<std::path::PathBuf>,
-    pub tls: crate::net::tls::TlsFiles,
+    pub front: FrontDoor,
     pub shard_tls_ca: Option<std::path::PathBuf>,
 }
 
@@ -157,17 +133,7 @@ impl RouterConfig {
             shard_timeout: Duration::from_millis(raw.shard_timeout_ms),
             health_interval: Duration::from_millis(raw.health_interval_ms),
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
-            max_k: raw.max_k.max(1),
-            max_batch: raw.max_batch.max(1),
-            max_message_bytes: raw.max_message_bytes.max(1024),
-            drain_timeout: Duration::from_millis(raw.drain_timeout_ms),
-            api_keys_file: path(raw.api_keys_file),
-            tls: crate::net::tls::TlsFiles {
-                cert: path(raw.tls_cert),
-                key: path(raw.tls_key),
-                client_ca: path(raw.tls_client_ca),
-                metrics: raw.metrics_tls,
-            },
+            front: raw.front.clone().check()?,
             shard_tls_ca: path(raw.shard_tls_ca),
         })
     }
@@ -203,5 +169,10 @@ mod tests {
         let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/router.example.toml");
         let c = resolve(Layers::default().file(&example).unwrap()).unwrap();
         assert_eq!((c.shards.0.len(), c.policy), (2, Policy::Partial), "the example config is valid");
+        assert_eq!(c.front, FrontDoor::default(), "the example shows the front door's defaults");
+        let text = std::fs::read_to_string(&example).unwrap();
+        for k in crate::ops::layers::keys::<RawRouterConfig>() {
+            assert!(text.contains(&format!("\n{k} = ")), "deploy/router.example.toml shows `{k}`");
+        }
     }
 }

@@ -15,7 +15,6 @@ pub mod service;
 pub mod spec;
 
 use crate::net::grpc::Bound;
-use crate::net::validate::Limits;
 use cluster::{Cluster, ClusterOptions};
 use config::RouterConfig;
 use fanout::Policy;
@@ -33,8 +32,8 @@ pub async fn route(
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
     // Configuration errors first, before anything listens.
-    let auth = crate::net::auth::KeyStore::load_optional(cfg.api_keys_file.as_deref())?;
-    let tls = crate::net::tls::ReloadableTls::load(&cfg.tls, crate::net::tls::H2)?;
+    let auth = crate::net::auth::KeyStore::load_optional(cfg.front.api_keys_file.as_deref())?;
+    let tls = crate::net::tls::ReloadableTls::load(&cfg.front.tls(), crate::net::tls::H2)?;
     let cluster = Arc::new(Cluster::new(
         &cfg.shards,
         ClusterOptions {
@@ -50,7 +49,8 @@ pub async fn route(
         },
     ));
     let metrics = Arc::new(RouterMetrics::new(cluster.clone()));
-    let (listener, bound) = crate::net::grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.tls).await?;
+    let (listener, bound) =
+        crate::net::grpc::bind(cfg.listen, cfg.metrics_listen, metrics.clone(), &cfg.front.tls()).await?;
     on_bound(bound);
     let metrics_addr = bound.metrics.map_or("off".into(), |m| m.to_string());
     tracing::info!(grpc = %bound.grpc, metrics = %metrics_addr, shards = cluster.shards.len(), policy = ?cfg.policy, "routing");
@@ -101,7 +101,7 @@ pub async fn route(
     let svc = RouterService {
         cluster,
         policy: cfg.policy,
-        limits: Limits { max_answer_bytes: cfg.max_message_bytes, ..Limits::new(cfg.max_k, cfg.max_batch) },
+        limits: cfg.front.request_limits("router"),
         shard_timeout: cfg.shard_timeout,
         metrics: metrics.clone(),
         draining: draining.clone(),
@@ -115,20 +115,20 @@ pub async fn route(
             metrics.ready.set(0);
         },
         fatal: std::future::pending(),
-        drain: cfg.drain_timeout,
+        drain: cfg.front.drain_timeout(),
         busy: Box::new(move || metrics_for_drain.in_flight.get() > 0),
     };
     let observe: crate::net::wire_errors::Observe = Arc::new(move |method, code, took| {
         metrics_for_wire.observe_request(crate::ops::metrics::known_method(method), code, took);
     });
     let opts = crate::net::grpc::Options {
-        max_message_bytes: cfg.max_message_bytes,
-        limits: crate::net::grpc::Limits::default(),
+        max_message_bytes: cfg.front.max_message_bytes,
+        limits: cfg.front.connection_limits(),
         observe,
         reflection,
         tls,
         auth,
-        decode_budget_bytes: crate::net::gate::DEFAULT_DECODE_BUDGET_BYTES.max(cfg.max_message_bytes),
+        decode_budget_bytes: cfg.front.decode_budget(),
     };
     crate::net::grpc::run(listener, svc, opts, reporter, stopping).await
 }

@@ -43,11 +43,10 @@ impl RouterService {
 
     async fn fan_out(&self, req: BatchSearchRequest, deadline: Instant) -> Result<Vec<pb::SearchResponse>, Status> {
         self.check_open()?;
-        validate::k(req.k, &self.limits)?;
-        validate::batch_len(req.vectors.len(), &self.limits, "router")?;
-        for (i, v) in req.vectors.iter().enumerate() {
-            validate::vector(Some(v), &format!("vectors[{i}]"))?;
-        }
+        // The shards' checks, with the router's caps; settings a request
+        // leaves unset are costed at the engine's defaults (each shard
+        // checks again with its index's own).
+        validate::batch_request(&req, &self.limits, &fathom_index::SearchSettings::default())?;
         let merged = self.cluster.collection().unwrap_or_default();
         if !req.collection_id.is_empty() && req.collection_id != merged {
             return Err(Status::failed_precondition(format!(

@@ -5,6 +5,7 @@
 //! server runs with after [`Config::check`], and what it logs at start,
 //! with the same names as the file.
 
+use crate::net::front_door::FrontDoor;
 use crate::ops::layers::Layers;
 use anyhow::{bail, Context};
 use fathom_index::io::BackendChoice;
@@ -17,7 +18,8 @@ use std::time::Duration;
 /// Every key of the server's configuration, with its default
 /// (`deploy/fathom.example.toml` shows each one).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
+// Unknown keys are refused by `Layers::read` (serde cannot beside a flatten).
+#[serde(default)]
 pub struct Config {
     /// Index directory to serve.
     pub index: Option<PathBuf>,
@@ -34,6 +36,10 @@ pub struct Config {
     pub listen: String,
     /// HTTP address for /metrics, /livez, /readyz ("" = off).
     pub metrics_listen: String,
+    /// Request limits, cost caps, connections, API keys, TLS, the drain:
+    /// the keys `fathom route` shares.
+    #[serde(flatten)]
+    pub front: FrontDoor,
     /// Search worker threads, each with its own searcher and I/O ring.
     /// Default: two per core, at most 64. A worker waits on its reads for
     /// much of a query, so more workers than cores keep the disk busier: on
@@ -44,40 +50,6 @@ pub struct Config {
     pub workers: usize,
     /// Requests queued for the workers before new ones get RESOURCE_EXHAUSTED.
     pub queue_depth: usize,
-    /// Most queries in one BatchSearch.
-    pub max_batch: usize,
-    /// Largest k a request may ask for.
-    pub max_k: usize,
-    /// Most postings one request may read: queries x max_postings.
-    pub max_request_postings: usize,
-    /// Most candidates one request may rerank: queries x rerank.
-    pub max_request_rerank: usize,
-    /// Most 4 KiB pages one request may read at most: queries x
-    /// (max_postings x block_pages + max(rerank, k) + prefetch_postings x 48).
-    pub max_request_pages: usize,
-    /// Largest request and answer message in bytes (an answer that could
-    /// be larger is refused before the work).
-    pub max_message_bytes: usize,
-    /// Request bytes received and not yet decoded, across all requests at
-    /// once (at least `max_message_bytes`); past it RESOURCE_EXHAUSTED.
-    pub decode_budget_bytes: usize,
-    /// Connections open at once (lowered to fit the open-file limit).
-    pub max_connections: usize,
-    /// A connection that has not sent the HTTP/2 preface and SETTINGS (after
-    /// TLS) within this long is closed.
-    pub handshake_timeout_ms: u64,
-    /// Concurrent requests (HTTP/2 streams) per connection.
-    pub max_streams_per_connection: u32,
-    /// API keys (one per line, `#` comments, optional scope): every call
-    /// then needs `authorization: Bearer KEY`; reflection is off.
-    pub api_keys_file: Option<PathBuf>,
-    /// TLS on the gRPC port: certificate chain and key (PEM files).
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// Mutual TLS: clients must present a certificate from this CA.
-    pub tls_client_ca: Option<PathBuf>,
-    /// Serve the metrics port with TLS too (same certificate).
-    pub metrics_tls: bool,
     /// I/O backend: auto, uring or pread.
     pub backend: BackendChoice,
     /// Read index data with O_DIRECT.
@@ -89,8 +61,6 @@ pub struct Config {
     /// rerank rows, when they fit. `auto` = a tenth of the raw vector bytes
     /// less what the index holds anyway; a size such as `64MiB`; `0` = none.
     pub memory_budget: String,
-    /// How long in-flight requests may finish after SIGTERM.
-    pub drain_timeout_ms: u64,
     /// Search settings for the keys a request leaves unset; a key not set
     /// here takes the served index's own default
     /// (`Index::default_settings`: `SearchSettings::default`, or more
@@ -100,7 +70,6 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let limits = crate::net::validate::Limits::new(1, 1);
         Config {
             index: None,
             index_root: None,
@@ -108,28 +77,13 @@ impl Default for Config {
             swap_verify: SwapVerify::Open,
             listen: "127.0.0.1:7700".into(),
             metrics_listen: String::new(),
+            front: FrontDoor::default(),
             workers: (2 * std::thread::available_parallelism().map_or(2, |n| n.get())).min(64),
             queue_depth: 256,
-            max_batch: 1024,
-            max_k: 1000,
-            max_request_postings: limits.max_request_postings,
-            max_request_rerank: limits.max_request_rerank,
-            max_request_pages: limits.max_request_pages,
-            max_message_bytes: 16 << 20,
-            decode_budget_bytes: crate::net::gate::DEFAULT_DECODE_BUDGET_BYTES,
-            max_connections: 1024,
-            handshake_timeout_ms: 5_000,
-            max_streams_per_connection: 128,
-            api_keys_file: None,
-            tls_cert: None,
-            tls_key: None,
-            tls_client_ca: None,
-            metrics_tls: false,
             backend: BackendChoice::Auto,
             direct_io: true,
             resident_codes: true,
             memory_budget: "auto".into(),
-            drain_timeout_ms: 10_000,
             search: SearchOverrides::default(),
         }
     }
@@ -168,28 +122,13 @@ impl Config {
         if self.workers == 0 || self.workers > 1024 {
             bail!("workers must be in 1..=1024, got {}", self.workers);
         }
-        for (name, v) in [
-            ("queue_depth", self.queue_depth),
-            ("max_batch", self.max_batch),
-            ("max_k", self.max_k),
-            ("max_request_postings", self.max_request_postings),
-            ("max_request_rerank", self.max_request_rerank),
-            ("max_request_pages", self.max_request_pages),
-            ("max_message_bytes", self.max_message_bytes),
-            ("decode_budget_bytes", self.decode_budget_bytes),
-            ("max_connections", self.max_connections),
-            ("handshake_timeout_ms", self.handshake_timeout_ms as usize),
-            ("max_streams_per_connection", self.max_streams_per_connection as usize),
-        ] {
-            if v == 0 {
-                bail!("{name} must be at least 1");
-            }
+        if self.queue_depth == 0 {
+            bail!("queue_depth must be at least 1");
         }
-        if self.tls_cert.is_some() != self.tls_key.is_some() {
-            bail!("tls_cert and tls_key go together: give both or neither");
-        }
-        self.search.apply(SearchSettings::default()).validate().context("search defaults")?;
-        Ok(self)
+        let front = self.front.clone().check()?;
+        let this = Config { front, ..self };
+        this.search.apply(SearchSettings::default()).validate().context("search defaults")?;
+        Ok(this)
     }
 
     /// The index directory, or the root of versions, to serve.
@@ -220,23 +159,6 @@ impl Config {
 
     pub fn index_watch(&self) -> Option<Duration> {
         Some(self.index_watch_ms).filter(|&ms| ms > 0).map(Duration::from_millis)
-    }
-
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_millis(self.handshake_timeout_ms)
-    }
-
-    pub fn drain_timeout(&self) -> Duration {
-        Duration::from_millis(self.drain_timeout_ms)
-    }
-
-    pub fn tls(&self) -> crate::net::tls::TlsFiles {
-        crate::net::tls::TlsFiles {
-            cert: self.tls_cert.clone(),
-            key: self.tls_key.clone(),
-            client_ca: self.tls_client_ca.clone(),
-            metrics: self.metrics_tls,
-        }
     }
 }
 

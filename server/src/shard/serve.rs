@@ -6,7 +6,6 @@
 
 use crate::net::grpc;
 use crate::net::grpc::Bound;
-use crate::net::validate::Limits;
 use crate::ops::metrics::Metrics;
 use crate::shard::config::Config;
 use crate::shard::config::IndexSource;
@@ -25,10 +24,11 @@ pub async fn serve(
     on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
     // Configuration errors first, before anything listens.
-    let auth = crate::net::auth::KeyStore::load_optional(cfg.api_keys_file.as_deref())?;
-    let tls = crate::net::tls::ReloadableTls::load(&cfg.tls(), crate::net::tls::H2)?;
+    let auth = crate::net::auth::KeyStore::load_optional(cfg.front.api_keys_file.as_deref())?;
+    let tls = crate::net::tls::ReloadableTls::load(&cfg.front.tls(), crate::net::tls::H2)?;
     let metrics = Arc::new(Metrics::default());
-    let (listener, bound) = grpc::bind(cfg.listen_addr()?, cfg.metrics_addr()?, metrics.clone(), &cfg.tls()).await?;
+    let (listener, bound) =
+        grpc::bind(cfg.listen_addr()?, cfg.metrics_addr()?, metrics.clone(), &cfg.front.tls()).await?;
     on_bound(bound);
     tracing::info!(grpc = %bound.grpc, metrics = %bound.metrics.map_or("off".into(), |m| m.to_string()), "listening");
 
@@ -80,13 +80,7 @@ pub async fn serve(
         served,
         draining: draining.clone(),
         metrics: metrics.clone(),
-        limits: Limits {
-            max_request_postings: cfg.max_request_postings,
-            max_request_rerank: cfg.max_request_rerank,
-            max_request_pages: cfg.max_request_pages,
-            max_answer_bytes: cfg.max_message_bytes,
-            ..Limits::new(cfg.max_k, cfg.max_batch)
-        },
+        limits: cfg.front.request_limits("server"),
         defaults: cfg.search,
     };
     let metrics_for_wire = metrics.clone();
@@ -104,28 +98,21 @@ pub async fn serve(
                 Err(_) => std::future::pending().await,
             }
         },
-        drain: cfg.drain_timeout(),
+        drain: cfg.front.drain_timeout(),
         busy: Box::new(move || metrics_for_drain.in_flight.get() > 0),
     };
-    let limits = grpc::Limits {
-        connections: crate::net::listener::ConnectionLimits {
-            max_connections: cfg.max_connections,
-            handshake_timeout: cfg.handshake_timeout(),
-            protocol: crate::net::listener::Protocol::Http2,
-        },
-        max_streams_per_connection: cfg.max_streams_per_connection,
-    };
+    let limits = cfg.front.connection_limits();
     let observe: crate::net::wire_errors::Observe = Arc::new(move |method, code, took| {
         metrics_for_wire.observe_request(crate::ops::metrics::known_method(method), code, took);
     });
     let opts = grpc::Options {
-        max_message_bytes: cfg.max_message_bytes,
+        max_message_bytes: cfg.front.max_message_bytes,
         limits,
         observe,
         reflection,
         tls,
         auth,
-        decode_budget_bytes: cfg.decode_budget_bytes.max(cfg.max_message_bytes),
+        decode_budget_bytes: cfg.front.decode_budget(),
     };
     grpc::run(listener, svc, opts, reporter, stopping).await
 }
