@@ -30,3 +30,14 @@ impl SearchStats {
         self.rerank_time += o.rerank_time;
     }
 }
+
+impl SearchStats {
+    /// The stages' names, in the order of [`SearchStats::stage_times`]:
+    /// the one list that metrics and reports label stages by.
+    pub const STAGES: [&'static str; 4] = ["centroids", "io", "scoring", "rerank"];
+
+    /// Time spent in each of [`SearchStats::STAGES`].
+    pub fn stage_times(&self) -> [Duration; 4] {
+        [self.centroid_time, self.io_time, self.score_time, self.rerank_time]
+    }
+}

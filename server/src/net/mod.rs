@@ -9,6 +9,7 @@ pub mod gate;
 pub mod grpc;
 pub mod http;
 pub mod listener;
+pub mod stats;
 pub mod status;
 pub mod tls;
 pub mod validate;

@@ -50,8 +50,8 @@ pub struct MethodLabel {
     pub method: &'static str,
 }
 
-/// The per-query stages, in the order of [`SearchStats`]' times.
-const SEARCH_STAGES: [&str; 4] = ["centroids", "io", "scoring", "rerank"];
+/// The per-query stages, named by the engine.
+const SEARCH_STAGES: [&str; 4] = SearchStats::STAGES;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabel {
@@ -212,7 +212,7 @@ impl Metrics {
         self.read_bytes.inc_by(s.bytes_read);
         self.candidates.inc_by(s.candidates_scored as u64);
         self.searches.inc();
-        for (h, d) in self.stages.iter().zip([s.centroid_time, s.io_time, s.score_time, s.rerank_time]) {
+        for (h, d) in self.stages.iter().zip(s.stage_times()) {
             h.observe(d.as_secs_f64());
         }
     }

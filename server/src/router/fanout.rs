@@ -99,28 +99,20 @@ pub async fn search(
     let mut out = Vec::with_capacity(queries);
     for q in 0..queries {
         let mut neighbors = Vec::new();
-        let mut stats = pb::SearchStats::default();
+        let mut stats = fathom_index::SearchStats::default();
         for a in answers.iter().flatten() {
             let Some(r) = a.results.get(q) else {
                 return Err(Status::internal(format!("a shard answered {} of {queries} queries", a.results.len())));
             };
             neighbors.extend_from_slice(&r.neighbors);
             if let Some(s) = &r.stats {
-                stats.postings_read += s.postings_read;
-                stats.reads += s.reads;
-                stats.bytes_read += s.bytes_read;
-                stats.candidates_scored += s.candidates_scored;
-                stats.reranked += s.reranked;
-                stats.centroid_ns += s.centroid_ns;
-                stats.io_ns += s.io_ns;
-                stats.score_ns += s.score_ns;
-                stats.rerank_ns += s.rerank_ns;
+                stats.add(&crate::net::stats::from_wire(s));
             }
         }
         merge_top_k(&mut neighbors, k);
         out.push(pb::SearchResponse {
             neighbors,
-            stats: Some(stats),
+            stats: Some(crate::net::stats::to_wire(&stats)),
             coverage: Some(pb::Coverage {
                 shards_answered: (n - missing.len()) as u32,
                 shards_total: n as u32,

@@ -89,17 +89,7 @@ impl FathomService {
                 .into_iter()
                 .map(|(found, s)| pb::SearchResponse {
                     neighbors: found.iter().map(|n| pb::Neighbor { id: n.id, distance: n.distance }).collect(),
-                    stats: Some(pb::SearchStats {
-                        postings_read: s.postings_read,
-                        reads: s.reads,
-                        bytes_read: s.bytes_read,
-                        candidates_scored: s.candidates_scored,
-                        reranked: s.reranked,
-                        centroid_ns: s.centroid_time.as_nanos() as u64,
-                        io_ns: s.io_time.as_nanos() as u64,
-                        score_ns: s.score_time.as_nanos() as u64,
-                        rerank_ns: s.rerank_time.as_nanos() as u64,
-                    }),
+                    stats: Some(crate::net::stats::to_wire(&s)),
                     coverage: None,
                 })
                 .collect()),
