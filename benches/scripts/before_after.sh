@@ -7,7 +7,8 @@
 #
 # SET names $DATA/SET.base.fbin, SET.queries.fbin and SET.gt.ibin (made by
 # benches/run.sh's glove / minilm steps). Each binary builds its own index
-# (their bytes are compared: a refactor writes the same index); then ROUNDS
+# (their bytes are compared, file by file: a refactor writes the same
+# index); then ROUNDS
 # rounds of: before's grid, after's grid, DiskANN's L sweep (PY: a venv
 # with diskannpy-rust, see benches/run.sh). Rows go to OUT_DIR as JSON
 # lines; benches/scripts/before_after.py turns them into ratios.
@@ -26,10 +27,9 @@ done
 same=identical
 for f in "$DATA/$set_name-before.idx"/*; do
   name=$(basename "$f")
-  [ "$name" = manifest.json ] && continue   # records build time and paths
   cmp -s "$f" "$DATA/$set_name-after.idx/$name" || same="differ ($name)"
 done
-echo "index bytes (all but manifest.json): $same" | tee "$out/$set_name-bytes.txt"
+echo "index bytes: $same" | tee "$out/$set_name-bytes.txt"
 grid=(--max-postings "${GRID:-32,48,64,96,128,192}" --rerank 20,30 --threads 1)
 for r in $(seq "$rounds"); do
   for who in before after; do

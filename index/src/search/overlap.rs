@@ -1,46 +1,45 @@
 //! The early rerank round of the in-memory first stages: reads of the
 //! best candidates so far go out while the farther postings are scored.
 
-use super::reads::plan_row_reads;
+use super::reads::{plan_row_reads, Reads};
 use super::rerank::within_margin;
 use super::shortlist::Shortlist;
 use super::stats::SearchStats;
 use crate::error::Result;
 use crate::format::layout::VectorLayout;
-use crate::io::{AlignedBuf, PageReader, ReadReq};
 use crate::topk::Candidate;
-
-/// Buffers of the early rerank round: planned pages, requests, bytes.
-pub(super) struct EarlyReads<'a> {
-    pub pages: &'a mut Vec<(u64, u64, u32)>,
-    pub reqs: &'a mut Vec<ReadReq>,
-    pub buf: &'a mut AlignedBuf,
-}
 
 /// A first stage that scores postings in memory.
 pub(super) trait MemoryScorer {
     fn score(&mut self, postings: &[(u32, f32)]);
     fn shortlist(&self) -> &Shortlist;
+    /// Candidates scored so far.
+    fn scored(&self) -> u32;
 }
 
 /// Scores the nearest `early` of `probed` postings, then reads the best
 /// candidates so far (within `margin` of the k-th) while the farther
 /// postings are scored: the rerank's disk latency overlaps the scoring
 /// instead of following it. Returns the candidates read early and the
-/// reads' result (the scoring always completes).
+/// reads' result (the scoring always completes). Nothing else is read: the
+/// rerank finds rows only in the early round's buffer.
 pub(super) fn score_overlapped(
-    reader: &mut dyn PageReader,
+    reads: &mut Reads,
     lay: VectorLayout,
     (probed, early): (&[(u32, f32)], usize),
     (k, margin): (usize, f32),
     scorer: &mut dyn MemoryScorer,
-    EarlyReads { pages, reqs: ereqs, buf: ebuf }: EarlyReads,
     stats: &mut SearchStats,
 ) -> (Vec<Candidate>, Result<()>) {
+    stats.postings_read = probed.len() as u32;
+    let Reads { reader, pages, ereqs, ebuf, reqs, prefetched_from, .. } = reads;
+    reqs.clear();
+    *prefetched_from = 0;
     scorer.score(&probed[..early]);
     ereqs.clear();
     let mut first = Vec::new();
     if early >= probed.len() {
+        stats.candidates_scored = scorer.scored();
         return (first, Ok(()));
     }
     scorer.shortlist().sorted_copy(&mut first);
@@ -53,6 +52,7 @@ pub(super) fn score_overlapped(
     });
     stats.reads += ereqs.len() as u32;
     stats.bytes_read += total as u64;
+    stats.candidates_scored = scorer.scored();
     (first, read)
 }
 

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::format::layout::{entry_bytes, ENTRY_ROW_BYTES};
 use crate::quant::QueryCodes;
 use crate::search::open::Index;
-use crate::search::overlap::{early_count, score_overlapped, EarlyReads, MemoryScorer};
+use crate::search::overlap::{early_count, score_overlapped, MemoryScorer};
 use crate::search::posting_cache::PostingCache;
 use crate::search::reads::Reads;
 use crate::search::score::{enter_posting, score_codes, score_entries};
@@ -34,21 +34,9 @@ pub(super) fn run(
     let entry_bytes = entry_bytes(&m.quantizer);
     let Scratch { dists, centroid, .. } = scratch;
     let mut scorer = HeldScorer { ix, cache, entry_bytes, kern: r.kern, q: codes, list, dists, centroid, scored: 0 };
-    let Reads { reader, pages, ereqs, ebuf, .. } = reads;
-    let (first, read) = score_overlapped(
-        &mut **reader,
-        ix.vector_layout,
-        (r.probed, early),
-        (r.k, f32::INFINITY),
-        &mut scorer,
-        EarlyReads { pages, reqs: ereqs, buf: ebuf },
-        stats,
-    );
-    stats.candidates_scored = scorer.scored;
-    stats.postings_read = r.probed.len() as u32;
+    let (first, read) =
+        score_overlapped(reads, ix.vector_layout, (r.probed, early), (r.k, f32::INFINITY), &mut scorer, stats);
     read?;
-    reads.reqs.clear();
-    reads.prefetched_from = 0;
     stats.score_time = t.elapsed();
     Ok(StageOut { early: first, margin: f32::INFINITY })
 }
@@ -69,6 +57,10 @@ struct HeldScorer<'a> {
 impl MemoryScorer for HeldScorer<'_> {
     fn shortlist(&self) -> &Shortlist {
         self.list
+    }
+
+    fn scored(&self) -> u32 {
+        self.scored
     }
 
     fn score(&mut self, postings: &[(u32, f32)]) {

@@ -5,7 +5,7 @@
 use super::{Scratch, StageOut, StageRun};
 use crate::error::Result;
 use crate::quant::rowcode::RowQuery;
-use crate::search::overlap::{early_count, score_overlapped, EarlyReads, MemoryScorer};
+use crate::search::overlap::{early_count, score_overlapped, MemoryScorer};
 use crate::search::reads::Reads;
 use crate::search::resident::ResidentCodes;
 use crate::search::shortlist::Shortlist;
@@ -38,20 +38,7 @@ pub(super) fn run(
     };
     let Scratch { seen, todo, .. } = scratch;
     let mut scorer = RowScorer { rc, rq: &rq, seen, todo, list, scored: 0 };
-    let Reads { reader, pages, ereqs, ebuf, .. } = reads;
-    let (first, read) = score_overlapped(
-        &mut **reader,
-        ix.vector_layout,
-        (r.probed, early),
-        (r.k, margin),
-        &mut scorer,
-        EarlyReads { pages, reqs: ereqs, buf: ebuf },
-        stats,
-    );
-    stats.candidates_scored = scorer.scored;
-    stats.postings_read = r.probed.len() as u32;
-    reads.reqs.clear();
-    reads.prefetched_from = 0;
+    let (first, read) = score_overlapped(reads, ix.vector_layout, (r.probed, early), (r.k, margin), &mut scorer, stats);
     // Cleared whether or not the reads succeeded: a failed query must
     // not leave rows marked as scored for the searcher's next one.
     for &(p, _) in r.probed {
@@ -82,6 +69,10 @@ struct RowScorer<'a> {
 impl MemoryScorer for RowScorer<'_> {
     fn shortlist(&self) -> &Shortlist {
         self.list
+    }
+
+    fn scored(&self) -> u32 {
+        self.scored
     }
 
     fn score(&mut self, postings: &[(u32, f32)]) {
