@@ -30,6 +30,7 @@ pub mod format;
 pub mod gt;
 pub mod input;
 pub mod io;
+pub mod live;
 pub mod quant;
 pub mod rng;
 pub mod search;
