@@ -73,6 +73,18 @@ struct State {
     /// A failed write or sync: the file's state is unknown, so the log
     /// takes nothing more until it is opened again (and recovered).
     failed: Option<String>,
+    stats: WalStats,
+}
+
+/// What the log has done since it was opened: how many records each sync
+/// carried (the group-commit size) and what the syncs cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WalStats {
+    pub records: u64,
+    pub bytes: u64,
+    pub syncs: u64,
+    /// Time in write + fdatasync, summed over the syncs.
+    pub sync_time: std::time::Duration,
 }
 
 impl Wal {
@@ -129,6 +141,7 @@ impl Wal {
                 queue: Vec::new(),
                 syncing: false,
                 failed: None,
+                stats: WalStats::default(),
             }),
             synced: Condvar::new(),
         })
@@ -159,6 +172,11 @@ impl Wal {
             }
             st = self.lead(st);
         }
+    }
+
+    /// Records, bytes and syncs since the log was opened.
+    pub fn stats(&self) -> WalStats {
+        self.lock().stats
     }
 
     /// The last durable LSN (0 for an empty log).
@@ -200,8 +218,11 @@ impl Wal {
             self.synced.notify_all();
             return st;
         };
+        let records = upto - st.durable;
         drop(st);
+        let started = std::time::Instant::now();
         let written = file.write_all(&batch).and_then(|_| file.sync_data());
+        let took = started.elapsed();
         // Past its size, the segment is closed and a new one begun, named
         // by its first record; its name is made durable before any record
         // in it is acknowledged (the next sync).
@@ -220,6 +241,12 @@ impl Wal {
         };
         let mut st = self.lock();
         st.syncing = false;
+        if written.is_ok() {
+            st.stats.records += records;
+            st.stats.bytes += batch.len() as u64;
+            st.stats.syncs += 1;
+            st.stats.sync_time += took;
+        }
         match (written, rolled) {
             (Err(e), _) | (Ok(()), Some(Err(e))) => {
                 st.failed = Some(format!("write-ahead log write failed: {e}"));
@@ -400,6 +427,9 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, (1..=400).collect::<Vec<_>>());
         assert_eq!(wal.durable(), 400);
+        let st = wal.stats();
+        assert_eq!(st.records, 400);
+        assert!(st.syncs >= 1 && st.syncs <= 400, "{st:?}");
         drop(wal);
         let back = replayed(&dir);
         assert_eq!(back.len(), 400);
