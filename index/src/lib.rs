@@ -44,6 +44,6 @@ pub use format::build_params::LookupChoice;
 pub use format::manifest::CodeKind;
 pub use format::Manifest;
 pub use search::{
-    Index, MemoryBudget, Neighbor, OpenOptions, Query, SearchOverrides, SearchSettings, SearchStats, Searcher,
+    Excluded, Index, MemoryBudget, Neighbor, OpenOptions, Query, SearchOverrides, SearchSettings, SearchStats, Searcher,
 };
 pub use types::{ElementType, Metric};

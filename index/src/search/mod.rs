@@ -1,5 +1,6 @@
 //! Opening an index directory and searching it.
 
+mod excluded;
 mod first_stage;
 mod open;
 mod overlap;
@@ -16,6 +17,7 @@ mod shortlist;
 mod stats;
 
 pub use crate::topk::Neighbor;
+pub use excluded::Excluded;
 pub use open::{Index, MemoryBudget, NoCodec, OpenOptions};
 pub use query::Query;
 pub use searcher::Searcher;

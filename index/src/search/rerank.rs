@@ -2,6 +2,7 @@
 //! read before), checked, and scored exactly; the candidates it takes,
 //! and distances as computed and as reported.
 
+use super::excluded::Excluded;
 use super::open::Index;
 use super::reads::{covered, plan_reads, row_pages, Reads};
 use super::stats::SearchStats;
@@ -24,6 +25,8 @@ pub(super) struct Rerank<'a> {
     /// Exact distances from the rows; else the candidates' code distances
     /// stand and the rows are read only for their ids.
     pub exact: bool,
+    /// Ids dropped when their row is read.
+    pub excluded: &'a Excluded,
 }
 
 impl Rerank<'_> {
@@ -84,6 +87,9 @@ impl Rerank<'_> {
             let bytes = &buf[page_at + within..page_at + within + lay.row_bytes];
             let (id, elements) = bytes.split_at(VECTOR_ID_BYTES);
             let id = u64::from_le_bytes(id.try_into().map_err(|_| IndexError::Backend("short vector row".into()))?);
+            if self.excluded.contains(id) {
+                continue;
+            }
             let d = if self.exact {
                 raw_to_f32(ix.manifest.element, elements, row);
                 exact_distance(self.kern, ix.manifest.metric, self.q, row)
@@ -102,8 +108,14 @@ impl Rerank<'_> {
 }
 
 /// The answers of entries that hold ids (binary collections): nothing to read.
-pub(super) fn id_answers(metric: Metric, cands: &[Candidate]) -> Vec<Neighbor> {
-    cands.iter().map(|c| Neighbor { id: c.id, distance: report_distance(metric, c.distance) }).collect()
+/// The best `k` of them not excluded.
+pub(super) fn id_answers(metric: Metric, cands: &[Candidate], k: usize, excluded: &Excluded) -> Vec<Neighbor> {
+    cands
+        .iter()
+        .filter(|c| !excluded.contains(c.id))
+        .take(k)
+        .map(|c| Neighbor { id: c.id, distance: report_distance(metric, c.distance) })
+        .collect()
 }
 
 /// Rows read early that fell out of the final list are reranked too:

@@ -3,6 +3,7 @@
 //! shortlist -> the rerank reads the shortlist's rows -> top-k. When the
 //! postings the settings allow hold too few vectors, the search widens.
 
+use super::excluded::Excluded;
 use super::first_stage::{Scratch, StageRun};
 use super::open::Index;
 use super::probe::prune;
@@ -66,22 +67,40 @@ impl Searcher {
     /// posting), so an answer has `k` neighbours whenever the index holds
     /// `k` vectors, whatever the settings.
     pub fn search_query(&mut self, query: Query, k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
-        let (mut out, mut stats) = self.search_once(query, k, s)?;
+        self.search_excluding(query, k, s, &Excluded::default())
+    }
+
+    /// [`Self::search_query`] that never returns an id of `excluded`, and
+    /// still returns `k` neighbours whenever `k` others remain: the
+    /// shortlist keeps room for excluded candidates (up to its own depth
+    /// more; every excluded id more in the last, widest round).
+    pub fn search_excluding(
+        &mut self,
+        query: Query,
+        k: usize,
+        s: &SearchSettings,
+        excluded: &Excluded,
+    ) -> Result<(Vec<Neighbor>, SearchStats)> {
+        let (mut out, mut stats) = self.search_once(query, k, s, excluded, false)?;
         let postings = self.index.manifest.posting_count as usize;
         let groups = (self.index.manifest.centroid_group_count as usize).max(1);
         let mut wider = *s;
-        for round in 0..4 {
+        let mut all_room = excluded.is_empty();
+        for round in 0..5 {
             let widest = wider.max_postings >= postings && wider.probe_groups >= groups && wider.eps2 == f32::MAX;
-            if out.len() >= k || widest {
+            if out.len() >= k || (widest && all_room) {
                 break;
             }
             // The last round takes every posting: the three before it were
-            // not enough, which only tiny postings or a huge k can cause.
-            let grow = if round == 3 { usize::MAX } else { 4 };
+            // not enough, which only tiny postings, a huge k or many
+            // excluded ids can cause.
+            let last = round >= 3 || widest;
+            let grow = if last { usize::MAX } else { 4 };
             wider.max_postings = wider.max_postings.saturating_mul(grow).min(postings);
             wider.probe_groups = wider.probe_groups.saturating_mul(grow).min(groups);
             wider.eps2 = f32::MAX;
-            let (o, st) = self.search_once(query, k, &wider)?;
+            all_room |= last;
+            let (o, st) = self.search_once(query, k, &wider, excluded, last)?;
             stats.add(&st);
             out = o;
         }
@@ -89,7 +108,15 @@ impl Searcher {
     }
 
     /// Probe, first stage, rerank: the one path of every search.
-    fn search_once(&mut self, query: Query, k: usize, s: &SearchSettings) -> Result<(Vec<Neighbor>, SearchStats)> {
+    /// `all_room`: room in the shortlist for every excluded id.
+    fn search_once(
+        &mut self,
+        query: Query,
+        k: usize,
+        s: &SearchSettings,
+        excluded: &Excluded,
+        all_room: bool,
+    ) -> Result<(Vec<Neighbor>, SearchStats)> {
         s.validate()?;
         let ix = self.index.clone();
         let stage = &ix.first_stage;
@@ -99,7 +126,9 @@ impl Searcher {
         let mut stats = SearchStats::default();
         let keep = self.probe(&ix, q, s, &mut stats);
 
-        self.shortlist.reset(if rerank > 0 { rerank.max(k) } else { k });
+        let depth = if rerank > 0 { rerank.max(k) } else { k };
+        let room = if all_room { excluded.len() } else { excluded.len().min(depth) };
+        self.shortlist.reset(depth + room);
         let run = StageRun { ix: &ix, kern: self.kern, q, probed: &self.nearest[..keep], k, rerank, s };
         let first = stage.run(
             &run,
@@ -119,14 +148,14 @@ impl Searcher {
         // Binary collections' entries are ids already: no second round.
         let t = Instant::now();
         if rerank == 0 {
-            cands.truncate(k);
+            cands.truncate(k + room);
         }
-        within_margin(&mut cands, k, first.margin);
+        within_margin(&mut cands, k + room, first.margin);
         let out = if stage.keys_are_ids(&ix) {
-            id_answers(ix.manifest.metric, &cands)
+            id_answers(ix.manifest.metric, &cands, k, excluded)
         } else {
             add_early(&mut cands, first.early);
-            let rr = Rerank { ix: &ix, kern: self.kern, q, k, exact: rerank > 0 };
+            let rr = Rerank { ix: &ix, kern: self.kern, q, k, exact: rerank > 0, excluded };
             rr.read_rows(&mut self.reads, &mut self.row, &cands, &mut stats)?
         };
         stats.rerank_time = t.elapsed();
