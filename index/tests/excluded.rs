@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use std::collections::HashSet;
 use fathom_index::build::NoProgress;
 use fathom_index::{BuildParams, CodeKind, Excluded, Index, MemoryBudget, Metric, OpenOptions, Query, SearchSettings};
+use std::collections::HashSet;
 
 fn brute(rows: &[f32], dim: usize, q: &[f32], k: usize, excluded: &HashSet<u64>) -> Vec<u64> {
     let mut d: Vec<(f32, u64)> = rows
