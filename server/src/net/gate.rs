@@ -10,6 +10,7 @@ use crate::net::auth::KeyStore;
 use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -28,6 +29,10 @@ const GUARDED: &str = "/fathom.v1.Fathom/";
 pub struct GateLayer {
     keys: Option<Arc<KeyStore>>,
     budget: Arc<Semaphore>,
+    /// Requests to the guarded service whose answer is not yet sent: a
+    /// drain waits for these, not only for the handlers (a large answer is
+    /// still being written after its handler returned).
+    open: Arc<AtomicUsize>,
     /// Counts the requests the gate answers itself.
     observe: crate::net::wire_errors::Observe,
 }
@@ -37,7 +42,29 @@ impl GateLayer {
     /// across all requests (at least one largest message).
     pub fn new(keys: Option<Arc<KeyStore>>, budget_bytes: usize, observe: crate::net::wire_errors::Observe) -> Self {
         let permits = budget_bytes.clamp(1, Semaphore::MAX_PERMITS);
-        GateLayer { keys, budget: Arc::new(Semaphore::new(permits)), observe }
+        GateLayer { keys, budget: Arc::new(Semaphore::new(permits)), open: Arc::default(), observe }
+    }
+
+    /// Requests to the guarded service whose answers are not yet fully
+    /// sent (or dropped).
+    pub fn open_answers(&self) -> Arc<AtomicUsize> {
+        self.open.clone()
+    }
+}
+
+/// Counts one open answer until dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Open {
+    fn new(n: &Arc<AtomicUsize>) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Open(n.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -54,13 +81,12 @@ pub struct Gate<S> {
     layer: GateLayer,
 }
 
-impl<S, RB> tower::Service<http::Request<Body>> for Gate<S>
+impl<S> tower::Service<http::Request<Body>> for Gate<S>
 where
-    S: tower::Service<http::Request<Body>, Response = http::Response<RB>>,
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>,
     S::Future: Send + 'static,
-    RB: Default + Send + 'static,
 {
-    type Response = http::Response<RB>;
+    type Response = http::Response<Body>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -83,7 +109,36 @@ where
         }
         let (parts, body) = req.into_parts();
         let body = Body::new(Budgeted { inner: body, budget: self.layer.budget.clone(), held: None });
-        Box::pin(self.inner.call(http::Request::from_parts(parts, body)))
+        let open = Open::new(&self.layer.open);
+        let answer = self.inner.call(http::Request::from_parts(parts, body));
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(response.map(|inner| Body::new(Sending { inner, _open: open })))
+        })
+    }
+}
+
+/// An answer's body, counted open until it is dropped (sent to its end, or
+/// its connection gone).
+struct Sending {
+    inner: Body,
+    _open: Open,
+}
+
+impl http_body::Body for Sending {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

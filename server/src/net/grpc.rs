@@ -152,6 +152,10 @@ where
     // requests in flight (new connections meanwhile are answered, not
     // reset), then let tonic close the connections. The drain timeout
     // bounds the whole.
+    let gate = crate::net::gate::GateLayer::new(auth.clone(), decode_budget_bytes, observe.clone());
+    // Busy while a handler runs or its answer is still being written.
+    let answers = gate.open_answers();
+    let busy = move || busy() || answers.load(std::sync::atomic::Ordering::Relaxed) > 0;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -178,7 +182,7 @@ where
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(crate::net::wire_errors::WireErrorsLayer(observe.clone()))
-        .layer(crate::net::gate::GateLayer::new(auth, decode_budget_bytes, observe))
+        .layer(gate)
         .add_service(health)
         // Reflection describes the API to anyone: off when keys guard it.
         .add_optional_service(reflection.then_some(reflection_v1))
