@@ -75,3 +75,29 @@ fn excluded_ids_never_come_back_and_answers_stay_full() {
         }
     }
 }
+
+/// A binary collection's postings hold ids, not rows: exclusions apply
+/// where the ids are answered, with no row read.
+#[test]
+fn excluded_ids_never_come_back_from_a_binary_collection() {
+    let dim = 32;
+    let dir = TempDir::new("excluded-binary");
+    let (base, _) = mixture_files(&dir, 6_000, 1, dim, 20);
+    let rows = read_f32(&base);
+    let idx = dir.join("bin");
+    let params = BuildParams { metric: Metric::L2, encode_bits: 2, ..BuildParams::default() };
+    fathom_index::build(&base, &idx, &params, &NoProgress).unwrap();
+    let ix = Index::open(&idx, OpenOptions::default()).unwrap();
+    let mut s = ix.searcher().unwrap();
+    let queries: Vec<&[f32]> = rows.chunks_exact(dim).step_by(251).take(20).collect();
+    let settings = SearchSettings::default();
+    for (i, q) in queries.iter().enumerate() {
+        // Exclude whatever a plain search finds first, then search again.
+        let plain: Vec<u64> = s.search(q, 10, &settings).unwrap().0.iter().map(|n| n.id).collect();
+        let gone: HashSet<u64> = plain.iter().copied().collect();
+        let excluded: Excluded = plain.iter().copied().collect();
+        let found = s.search_excluding(Query::Floats(q), 10, &settings, &excluded).unwrap().0;
+        assert_eq!(found.len(), 10, "query {i}");
+        assert!(found.iter().all(|n| !gone.contains(&n.id)), "query {i}: an excluded id came back");
+    }
+}
